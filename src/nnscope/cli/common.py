@@ -1,0 +1,91 @@
+"""What every sub-command shares: the parser class, common options, output and progress."""
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from nnscope.fileio import dumps_json
+from nnscope.model import DEFAULT_CHECKPOINT
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows every default beside its option, keeps the layout of descriptions and examples."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr and exit code 2."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def add_command(subparsers, name: str, help: str, description: str, run, show) -> Parser:
+    """A sub-command parser with --json, wired to `run` and `show`."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else")
+    parser.set_defaults(run=run, show=show)
+    return parser
+
+
+def add_checkpoint_option(parser: Parser) -> None:
+    """--checkpoint PATH, default runs/mnist_cnn.pt."""
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, metavar="PATH",
+                        help="model checkpoint written by 'nnscope train'")
+
+
+def add_out_option(parser: Parser, default: str = "report") -> None:
+    """--out DIR for figures."""
+    parser.add_argument("--out", type=Path, default=Path(default), metavar="DIR", help="folder for the figures")
+
+
+def add_data_options(parser: Parser) -> None:
+    """--dataset and --data-dir."""
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"], help="which data set")
+    parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                        help="read the standard IDX files (gzipped or not) from DIR instead of the default source")
+
+
+def stdout_console() -> Console:
+    """Console for human output."""
+    return Console()
+
+
+def stderr_console() -> Console:
+    """Console for progress and logs: never on stdout, so --json stays clean."""
+    return Console(stderr=True)
+
+
+def emit(args, result: dict) -> None:
+    """Print the result: one JSON document with --json, else the command's human view."""
+    if args.json:
+        sys.stdout.write(dumps_json(result) + "\n")
+    else:
+        args.show(result, stdout_console())
+
+
+def log(message: str) -> None:
+    """One progress line on stderr."""
+    stderr_console().print(f"[dim]{message}[/dim]", highlight=False)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: int | None):
+    """A rich progress bar on stderr; yields `advance(n=1, **fields)`."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr_console(), transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=total, info="")
+
+        def advance(n: int = 1, info: str = "") -> None:
+            progress.update(task, advance=n, info=info)
+
+        yield advance

@@ -1,0 +1,36 @@
+"""Shared fixtures: the real MNIST data (fetched once into the cache) and one small trained model."""
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# every test process uses one thread per core at most, and the same cache as the user
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real MNIST train and test sets (cached under $NNSCOPE_HOME after the first fetch)."""
+    from nnscope.data import load_mnist
+
+    return load_mnist()
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(mnist, tmp_path_factory) -> Path:
+    """A checkpoint of the 'fast' recipe trained on the real data (about 10 s), shared by the session."""
+    from nnscope.train import make_recipe, train_and_save
+
+    path = tmp_path_factory.mktemp("model") / "mnist_cnn.pt"
+    train_and_save(mnist, make_recipe("fast"), path, seed=0, device="cpu")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_model(trained_checkpoint):
+    """The model of `trained_checkpoint`, in eval mode."""
+    from nnscope.model import load_model
+
+    return load_model(trained_checkpoint)
