@@ -1,0 +1,1 @@
+"""Figures (matplotlib only draws, computes nothing) and the HTML report."""
