@@ -1,0 +1,200 @@
+"""Parameter files of Problems 3 and 5: loading, shape checks in terms of n, d, T, defaults."""
+
+import json
+import math
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+
+from nnscope.errors import NnscopeError
+
+# Problem 3 of MISSION.md: n = 2 hidden units, d = 2 inputs, T = 3 steps, two outputs
+PROBLEM3 = {
+    "b": [-1.0, 1.0],
+    "c": [0.5, -0.5],
+    "W": [[1.0, -1.0], [0.0, 2.0]],
+    "U": [[-1.0, 0.0], [1.0, -2.0]],
+    "V": [[-2.0, 1.0], [-1.0, 0.0]],
+    "x": [[1.0, 0.0], [0.5, 0.25], [0.0, 1.0]],
+}
+CELL_ACTIVATIONS = ("sigmoid", "tanh")  # sigmoid: the book's eq. 10.41; tanh: the common variant
+GATE_MATRICES = ("U_f", "W_f", "U_g", "W_g", "U_o", "W_o")
+
+
+@dataclass(frozen=True)
+class RNNParams:
+    """The recurrent network of DL book eqs. 10.8-10.11 and one input sequence (float64)."""
+
+    b: np.ndarray  # (n,) hidden bias
+    c: np.ndarray  # (2,) output bias
+    W: np.ndarray  # (n, n) hidden-to-hidden
+    U: np.ndarray  # (n, d) input-to-hidden
+    V: np.ndarray  # (2, n) hidden-to-output
+    x: np.ndarray  # (T, d) the sequence x(1..T)
+    h0: np.ndarray  # (n,) initial state h(0), zeros unless given
+    learning_rate: float = 0.002  # for the one gradient-descent step on b
+    epsilon: float = 1e-4  # half-width of the central differences
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """n hidden units, d inputs, T time steps."""
+        return {"n": len(self.b), "d": self.U.shape[1], "T": len(self.x)}
+
+    def with_value(self, name: str, value: np.ndarray) -> "RNNParams":
+        """A copy with field `name` replaced (used by finite differences and the gradient step)."""
+        return replace(self, **{name: value})
+
+
+@dataclass(frozen=True)
+class LSTMParams(RNNParams):
+    """RNNParams plus the gates of DL book eqs. 10.40-10.44; a gate matrix left None shares U or W."""
+
+    s0: np.ndarray = None  # (n,) initial cell state s(0), zeros unless given
+    b_f: np.ndarray = None  # (n,) forget-gate bias, default 1 (gate starts open)
+    b_g: np.ndarray = None  # (n,) input-gate bias, default 0
+    b_o: np.ndarray = None  # (n,) output-gate bias, default 0
+    U_f: np.ndarray | None = None  # (n, d) or None: use U
+    W_f: np.ndarray | None = None  # (n, n) or None: use W
+    U_g: np.ndarray | None = None
+    W_g: np.ndarray | None = None
+    U_o: np.ndarray | None = None
+    W_o: np.ndarray | None = None
+    cell_activation: str = "sigmoid"  # squashing of the cell input: "sigmoid" (book) or "tanh"
+
+    def cell(self) -> dict[str, np.ndarray]:
+        """The twelve arrays one LSTM step needs, shared matrices resolved to U and W."""
+        cell = {"b": self.b, "U": self.U, "W": self.W, "b_f": self.b_f, "b_g": self.b_g, "b_o": self.b_o}
+        for name in GATE_MATRICES:
+            own = getattr(self, name)
+            cell[name] = own if own is not None else getattr(self, name[0])
+        return cell
+
+    @property
+    def shared(self) -> tuple[str, ...]:
+        """Gate matrices not given in the file, hence equal to U or W."""
+        return tuple(name for name in GATE_MATRICES if getattr(self, name) is None)
+
+
+def _shape_text(shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _nested_shape(value, where: str, name: str) -> tuple[int, ...]:
+    """Shape of a nested list of numbers; refuses ragged lists, strings, booleans, NaN, infinity."""
+    if isinstance(value, list):
+        if not value:
+            return (0,)
+        shapes = {_nested_shape(v, f"{where}[{i}]", name) for i, v in enumerate(value)}
+        if len(shapes) > 1:
+            raise NnscopeError(f"field '{name}': entries of {where or name} have different lengths "
+                               f"{sorted(shapes)}, expected a rectangular array")
+        return (len(value),) + shapes.pop()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise NnscopeError(f"field '{name}': entry {name}{where} is {json.dumps(value)} "
+                           f"({type(value).__name__}), expected a number")
+    if not math.isfinite(value):
+        raise NnscopeError(f"field '{name}': entry {name}{where} is {value}, expected a finite number")
+    return ()
+
+
+def _array(data: dict, name: str, expected: tuple, symbols: str, sizes: dict[str, int]) -> np.ndarray:
+    """`data[name]` as a float64 array of shape `expected` (None: any size >= 1), named by `symbols`."""
+    shape = _nested_shape(data[name], "", name)
+    bound = ", ".join(str(sizes[s]) if s in sizes else s for s in symbols.split(", "))
+    want = f"({symbols}) = ({bound})" if any(s in sizes for s in symbols.split(", ")) else f"({symbols})"
+    ok = len(shape) == len(expected) and all(e is None and s >= 1 or e == s for s, e in zip(shape, expected))
+    if not ok:
+        empty = " (an empty sequence)" if name == "x" and shape[:1] == (0,) else ""
+        raise NnscopeError(f"field '{name}': shape {_shape_text(shape)} found{empty}, expected {want}"
+                           + (" with T >= 1" if name == "x" else "") + (" with n >= 1" if name == "b" else "")
+                           + (" with d >= 1" if name == "U" else ""))
+    return np.array(data[name], dtype=np.float64).reshape(shape)
+
+
+def _positive(data: dict, name: str, default: float) -> float:
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise NnscopeError(f"field '{name}': {json.dumps(value)} found, expected a positive finite number")
+    return float(value)
+
+
+def _read(path: Path | None, allowed: tuple[str, ...]) -> dict:
+    """The JSON object of the file (or Problem 3's values); refuses unknown and missing fields."""
+    if path is None:
+        return dict(PROBLEM3)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise NnscopeError(f"--params: cannot read {path}: {e.strerror or e}") from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise NnscopeError(f"--params: {path} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise NnscopeError(f"--params: {path} holds a JSON {type(data).__name__}, expected an object with "
+                           f"fields {', '.join(PROBLEM3)}")
+    missing = [k for k in PROBLEM3 if k not in data]
+    if missing:
+        raise NnscopeError(f"--params: {path} lacks field(s) {', '.join(map(repr, missing))}; "
+                           f"required: {', '.join(PROBLEM3)}")
+    extra = [k for k in data if k not in allowed]
+    if extra:
+        raise NnscopeError(f"--params: {path} has unknown field(s) {', '.join(map(repr, extra))}; "
+                           f"allowed: {', '.join(allowed)}")
+    return data
+
+
+def _common(data: dict) -> dict:
+    """The fields the RNN and the LSTM share, checked in an order that fixes n, then d, then T."""
+    b = _array(data, "b", (None,), "n", {})
+    n = len(b)
+    U = _array(data, "U", (n, None), "n, d", {"n": n})
+    d = U.shape[1]
+    sizes = {"n": n, "d": d}
+    values = {
+        "b": b, "U": U,
+        "c": _array(data, "c", (2,), "2", sizes),
+        "W": _array(data, "W", (n, n), "n, n", sizes),
+        "V": _array(data, "V", (2, n), "2, n", sizes),
+        "x": _array(data, "x", (None, d), "T, d", sizes),
+        "h0": _array(data, "h0", (n,), "n", sizes) if "h0" in data else np.zeros(n),
+        "learning_rate": _positive(data, "learning_rate", 0.002),
+        "epsilon": _positive(data, "epsilon", 1e-4),
+    }
+    return values
+
+
+RNN_FIELDS = tuple(PROBLEM3) + ("h0", "learning_rate", "epsilon")
+LSTM_FIELDS = RNN_FIELDS + ("s0", "b_f", "b_g", "b_o") + GATE_MATRICES + ("cell_activation",)
+
+
+def load_rnn_params(path: str | Path | None = None) -> RNNParams:
+    """Parameters from a JSON file, or Problem 3's values when `path` is None."""
+    return RNNParams(**_common(_read(path, RNN_FIELDS)))
+
+
+def load_lstm_params(path: str | Path | None = None, cell_activation: str | None = None) -> LSTMParams:
+    """LSTM parameters from a JSON file (or Problem 3's values plus default gate biases)."""
+    data = _read(path, LSTM_FIELDS)
+    values = _common(data)
+    n, d = len(values["b"]), values["U"].shape[1]
+    sizes = {"n": n, "d": d}
+    values["s0"] = _array(data, "s0", (n,), "n", sizes) if "s0" in data else np.zeros(n)
+    # forget gate open at the start (Jozefowicz, Zaremba, Sutskever 2015); other gates half open
+    for name, default in (("b_f", 1.0), ("b_g", 0.0), ("b_o", 0.0)):
+        values[name] = _array(data, name, (n,), "n", sizes) if name in data else np.full(n, default)
+    for name in GATE_MATRICES:
+        if name in data:
+            cols = "n" if name[0] == "W" else "d"
+            values[name] = _array(data, name, (n, n if cols == "n" else d), f"n, {cols}", sizes)
+    activation = cell_activation or data.get("cell_activation", "sigmoid")
+    if activation not in CELL_ACTIVATIONS:
+        raise NnscopeError(f"field 'cell_activation': {json.dumps(activation)} found, "
+                           f"expected one of {', '.join(CELL_ACTIVATIONS)}")
+    return LSTMParams(**values, cell_activation=activation)
+
+
+def params_json(p: RNNParams) -> dict:
+    """The parameters as plain JSON (what a parameter file holds), shared gate matrices left out."""
+    return {f.name: getattr(p, f.name) for f in fields(p) if getattr(p, f.name) is not None}
