@@ -42,7 +42,7 @@ def run(args) -> dict:
 
 def number(v: float) -> str:
     """A value to 10 significant digits."""
-    return f"{v:.10g}"
+    return f"{v + 0.0:.10g}"  # + 0.0 turns -0.0 into 0.0
 
 
 def array_text(v) -> str:
