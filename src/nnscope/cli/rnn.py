@@ -151,7 +151,7 @@ def show(result: dict, console, explain: bool = False) -> None:
     add_row(table, explain, "L before", repr(result["loss"]))
     add_row(table, explain, "L after", repr(result["loss_after_step"]), "the forward pass again, new b")
     change = result["loss_after_step"] - result["loss"]
-    predicted = -lr * float(np.sum(np.square(result["grad_b_bptt"])))
+    predicted = -lr * float(np.sum(np.square(result["grad_b_bptt"]))) + 0.0
     add_row(table, explain, "change in L", f"{change:.6e} (first-order prediction {predicted:.6e})",
             "L(b − η g) − L(b) ≈ −η ‖g‖²")
     console.print(table)

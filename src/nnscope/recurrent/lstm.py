@@ -17,7 +17,8 @@ import numpy as np
 
 from nnscope.recurrent import ops
 from nnscope.recurrent.gradcheck import parameter_gradient, relative_error
-from nnscope.recurrent.output import custom_loss, custom_loss_backward, output_backward, output_forward
+from nnscope.recurrent.output import (custom_loss, custom_loss_backward, output_backward, output_forward,
+                                      require_finite)
 from nnscope.recurrent.params import GATE_MATRICES, LSTMParams, RNNParams
 from nnscope.recurrent.rnn import rnn_forward
 
@@ -172,6 +173,7 @@ def bias_choice(p: LSTMParams, fwd: LSTMForward) -> list[str]:
     ]
 
 
+@np.errstate(all="ignore")  # overflow is reported once, by require_finite
 def lstm_solution(p: LSTMParams) -> dict:
     """Problem 5 for any parameters: outputs, loss, dL/db_f by BPTT with every intermediate, checked."""
     fwd = lstm_forward(p)
@@ -186,7 +188,7 @@ def lstm_solution(p: LSTMParams) -> dict:
     } for t, c in enumerate(fwd.caches)]
     other_biases = {name: parameter_gradient(p, lstm_loss, name) for name in ("b_g", "b_o", "b")}
     rnn = RNNParams(b=p.b, c=p.c, W=p.W, U=p.U, V=p.V, x=p.x, h0=p.h0)
-    return {
+    return require_finite({
         "network": "lstm", "cell_activation": p.cell_activation, "sizes": p.sizes, "epsilon": p.epsilon,
         "h0": p.h0, "s0": p.s0, "biases": {"b_f": p.b_f, "b_g": p.b_g, "b_o": p.b_o, "b": p.b},
         "shared_gate_matrices": list(p.shared), "bias_choice": bias_choice(p, fwd),
@@ -197,4 +199,4 @@ def lstm_solution(p: LSTMParams) -> dict:
         "other_biases_finite_difference": other_biases,
         "other_biases_relative_error": {k: relative_error(bwd.grads[k], v) for k, v in other_biases.items()},
         "grads": bwd.grads, "steps": steps,
-    }
+    })

@@ -6,6 +6,9 @@ Forward and backward sit side by side; everything works on numpy arrays and torc
 with an optional leading batch dimension (row vectors: o = c + h @ V.T).
 """
 
+import numpy as np
+
+from nnscope.errors import NnscopeError
 from nnscope.recurrent import ops
 
 
@@ -30,3 +33,23 @@ def custom_loss_backward(y):
     dy = ops.stack_last([2.0 * (y[..., 0] - 0.5), -1.0 / y[..., 1]])
     mean = (dy * y).sum(-1)[..., None]  # sum_j y_j dL/dy_j, (..., 1)
     return dy, y * (dy - mean)
+
+
+def _non_finite(value, where: str) -> str | None:
+    """The first key path holding NaN or infinity, or None."""
+    if isinstance(value, dict):
+        return next((bad for k, v in value.items() if (bad := _non_finite(v, f"{where}.{k}" if where else k))), None)
+    if isinstance(value, (list, tuple)) and not all(isinstance(v, (int, float)) for v in value):
+        return next((bad for i, v in enumerate(value) if (bad := _non_finite(v, f"{where}[{i}]"))), None)
+    if isinstance(value, (float, list, tuple, np.ndarray, np.floating)):
+        return None if np.all(np.isfinite(np.asarray(value, dtype=np.float64))) else where
+    return None
+
+
+def require_finite(result: dict) -> dict:
+    """`result` itself, or NnscopeError when float64 overflowed (say y_2(T) rounded to 0)."""
+    bad = _non_finite(result, "")
+    if bad:
+        raise NnscopeError(f"'{bad}' is not finite in float64 (a value overflowed or y_2(T) rounded to 0, "
+                           f"so log y_2(T) = -inf): expected parameters and inputs small enough, say |value| < 100")
+    return result

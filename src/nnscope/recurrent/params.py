@@ -1,5 +1,6 @@
 """Parameter files of Problems 3 and 5: loading, shape checks in terms of n, d, T, defaults."""
 
+import contextlib
 import json
 import math
 from dataclasses import dataclass, fields, replace
@@ -80,15 +81,16 @@ def _shape_text(shape) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _nested_shape(value, where: str, name: str) -> tuple[int, ...]:
+def _nested_shape(value, where: str, name: str, want: str) -> tuple[int, ...]:
     """Shape of a nested list of numbers; refuses ragged lists, strings, booleans, NaN, infinity."""
     if isinstance(value, list):
         if not value:
             return (0,)
-        shapes = {_nested_shape(v, f"{where}[{i}]", name) for i, v in enumerate(value)}
+        shapes = {_nested_shape(v, f"{where}[{i}]", name, want) for i, v in enumerate(value)}
         if len(shapes) > 1:
-            raise NnscopeError(f"field '{name}': entries of {where or name} have different lengths "
-                               f"{sorted(shapes)}, expected a rectangular array")
+            found = " and ".join(_shape_text(s) for s in sorted(shapes))
+            raise NnscopeError(f"field '{name}': entries of {name}{where} have different shapes {found}, "
+                               f"expected {want}")
         return (len(value),) + shapes.pop()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise NnscopeError(f"field '{name}': entry {name}{where} is {json.dumps(value)} "
@@ -98,17 +100,17 @@ def _nested_shape(value, where: str, name: str) -> tuple[int, ...]:
     return ()
 
 
-def _array(data: dict, name: str, expected: tuple, symbols: str, sizes: dict[str, int]) -> np.ndarray:
+def _array(data: dict, name: str, expected: tuple, symbols: tuple[str, ...], sizes: dict[str, int]) -> np.ndarray:
     """`data[name]` as a float64 array of shape `expected` (None: any size >= 1), named by `symbols`."""
-    shape = _nested_shape(data[name], "", name)
-    bound = ", ".join(str(sizes[s]) if s in sizes else s for s in symbols.split(", "))
-    want = f"({symbols}) = ({bound})" if any(s in sizes for s in symbols.split(", ")) else f"({symbols})"
-    ok = len(shape) == len(expected) and all(e is None and s >= 1 or e == s for s, e in zip(shape, expected))
-    if not ok:
+    want = _shape_text(symbols)
+    if any(s in sizes for s in symbols):
+        want += " = " + _shape_text([sizes.get(s, s) for s in symbols])
+    free = [s for s, e in zip(symbols, expected) if e is None]
+    want += "".join(f" with {s} >= 1" for s in free)
+    shape = _nested_shape(data[name], "", name, want)
+    if len(shape) != len(expected) or not all(e is None and s >= 1 or e == s for s, e in zip(shape, expected)):
         empty = " (an empty sequence)" if name == "x" and shape[:1] == (0,) else ""
-        raise NnscopeError(f"field '{name}': shape {_shape_text(shape)} found{empty}, expected {want}"
-                           + (" with T >= 1" if name == "x" else "") + (" with n >= 1" if name == "b" else "")
-                           + (" with d >= 1" if name == "U" else ""))
+        raise NnscopeError(f"field '{name}': shape {_shape_text(shape)} found{empty}, expected {want}")
     return np.array(data[name], dtype=np.float64).reshape(shape)
 
 
@@ -126,39 +128,39 @@ def _read(path: Path | None, allowed: tuple[str, ...]) -> dict:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
-        raise NnscopeError(f"--params: cannot read {path}: {e.strerror or e}") from None
+        raise NnscopeError(f"--params {path}: cannot read the file: {e.strerror or e}") from None
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise NnscopeError(f"--params: {path} is not valid JSON: {e}") from None
+        raise NnscopeError(f"--params {path}: not valid JSON: {e}") from None
     if not isinstance(data, dict):
-        raise NnscopeError(f"--params: {path} holds a JSON {type(data).__name__}, expected an object with "
+        raise NnscopeError(f"--params {path}: a JSON {type(data).__name__} found, expected an object with "
                            f"fields {', '.join(PROBLEM3)}")
     missing = [k for k in PROBLEM3 if k not in data]
     if missing:
-        raise NnscopeError(f"--params: {path} lacks field(s) {', '.join(map(repr, missing))}; "
+        raise NnscopeError(f"--params {path}: missing field(s) {', '.join(map(repr, missing))}; "
                            f"required: {', '.join(PROBLEM3)}")
     extra = [k for k in data if k not in allowed]
     if extra:
-        raise NnscopeError(f"--params: {path} has unknown field(s) {', '.join(map(repr, extra))}; "
+        raise NnscopeError(f"--params {path}: unknown field(s) {', '.join(map(repr, extra))}; "
                            f"allowed: {', '.join(allowed)}")
     return data
 
 
 def _common(data: dict) -> dict:
     """The fields the RNN and the LSTM share, checked in an order that fixes n, then d, then T."""
-    b = _array(data, "b", (None,), "n", {})
+    b = _array(data, "b", (None,), ("n",), {})
     n = len(b)
-    U = _array(data, "U", (n, None), "n, d", {"n": n})
+    U = _array(data, "U", (n, None), ("n", "d"), {"n": n})
     d = U.shape[1]
     sizes = {"n": n, "d": d}
     values = {
         "b": b, "U": U,
-        "c": _array(data, "c", (2,), "2", sizes),
-        "W": _array(data, "W", (n, n), "n, n", sizes),
-        "V": _array(data, "V", (2, n), "2, n", sizes),
-        "x": _array(data, "x", (None, d), "T, d", sizes),
-        "h0": _array(data, "h0", (n,), "n", sizes) if "h0" in data else np.zeros(n),
+        "c": _array(data, "c", (2,), ("2",), sizes),
+        "W": _array(data, "W", (n, n), ("n", "n"), sizes),
+        "V": _array(data, "V", (2, n), ("2", "n"), sizes),
+        "x": _array(data, "x", (None, d), ("T", "d"), sizes),
+        "h0": _array(data, "h0", (n,), ("n",), sizes) if "h0" in data else np.zeros(n),
         "learning_rate": _positive(data, "learning_rate", 0.002),
         "epsilon": _positive(data, "epsilon", 1e-4),
     }
@@ -169,25 +171,43 @@ RNN_FIELDS = tuple(PROBLEM3) + ("h0", "learning_rate", "epsilon")
 LSTM_FIELDS = RNN_FIELDS + ("s0", "b_f", "b_g", "b_o") + GATE_MATRICES + ("cell_activation",)
 
 
+@contextlib.contextmanager
+def _naming(path: Path | None):
+    """Prefix a field's error with the file it came from."""
+    try:
+        yield
+    except NnscopeError as e:
+        if path is None:
+            raise
+        raise NnscopeError(f"--params {path}: {e}") from None
+
+
 def load_rnn_params(path: str | Path | None = None) -> RNNParams:
     """Parameters from a JSON file, or Problem 3's values when `path` is None."""
-    return RNNParams(**_common(_read(path, RNN_FIELDS)))
+    data = _read(path, RNN_FIELDS)
+    with _naming(path):
+        return RNNParams(**_common(data))
 
 
 def load_lstm_params(path: str | Path | None = None, cell_activation: str | None = None) -> LSTMParams:
     """LSTM parameters from a JSON file (or Problem 3's values plus default gate biases)."""
     data = _read(path, LSTM_FIELDS)
+    with _naming(path):
+        return _lstm_params(data, cell_activation)
+
+
+def _lstm_params(data: dict, cell_activation: str | None) -> LSTMParams:
     values = _common(data)
     n, d = len(values["b"]), values["U"].shape[1]
     sizes = {"n": n, "d": d}
-    values["s0"] = _array(data, "s0", (n,), "n", sizes) if "s0" in data else np.zeros(n)
+    values["s0"] = _array(data, "s0", (n,), ("n",), sizes) if "s0" in data else np.zeros(n)
     # forget gate open at the start (Jozefowicz, Zaremba, Sutskever 2015); other gates half open
     for name, default in (("b_f", 1.0), ("b_g", 0.0), ("b_o", 0.0)):
-        values[name] = _array(data, name, (n,), "n", sizes) if name in data else np.full(n, default)
+        values[name] = _array(data, name, (n,), ("n",), sizes) if name in data else np.full(n, default)
     for name in GATE_MATRICES:
         if name in data:
             cols = "n" if name[0] == "W" else "d"
-            values[name] = _array(data, name, (n, n if cols == "n" else d), f"n, {cols}", sizes)
+            values[name] = _array(data, name, (n, sizes[cols]), ("n", cols), sizes)
     activation = cell_activation or data.get("cell_activation", "sigmoid")
     if activation not in CELL_ACTIVATIONS:
         raise NnscopeError(f"field 'cell_activation': {json.dumps(activation)} found, "

@@ -14,7 +14,8 @@ import numpy as np
 
 from nnscope.recurrent import ops
 from nnscope.recurrent.gradcheck import parameter_gradient, relative_error
-from nnscope.recurrent.output import custom_loss, custom_loss_backward, output_backward, output_forward
+from nnscope.recurrent.output import (custom_loss, custom_loss_backward, output_backward, output_forward,
+                                      require_finite)
 from nnscope.recurrent.params import RNNParams
 
 
@@ -104,6 +105,7 @@ def rnn_loss(p: RNNParams) -> float:
     return rnn_forward(p).loss
 
 
+@np.errstate(all="ignore")  # overflow is reported once, by require_finite
 def rnn_solution(p: RNNParams) -> dict:
     """Problem 3 (1)-(5) for any parameters: outputs, loss, dL/db three ways, all grads, one step on b."""
     fwd = rnn_forward(p)
@@ -117,7 +119,7 @@ def rnn_solution(p: RNNParams) -> dict:
         "dL_dh": bwd.dL_dh[t], "dL_da": bwd.dL_da[t], "dL_db_contribution": bwd.dL_da[t],
         "dL_db_sum_from_T_down_to_t": bwd.dL_da[t:].sum(0), "da_db": da_db[t], "dh_db": dh_db[t],
     } for t in range(T)]
-    return {
+    return require_finite({
         "network": "rnn", "sizes": p.sizes, "h0": p.h0, "epsilon": p.epsilon, "learning_rate": p.learning_rate,
         "outputs": fwd.y, "loss": fwd.loss,
         "dL_dy_T": bwd.dL_dy, "dL_do_T": bwd.dL_do,
@@ -127,4 +129,4 @@ def rnn_solution(p: RNNParams) -> dict:
         "reverse_vs_forward_mode_relative_error": relative_error(bwd.grads["b"], grad_b_forward),
         "grads": bwd.grads, "b_before_step": p.b, "b_after_step": b_after,
         "loss_after_step": rnn_loss(p.with_value("b", b_after)), "steps": steps,
-    }
+    })
