@@ -76,6 +76,6 @@ def versions() -> dict[str, str]:
     return {
         "nnscope": __version__,
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a TorchVersion object would not load with weights_only=True
         "numpy": np.__version__,
     }
