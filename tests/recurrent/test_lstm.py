@@ -122,3 +122,15 @@ def test_step_functions_run_batched_in_torch_like_numpy(activation):
         total = {k: total[k] + g[k] for k in CELL_KEYS}
     for k in CELL_KEYS:
         np.testing.assert_allclose(grads[k].numpy(), total[k], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("activation,y3,loss,grad_b_f", [
+    ("sigmoid", [0.76109555, 0.23890445], 1.499862496556951, [-0.005603040766, 0.05561007419]),
+    ("tanh", [0.79663250, 0.20336750], 1.6807314123125336, [0.02734274765, 0.06289872398]),
+])
+def test_problem5_figures_of_the_readme(activation, y3, loss, grad_b_f):
+    """The figures the README prints (the torch oracle above confirms the same forward pass)."""
+    result = lstm_solution(load_lstm_params(cell_activation=activation))
+    np.testing.assert_allclose(result["outputs"][-1], y3, atol=5e-9)
+    assert result["loss"] == pytest.approx(loss, abs=1e-14)
+    np.testing.assert_allclose(result["grad_b_f_bptt"], grad_b_f, atol=5e-12)
