@@ -1,0 +1,221 @@
+"""Feature maps of two digits, and which channels tell them apart over the whole test set.
+
+Layers: `conv1`..`conv3` are the raw outputs of the convolutions (signed, full size before
+pooling: 28, 14 and 7 pixels), i.e. literally "the output of the third convolutional layer";
+`relu1`..`relu3` are the block outputs after pooling, batch norm and ReLU (non-negative), the
+maps the next layer reads. Ablating a channel always zeroes it in the block output (after the
+ReLU), so the rest of the network sees that channel as silent whichever layer ranked it.
+"""
+
+import numpy as np
+import torch
+
+from nnscope.data import Digits, as_float_images
+from nnscope.errors import NnscopeError
+from nnscope.vision.examples import check_digit, pick_example, predict
+
+DEFAULT_PAIR = (0, 8)
+DEFAULT_LAYER = "conv3"
+ABLATION_SIZES = (1, 2, 4, 8)  # k: how many channels are zeroed together
+RANDOM_DRAWS = 10  # random k-channel sets per k, averaged
+THIRDS = ("top", "middle", "bottom"), ("left", "centre", "right")
+
+
+def feature_layers(model: torch.nn.Module) -> list[str]:
+    """The layer names `--layer` accepts: conv1, relu1, conv2, relu2, ..."""
+    return [f"{kind}{i}" for i in range(1, len(model.conv_layer_names) + 1) for kind in ("conv", "relu")]
+
+
+def check_layer(model: torch.nn.Module, layer: str) -> str:
+    """`layer` if the model has it, else a clear error listing the names."""
+    if layer not in feature_layers(model):
+        raise NnscopeError(f"--layer: unknown layer {layer!r}; expected one of {', '.join(feature_layers(model))}")
+    return layer
+
+
+def check_pair(pair) -> tuple[int, int]:
+    """Two different digits, else a clear error."""
+    if len(pair) != 2:
+        raise NnscopeError(f"--digits: {len(pair)} digits given; expected two, e.g. --digits 0 8")
+    a, b = (check_digit(d, "--digits") for d in pair)
+    if a == b:
+        raise NnscopeError(f"--digits: both digits are '{a}'; expected two different digits")
+    return a, b
+
+
+@torch.no_grad()
+def layer_activations(model: torch.nn.Module, images: np.ndarray, layer: str, batch: int = 1000) -> np.ndarray:
+    """Activations of `layer` for uint8 images (N, 28, 28): float32 (N, C, H, W)."""
+    check_layer(model, layer)
+    parts = [model.forward_with_activations(as_float_images(images[i : i + batch]))[1][layer].numpy()
+             for i in range(0, len(images), batch)]
+    return np.concatenate(parts)
+
+
+def feature_map_comparison(model: torch.nn.Module, digits: Digits, pair=DEFAULT_PAIR, layer: str = DEFAULT_LAYER,
+                           indices=(None, None)) -> dict:
+    """Feature maps of `layer` for a correctly classified example of each digit of `pair`, and their difference."""
+    pair, layer = check_pair(pair), check_layer(model, layer)
+    examples = []
+    for digit, index in zip(pair, indices):
+        index = pick_example(model, digits, digit, index)
+        image = digits.test_images[index : index + 1]
+        probabilities = predict(model, as_float_images(image))[0].numpy()
+        examples.append({"digit": digit, "index": index, "prediction": int(probabilities.argmax()),
+                         "probabilities": probabilities, "image": image[0] / 255.0,
+                         "feature_maps": layer_activations(model, image, layer)[0]})  # (C, H, W)
+    return {"layer": layer, "examples": examples,
+            "difference": examples[0]["feature_maps"] - examples[1]["feature_maps"]}
+
+
+def cohens_d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cohen's d per column of a (Na, C) and b (Nb, C): (mean a - mean b) / pooled standard deviation."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    na, nb = len(a), len(b)
+    pooled = np.sqrt(((na - 1) * a.var(0, ddof=1) + (nb - 1) * b.var(0, ddof=1)) / (na + nb - 2))
+    difference = a.mean(0) - b.mean(0)
+    # a channel constant over both digits (e.g. dead after the ReLU) separates nothing: d = 0
+    return np.divide(difference, pooled, out=np.zeros_like(difference), where=pooled > 1e-12)
+
+
+def where_largest(difference: np.ndarray) -> str:
+    """'top left', 'middle centre', ... : the third of the map (H, W) where |difference| is largest."""
+    row, col = np.unravel_index(np.abs(difference).argmax(), difference.shape)
+    height, width = difference.shape
+    return f"{THIRDS[0][min(3 * row // height, 2)]} {THIRDS[1][min(3 * col // width, 2)]}"
+
+
+def channel_ranking(model: torch.nn.Module, digits: Digits, pair=DEFAULT_PAIR, layer: str = DEFAULT_LAYER,
+                    limit: int | None = None) -> dict:
+    """Per channel over all test images of the two digits: mean maps, pooled means and Cohen's d, ranked by |d|."""
+    pair, layer = check_pair(pair), check_layer(model, layer)
+    labels = digits.test_labels[:limit]
+    maps = [layer_activations(model, digits.test_images[:limit][labels == d], layer) for d in pair]  # (N_d, C, H, W)
+    if min(len(m) for m in maps) < 2:
+        raise NnscopeError(f"--digits: fewer than 2 test images of '{pair[0]}' or '{pair[1]}'; cannot compare")
+    pooled = [m.mean(axis=(2, 3)) for m in maps]  # spatial mean per image and channel: (N_d, C)
+    d = cohens_d(*pooled)
+    mean_maps = [m.mean(0) for m in maps]  # (C, H, W) per digit
+    order = np.argsort(-np.abs(d), kind="stable")
+    ranking = [{"channel": int(c), "effect_size": float(d[c]), "higher_for": pair[0] if d[c] > 0 else pair[1],
+                "mean": [float(p[:, c].mean()) for p in pooled], "where": where_largest(mean_maps[0][c] - mean_maps[1][c])}
+               for c in order]
+    return {"layer": layer, "pair": list(pair), "counts": [len(m) for m in maps], "effect_sizes": d,
+            "order": order, "mean_maps": mean_maps, "ranking": ranking}
+
+
+def block_of(layer: str) -> int:
+    """The block number of a layer name: 'conv3' and 'relu3' -> 3."""
+    return int(layer[4:])
+
+
+@torch.no_grad()
+def batch_norm_outputs(model: torch.nn.Module, images: np.ndarray, block: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits and the output of batch norm `block` (N, C, H, W) for uint8 images, in one forward pass."""
+    captured = []
+    hook = getattr(model, f"bn{block}").register_forward_hook(lambda module, inputs, out: captured.append(out))
+    try:
+        logits = torch.cat([model(as_float_images(images[i : i + 1000])) for i in range(0, len(images), 1000)])
+    finally:
+        hook.remove()
+    return logits, torch.cat(captured)
+
+
+@torch.no_grad()
+def logits_from_block(model: torch.nn.Module, block: int, normalised: torch.Tensor) -> torch.Tensor:
+    """The logits computed from the batch-norm output of `block` onward (mirrors CNN.forward_with_activations)."""
+    x = torch.relu(normalised)
+    for i in range(block + 1, len(model.conv_layer_names) + 1):
+        x = getattr(model, f"conv{i}")(x)
+        if model.config.pool_after[i - 1]:
+            x = torch.nn.functional.max_pool2d(x, 2)
+        x = torch.relu(getattr(model, f"bn{i}")(x))
+    return model.fc(x.flatten(1))
+
+
+def scores(logits: torch.Tensor, labels: torch.Tensor, pair) -> dict:
+    """Mean own-vs-other logit margin and 10-class accuracy of logits (N, 10) on images of the two digits."""
+    other = torch.where(labels == pair[0], pair[1], pair[0])
+    margin = logits.gather(1, labels[:, None]) - logits.gather(1, other[:, None])  # (N, 1)
+    return {"margin": float(margin.mean()), "accuracy": float((logits.argmax(1) == labels).float().mean())}
+
+
+def ablated_scores(model: torch.nn.Module, normalised: torch.Tensor, labels: torch.Tensor, pair, block: int,
+                   channels=()) -> dict:
+    """`scores` with `channels` of block `block` zeroed after batch norm, hence after its ReLU (ReLU(0) = 0)."""
+    mask = torch.ones(normalised.shape[1])
+    mask[list(channels)] = 0.0
+    return scores(logits_from_block(model, block, normalised * mask[:, None, None]), labels, pair)
+
+
+def ablation_study(model: torch.nn.Module, digits: Digits, ranking: dict, sizes=ABLATION_SIZES,
+                   draws: int = RANDOM_DRAWS, seed: int = 0, single: int | None = None, limit: int | None = None) -> dict:
+    """Margin and accuracy on the pair's test images with the top-k ranked channels zeroed, versus k random ones."""
+    pair, block = ranking["pair"], block_of(ranking["layer"])
+    labels = digits.test_labels[:limit]
+    chosen = np.isin(labels, pair)
+    images, labels = digits.test_images[:limit][chosen], labels[chosen].astype(np.int64)
+    order, channels = ranking["order"], len(ranking["order"])
+    logits, normalised = batch_norm_outputs(model, images, block)
+    labels = torch.as_tensor(labels)
+    # the replayed tail must reproduce the model, or every ablation figure would be wrong
+    assert torch.allclose(logits_from_block(model, block, normalised), logits, atol=1e-4)
+    baseline = scores(logits, labels, pair)
+    alone = {int(c): ablated_scores(model, normalised, labels, pair, block, [c]) for c in order[:single]}  # None: every channel
+    generator = np.random.default_rng(seed)
+    rows = []
+    for k in [k for k in sizes if k <= channels]:
+        top = ablated_scores(model, normalised, labels, pair, block, order[:k].tolist())
+        random = [ablated_scores(model, normalised, labels, pair, block, generator.choice(channels, k, replace=False).tolist())
+                  for _ in range(draws)]
+        rows.append({"k": k, "top_channels": order[:k].tolist(), "top": top,
+                     "random_margin": float(np.mean([r["margin"] for r in random])),
+                     "random_margin_std": float(np.std([r["margin"] for r in random])),
+                     "random_accuracy": float(np.mean([r["accuracy"] for r in random]))})
+    return {"baseline": baseline, "alone": alone, "by_k": rows, "draws": draws, "seed": seed, "images": len(labels)}
+
+
+def featuremap_analysis(model: torch.nn.Module, digits: Digits, pair=DEFAULT_PAIR, layer: str = DEFAULT_LAYER,
+                        indices=(None, None), seed: int = 0, draws: int = RANDOM_DRAWS, limit: int | None = None) -> dict:
+    """Everything `nnscope featuremaps` shows: the example comparison, the channel ranking with ablations, the finding."""
+    comparison = feature_map_comparison(model, digits, pair, layer, indices)
+    ranking = channel_ranking(model, digits, pair, layer, limit)
+    ablation = ablation_study(model, digits, ranking, draws=draws, seed=seed, limit=limit)
+    for row in ranking["ranking"]:
+        if row["channel"] in ablation["alone"]:
+            alone = ablation["alone"][row["channel"]]
+            row["ablated_margin"], row["ablated_accuracy"] = alone["margin"], alone["accuracy"]
+    result = {**comparison, "pair": list(ranking["pair"]), "counts": ranking["counts"], "mean_maps": ranking["mean_maps"],
+              "channel_ranking": ranking["ranking"], "ablation": ablation, "seed": seed}
+    result["finding"] = describe_featuremaps(result)
+    return result
+
+
+def describe_featuremaps(result: dict) -> list[str]:
+    """Sentences built from the measured ranking and ablations."""
+    a, b = result["pair"]
+    top = result["channel_ranking"][:3]
+    ablation, base = result["ablation"], result["ablation"]["baseline"]
+    lines = [
+        f"Over the {result['counts'][0]} '{a}'s and {result['counts'][1]} '{b}'s of the test set, the {result['layer']} "
+        f"channels that separate them most (Cohen's d of the spatially averaged activation) are "
+        + "; ".join(f"{r['channel']} (d = {r['effect_size']:+.2f}, stronger for '{r['higher_for']}', mostly at the {r['where']})"
+                    for r in top) + "."
+    ]
+    strong = sum(abs(r["effect_size"]) >= 0.8 for r in result["channel_ranking"])
+    lines.append(f"{strong} of {len(result['channel_ranking'])} channels have |d| >= 0.8 (a large effect).")
+    for row in ablation["by_k"]:
+        lines.append(
+            f"Zeroing the top {row['k']} channel(s) moves the mean '{a}'-vs-'{b}' logit margin from {base['margin']:.2f} "
+            f"to {row['top']['margin']:.2f} and accuracy on these images from {base['accuracy']:.2%} to "
+            f"{row['top']['accuracy']:.2%}; zeroing {row['k']} random channel(s) (mean of {ablation['draws']}) gives "
+            f"{row['random_margin']:.2f} and {row['random_accuracy']:.2%}."
+        )
+    last = ablation["by_k"][-1] if ablation["by_k"] else None
+    if last:
+        top_drop, random_drop = base["margin"] - last["top"]["margin"], base["margin"] - last["random_margin"]
+        verdict = "more" if top_drop > random_drop else "less"
+        ratio = f" ({top_drop / random_drop:.1f} times)" if random_drop > 0 and top_drop > random_drop else ""
+        lines.append(f"The ranked channels matter {verdict} than random ones: with k = {last['k']} the margin falls by "
+                     f"{top_drop:.2f} against {random_drop:.2f}{ratio}.")
+    return lines

@@ -1,0 +1,183 @@
+"""Shifting digits by whole pixels with four border paddings, and what the shift does to the model.
+
+Convention: `dx > 0` moves the digit right, `dy > 0` moves it down. Output pixel (i, j) takes input
+pixel (i - dy, j - dx); where that lies outside the image the padding decides:
+- clamp (replicate): the closest valid pixel, so for a left shift by k column j takes column min(j + k, 27);
+- zero: black (0);
+- reflect: the mirror image about the edge pixel, which is not repeated (numpy's 'reflect');
+- wrap: the pixels that leave on one side come back on the other.
+"""
+
+import numpy as np
+import torch
+
+from nnscope.data import Digits, as_float_images
+from nnscope.errors import NnscopeError
+from nnscope.vision.examples import pick_example, predict
+
+PADDINGS = ("clamp", "zero", "reflect", "wrap")
+SIDE = 28  # MNIST images are SIDE x SIDE pixels
+SWEEP_MAX_SHIFT = 6  # the sweep covers shifts -6..+6 pixels in x and in y
+BREAK_ACCURACY = 0.9  # a digit "breaks" at the smallest shift where its accuracy falls below this
+
+
+def check_shift(pixels: int, option: str = "--pixels") -> int:
+    """`pixels` if a shift by it leaves part of the image in view (0-27), else a clear error."""
+    if not isinstance(pixels, (int, np.integer)) or not 0 <= abs(pixels) < SIDE:
+        raise NnscopeError(f"{option}: {pixels!r}; expected a whole number of pixels from 0 to {SIDE - 1}")
+    return int(pixels)
+
+
+def check_padding(padding: str) -> str:
+    """`padding` if it is a known mode, else a clear error."""
+    if padding not in PADDINGS:
+        raise NnscopeError(f"--padding: unknown padding {padding!r}; expected one of {', '.join(PADDINGS)}")
+    return padding
+
+
+def source_indices(size: int, shift: int, padding: str) -> tuple[np.ndarray, np.ndarray]:
+    """For each output position, the input index it copies and whether it is valid (False: zero it)."""
+    index = np.arange(size) - shift  # may fall outside 0..size-1
+    inside = (index >= 0) & (index < size)
+    if padding == "clamp":
+        return np.clip(index, 0, size - 1), np.ones(size, bool)
+    if padding == "zero":
+        return np.clip(index, 0, size - 1), inside
+    if padding == "wrap":
+        return index % size, np.ones(size, bool)
+    period = 2 * (size - 1)  # reflect: -1 -> 1, size -> size - 2, repeating with this period
+    folded = index % period
+    return np.where(folded >= size, period - folded, folded), np.ones(size, bool)
+
+
+def shift_images(images: np.ndarray, dx: int, dy: int, padding: str = "clamp") -> np.ndarray:
+    """`images` (..., H, W) moved right by dx and down by dy pixels, borders filled by `padding`."""
+    check_padding(padding)
+    check_shift(dx, "dx")
+    check_shift(dy, "dy")
+    height, width = images.shape[-2:]
+    rows, row_ok = source_indices(height, dy, padding)
+    cols, col_ok = source_indices(width, dx, padding)
+    shifted = images[..., rows[:, None], cols[None, :]]
+    if padding == "zero":
+        shifted = shifted * (row_ok[:, None] & col_ok[None, :]).astype(images.dtype)
+    return shifted
+
+
+def shift_image(image: np.ndarray, dx: int, dy: int = 0, padding: str = "clamp") -> np.ndarray:
+    """One (28, 28) image moved right by dx and down by dy pixels (negative: left / up)."""
+    assert image.ndim == 2, image.shape
+    return shift_images(image, dx, dy, padding)
+
+
+def classify(model: torch.nn.Module, image: np.ndarray) -> dict:
+    """Prediction and the ten probabilities of one float image (28, 28) in [0, 1]."""
+    probabilities = predict(model, torch.as_tensor(image, dtype=torch.float32)[None, None])[0].numpy()
+    return {"image": image, "prediction": int(probabilities.argmax()), "probabilities": probabilities}
+
+
+def shift_experiment(model: torch.nn.Module, digits: Digits, digit: int = 1, pixels: int = 3,
+                     padding: str = "clamp", index: int | None = None) -> dict:
+    """A correctly classified `digit` shifted left and right by `pixels`, each image classified."""
+    check_shift(pixels)
+    check_padding(padding)
+    index = pick_example(model, digits, digit, index)
+    original = as_float_images(digits.test_images[index : index + 1])[0, 0].numpy()  # (28, 28) in [0, 1]
+    views = {"original": original, "left": shift_image(original, -pixels, 0, padding),
+             "right": shift_image(original, pixels, 0, padding)}
+    result = {"index": index, "digit": digit, "pixels": pixels, "padding": padding}
+    result.update({name: classify(model, image) for name, image in views.items()})
+    result["changed"] = {side: result[side]["prediction"] != result["original"]["prediction"] for side in ("left", "right")}
+    return result
+
+
+def shift_sweep(model: torch.nn.Module, digits: Digits, max_shift: int = SWEEP_MAX_SHIFT,
+                paddings: tuple[str, ...] = PADDINGS, limit: int | None = None, progress=None) -> dict:
+    # progress(done, total, info) is called after each of the 2 x paddings x shifts evaluations
+    """Test accuracy, overall and per digit, for every shift -max..+max in x and in y and every padding."""
+    check_shift(max_shift, "--sweep-max")
+    for padding in paddings:
+        check_padding(padding)
+    images, labels = digits.test_images[:limit], digits.test_labels[:limit].astype(np.int64)
+    shifts = np.arange(-max_shift, max_shift + 1)
+    counts = np.bincount(labels, minlength=10)
+    # accuracy[axis][padding] -> (shifts,), per_digit[axis][padding] -> (10 digits, shifts)
+    accuracy = {axis: {p: np.zeros(len(shifts)) for p in paddings} for axis in ("x", "y")}
+    per_digit = {axis: {p: np.zeros((10, len(shifts))) for p in paddings} for axis in ("x", "y")}
+    unshifted = None  # a shift of 0 is the same image for every padding: classify it once
+    done, total = 0, 2 * len(paddings) * len(shifts)
+    for axis in ("x", "y"):
+        for padding in paddings:
+            for column, shift in enumerate(shifts):
+                if shift == 0 and unshifted is not None:
+                    correct = unshifted
+                else:
+                    dx, dy = (shift, 0) if axis == "x" else (0, shift)
+                    moved = shift_images(images, int(dx), int(dy), padding)
+                    correct = predict(model, as_float_images(moved)).argmax(1).numpy() == labels
+                    unshifted = correct if shift == 0 else unshifted
+                accuracy[axis][padding][column] = correct.mean()
+                per_digit[axis][padding][:, column] = np.bincount(labels, weights=correct, minlength=10) / np.maximum(counts, 1)
+                done += 1
+                if progress:
+                    progress(done, total, f"{axis} {padding} {shift:+d}")
+    return {"shifts": shifts, "paddings": list(paddings), "images": len(labels), "accuracy": accuracy,
+            "per_digit": per_digit, "breaks": break_points(shifts, per_digit), "break_accuracy": BREAK_ACCURACY}
+
+
+def break_points(shifts: np.ndarray, per_digit: dict) -> dict:
+    """Per axis, padding and digit: the smallest shift, toward each side, where accuracy falls below BREAK_ACCURACY."""
+    breaks = {}
+    for axis, by_padding in per_digit.items():
+        breaks[axis] = {}
+        for padding, table in by_padding.items():
+            rows = []
+            for digit in range(10):
+                row = {"digit": digit}
+                for side, order in (("negative", np.argsort(-shifts)), ("positive", np.argsort(shifts))):
+                    broken = [int(shifts[c]) for c in order if table[digit, c] < BREAK_ACCURACY and
+                              (shifts[c] > 0) == (side == "positive") and shifts[c] != 0]
+                    row[side] = broken[0] if broken else None  # None: holds up to the largest shift tried
+                rows.append(row)
+            breaks[axis][padding] = rows
+    return breaks
+
+
+def describe_shift(result: dict) -> list[str]:
+    """Sentences built from a `shift_experiment` result and, if present, its `sweep`."""
+    digit, pixels, padding = result["digit"], result["pixels"], result["padding"]
+    original = result["original"]
+    lines = [f"Test image {result['index']} (a '{digit}') is predicted '{original['prediction']}' with p = "
+             f"{original['probabilities'][original['prediction']]:.4f}."]
+    for side in ("left", "right"):
+        view = result[side]
+        verdict = "changes the prediction to" if result["changed"][side] else "keeps the prediction"
+        lines.append(f"Shifted {pixels} px {side} with {padding} padding it {verdict} '{view['prediction']}' "
+                     f"(p = {view['probabilities'][view['prediction']]:.4f}; p('{digit}') = {view['probabilities'][digit]:.4f}).")
+    sweep = result.get("sweep")
+    if not sweep:
+        return lines
+    shifts = list(sweep["shifts"])
+    zero, edge = shifts.index(0), max(shifts)
+    for axis, (minus, plus) in (("x", ("left", "right")), ("y", ("up", "down"))):
+        table = sweep["accuracy"][axis]
+        worst = min(sweep["paddings"], key=lambda p: table[p][[0, -1]].mean())
+        best = max(sweep["paddings"], key=lambda p: table[p][[0, -1]].mean())
+        lines.append(f"Over {sweep['images']} test images (unshifted accuracy {table[padding][zero]:.2%}), a shift of "
+                     f"{edge} px {minus}/{plus} leaves {table[best][0]:.1%}/{table[best][-1]:.1%} with {best} padding "
+                     f"(the most robust) and {table[worst][0]:.1%}/{table[worst][-1]:.1%} with {worst} padding.")
+        if pixels in shifts and -pixels in shifts:
+            lines.append(f"With {padding} padding, {pixels} px {minus}/{plus} gives {table[padding][shifts.index(-pixels)]:.2%}"
+                         f"/{table[padding][shifts.index(pixels)]:.2%}.")
+        rows = sweep["breaks"][axis][padding]
+        first = sorted(rows, key=lambda r: min([abs(v) for v in (r["negative"], r["positive"]) if v is not None] or [99]))
+        broken = [r for r in first if r["negative"] is not None or r["positive"] is not None][:3]
+        if broken:
+            lines.append(f"Shifting in {axis} with {padding} padding, the digits whose accuracy falls below "
+                         f"{sweep['break_accuracy']:.0%} first are " + "; ".join(
+                             f"'{r['digit']}' (at " + " and ".join(f"{v:+d} px" for v in (r["negative"], r["positive"])
+                                                              if v is not None) + ")" for r in broken) + ".")
+        else:
+            lines.append(f"Shifting in {axis} with {padding} padding, every digit stays above "
+                         f"{sweep['break_accuracy']:.0%} up to {edge} px.")
+    return lines
