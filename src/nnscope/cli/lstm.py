@@ -9,6 +9,7 @@ from nnscope.recurrent.params import CELL_ACTIVATIONS, load_lstm_params
 
 
 def register(subparsers) -> None:
+    """Add `nnscope lstm` and its options."""
     parser = add_command(
         subparsers, "lstm", help="Problem 5: an LSTM cell (DL book eqs. 10.40-10.44), dL/db_f by BPTT, checked",
         description="Problem 3's network with its recurrence replaced by the LSTM cell of the Deep Learning "
@@ -25,11 +26,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> dict:
+    """Load the parameters and compute the worked solution (JSON-able)."""
     args.show = functools.partial(show, explain=args.explain)
     return lstm_solution(load_lstm_params(args.params, args.cell_activation))
 
 
 def show(result: dict, console, explain: bool = False) -> None:
+    """Print the worked solution as labelled tables; `explain` adds each row's formula."""
     n, d, T = (result["sizes"][k] for k in "ndT")
     act = "σ" if result["cell_activation"] == "sigmoid" else "tanh"
     steps = result["steps"]

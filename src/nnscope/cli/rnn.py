@@ -12,6 +12,7 @@ from nnscope.recurrent.rnn import rnn_solution
 
 
 def register(subparsers) -> None:
+    """Add `nnscope rnn` and its options."""
     parser = add_command(
         subparsers, "rnn", help="Problem 3: the RNN of the DL book, BPTT by hand, checked by central differences",
         description="The recurrent network of the Deep Learning book (eqs. 10.8-10.11) with the loss "
@@ -34,6 +35,7 @@ def add_params_options(parser) -> None:
 
 
 def run(args) -> dict:
+    """Load the parameters and compute the worked solution (JSON-able)."""
     args.show = functools.partial(show, explain=args.explain)
     return rnn_solution(load_rnn_params(args.params))
 
@@ -95,6 +97,7 @@ def loss_text(result: dict) -> str:
 # ---- the human view ----
 
 def show(result: dict, console, explain: bool = False) -> None:
+    """Print the worked solution as labelled tables; `explain` adds each row's formula."""
     n, d, T = (result["sizes"][k] for k in "ndT")
     steps = result["steps"]
     console.print(f"[bold]RNN of DL book eqs. 10.8-10.11[/bold]: n = {n} hidden units, d = {d} inputs, "

@@ -3,7 +3,7 @@
 import contextlib
 import json
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,10 +51,10 @@ class RNNParams:
 class LSTMParams(RNNParams):
     """RNNParams plus the gates of DL book eqs. 10.40-10.44; a gate matrix left None shares U or W."""
 
-    s0: np.ndarray = None  # (n,) initial cell state s(0), zeros unless given
-    b_f: np.ndarray = None  # (n,) forget-gate bias, default 1 (gate starts open)
-    b_g: np.ndarray = None  # (n,) input-gate bias, default 0
-    b_o: np.ndarray = None  # (n,) output-gate bias, default 0
+    s0: np.ndarray | None = None  # (n,) initial cell state s(0), zeros unless given
+    b_f: np.ndarray | None = None  # (n,) forget-gate bias, default 1 (gate starts open)
+    b_g: np.ndarray | None = None  # (n,) input-gate bias, default 0
+    b_o: np.ndarray | None = None  # (n,) output-gate bias, default 0
     U_f: np.ndarray | None = None  # (n, d) or None: use U
     W_f: np.ndarray | None = None  # (n, n) or None: use W
     U_g: np.ndarray | None = None
@@ -214,7 +214,3 @@ def _lstm_params(data: dict, cell_activation: str | None) -> LSTMParams:
                            f"expected one of {', '.join(CELL_ACTIVATIONS)}")
     return LSTMParams(**values, cell_activation=activation)
 
-
-def params_json(p: RNNParams) -> dict:
-    """The parameters as plain JSON (what a parameter file holds), shared gate matrices left out."""
-    return {f.name: getattr(p, f.name) for f in fields(p) if getattr(p, f.name) is not None}
