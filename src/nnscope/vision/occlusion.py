@@ -1,0 +1,169 @@
+"""Occlusion maps: slide a square patch of one grey value over an image and record the ten class
+probabilities at every position (row = vertical position of the patch's top-left corner).
+
+`occlusion_probabilities` computes them for many images at once, exactly, by incremental inference
+(nnscope.vision.incremental) in batches of bounded size; `naive_occlusion_probabilities` is the
+one-position-per-forward-pass loop it must equal; `occlusion_maps` derives the three maps.
+"""
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from nnscope.errors import NnscopeError
+from nnscope.vision.incremental import IncrementalCNN
+
+SIDE = 28  # MNIST images are SIDE x SIDE pixels
+
+
+def check_geometry(patch: int, stride: int, fill: float, side: int = SIDE) -> None:
+    """Raise NnscopeError unless the patch fits the image, the stride is >= 1 and fill is in [0, 1]."""
+    if not isinstance(patch, (int, np.integer)) or not 1 <= patch <= side:
+        raise NnscopeError(f"--patch: {patch!r}; expected a whole number of pixels from 1 to {side} (the image side)")
+    if not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise NnscopeError(f"--stride: {stride!r}; expected a whole number of pixels >= 1")
+    if not isinstance(fill, (int, float, np.floating)) or not 0.0 <= fill <= 1.0:  # NaN fails too
+        raise NnscopeError(f"--fill: {fill!r}; expected a grey value from 0 (black) to 1 (white)")
+
+
+def patch_starts(patch: int, stride: int, side: int = SIDE) -> np.ndarray:
+    """Top-left coordinates a patch takes along one axis: 0, stride, ... up to side - patch."""
+    return np.arange(0, side - patch + 1, stride)
+
+
+def occlude(image: torch.Tensor, row: int, col: int, patch: int, fill: float) -> torch.Tensor:
+    """A copy of `image` (..., H, W) with the patch x patch square at (row, col) set to `fill`."""
+    out = image.clone()
+    out[..., row : row + patch, col : col + patch] = fill
+    return out
+
+
+@torch.no_grad()
+def naive_occlusion_probabilities(model, image: torch.Tensor, patch: int = 8, stride: int = 1,
+                                  fill: float = 0.0) -> np.ndarray:
+    """Probabilities (rows, cols, 10) for one image (1, 28, 28), one forward pass per position: the reference."""
+    check_geometry(patch, stride, fill)
+    starts = patch_starts(patch, stride)
+    out = np.zeros((len(starts), len(starts), 10), np.float32)
+    for i, row in enumerate(starts):
+        for j, col in enumerate(starts):
+            logits = model(occlude(image, row, col, patch, fill)[None])
+            out[i, j] = torch.softmax(logits, 1)[0].numpy()
+    return out
+
+
+def _changed_boxes(images: torch.Tensor, patch: int, stride: int, fill: float) -> np.ndarray:
+    """Per image and position, the box (top, bottom, left, right) of pixels the patch really
+    changes (those not already equal to `fill`): (N, rows, cols, 4); an empty box has bottom = top."""
+    differs = (images[:, 0] != fill).numpy()  # (N, 28, 28)
+    starts = patch_starts(patch, stride)
+    boxes = np.zeros(differs.shape[:1] + (len(starts), len(starts), 4), np.int64)
+    offsets = np.arange(patch)
+    for i, row in enumerate(starts):
+        for j, col in enumerate(starts):
+            square = differs[:, row : row + patch, col : col + patch]  # (N, patch, patch)
+            any_row, any_col = square.any(2), square.any(1)  # (N, patch)
+            hit = any_row.any(1)
+            first_row = np.where(any_row, offsets, patch).min(1)
+            last_row = np.where(any_row, offsets, -1).max(1) + 1
+            first_col = np.where(any_col, offsets, patch).min(1)
+            last_col = np.where(any_col, offsets, -1).max(1) + 1
+            boxes[:, i, j] = np.stack([row + first_row, row + np.where(hit, last_row, first_row),
+                                       col + first_col, col + last_col], 1)
+    boxes[:, :, :, 1] = np.maximum(boxes[:, :, :, 1], boxes[:, :, :, 0])  # empty boxes: bottom = top
+    return boxes
+
+
+@torch.no_grad()
+def occlusion_probabilities(model, images: torch.Tensor, patch: int = 8, stride: int = 1, fill: float = 0.0,
+                            batch: int = 4096, images_per_group: int = 64,
+                            progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Probabilities (N, rows, cols, 10) of the ten classes with the patch at each position of each
+    image (N, 1, 28, 28); exact (equal to the naive loop), by incremental inference.
+
+    Positions whose patch changes the same pixels give the same image and are computed once; those
+    that change nothing give the image's own probabilities. `batch` bounds the items per conv call
+    and `images_per_group` the images whose activations are held at once (bounded memory);
+    `progress(n)` is called after each group with the number of images done."""
+    check_geometry(patch, stride, fill)
+    if images.ndim != 4 or images.shape[1:] != (1, SIDE, SIDE):
+        raise NnscopeError(f"images: shape {tuple(images.shape)}; expected (N, 1, {SIDE}, {SIDE})")
+    engine = IncrementalCNN(model)
+    count, positions = len(images), len(patch_starts(patch, stride))
+    out = np.zeros((count, positions, positions, 10), np.float32)
+    for start in range(0, count, images_per_group):
+        group = images[start : start + images_per_group].float()
+        out[start : start + len(group)] = _group_probabilities(engine, group, patch, stride, fill, batch)
+        if progress is not None:
+            progress(len(group))
+    return out
+
+
+def _group_probabilities(engine: IncrementalCNN, images: torch.Tensor, patch: int, stride: int, fill: float,
+                         batch: int) -> np.ndarray:
+    """occlusion_probabilities for one group of images, whose base activations fit in memory."""
+    base = engine.base(images)
+    unoccluded = torch.softmax(engine.fc(base[-1].flatten(1)), 1).numpy()  # (G, 10)
+    boxes = _changed_boxes(images, patch, stride, fill)  # (G, rows, cols, 4)
+    count, rows, cols = boxes.shape[:3]
+    out = np.broadcast_to(unoccluded[:, None, None], (count, rows, cols, 10)).copy()
+    # one work item per distinct (image, changed box): equal boxes give equal occluded images
+    keys = np.concatenate([np.repeat(np.arange(count), rows * cols)[:, None], boxes.reshape(-1, 4)], 1)
+    changed = keys[:, 2] > keys[:, 1]
+    items, where = np.unique(keys[changed], axis=0, return_inverse=True)
+    heights, widths = items[:, 2] - items[:, 1], items[:, 4] - items[:, 3]
+    order = np.lexsort((widths, heights))  # similar sizes share a batch, so little is padded
+    probabilities = np.zeros((len(items), 10), np.float32)
+    for chunk in np.array_split(order, max(1, -(-len(order) // batch))):
+        if len(chunk) == 0:
+            continue
+        size = (int(heights[chunk].max()), int(widths[chunk].max()))
+        logits = engine.logits(base, torch.from_numpy(items[chunk, 0]), torch.from_numpy(items[chunk, 1:]),
+                               fill, size)
+        probabilities[chunk] = torch.softmax(logits, 1).numpy()
+    flat = out.reshape(-1, 10)
+    flat[np.flatnonzero(changed)] = probabilities[where.reshape(-1)]
+    return out
+
+
+@torch.no_grad()
+def batched_occlusion_probabilities(model, images: torch.Tensor, patch: int = 8, stride: int = 1,
+                                    fill: float = 0.0, batch: int = 2048) -> np.ndarray:
+    """Probabilities (N, rows, cols, 10) by plain batching: every occluded image built and run in full."""
+    check_geometry(patch, stride, fill)
+    starts = patch_starts(patch, stride)
+    mask = torch.zeros(len(starts) ** 2, 1, SIDE, SIDE, dtype=torch.bool)  # (P, 1, 28, 28): True under the patch
+    for k, (row, col) in enumerate((r, c) for r in starts for c in starts):
+        mask[k, :, row : row + patch, col : col + patch] = True
+    per_image = []
+    for image in images.float():
+        probs = [torch.softmax(model(torch.where(mask[s : s + batch], fill, image)), 1)
+                 for s in range(0, len(mask), batch)]
+        per_image.append(torch.cat(probs).reshape(len(starts), len(starts), 10))
+    return torch.stack(per_image).numpy()
+
+
+def occlusion_maps(probabilities: np.ndarray, true_class: int | np.ndarray) -> dict[str, np.ndarray]:
+    """The three maps from probabilities (..., rows, cols, 10): the true class's probability, the
+    highest probability of the ten, and the predicted label; `true_class` per image or one for all."""
+    true_class = np.asarray(true_class)
+    index = np.broadcast_to(true_class.reshape(true_class.shape + (1, 1, 1)), probabilities.shape[:-1] + (1,))
+    return {
+        "true_class_probability": np.take_along_axis(probabilities, index, -1)[..., 0],
+        "max_probability": probabilities.max(-1),
+        "predicted_label": probabilities.argmax(-1).astype(np.int64),
+    }
+
+
+def captum_attribution(probabilities: np.ndarray, target: int, unoccluded: float, patch: int, stride: int,
+                       side: int = SIDE) -> np.ndarray:
+    """Captum's Occlusion attribution (side, side) derived from our map: per pixel, the mean over the
+    patches covering it of (unoccluded - occluded) probability of `target`."""
+    starts = patch_starts(patch, stride, side)
+    total, count = np.zeros((side, side)), np.zeros((side, side))
+    for i, row in enumerate(starts):
+        for j, col in enumerate(starts):
+            total[row : row + patch, col : col + patch] += unoccluded - probabilities[i, j, target]
+            count[row : row + patch, col : col + patch] += 1
+    return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
