@@ -42,9 +42,15 @@ class LSTMCache:
     h: object
     cell_activation: str
 
+    @property
+    def cell_input(self):
+        """The cell input z(t), by the name the tables use."""
+        return self.z
+
 
 def lstm_step_forward(params, h_prev, s_prev, x, cell_activation: str = "sigmoid") -> LSTMCache:
     """One LSTM step (eqs. 10.40-10.44) from h(t-1), s(t-1), x(t)."""
+    assert cell_activation in ("sigmoid", "tanh"), cell_activation
     pre = {name: params[b] + x @ params[U].T + h_prev @ params[W].T for name, (b, U, W) in GATES.items()}
     f, g, q = ops.sigmoid(pre["f"]), ops.sigmoid(pre["g"]), ops.sigmoid(pre["q"])
     z = ops.sigmoid(pre["z"]) if cell_activation == "sigmoid" else ops.tanh(pre["z"])
@@ -181,7 +187,7 @@ def lstm_solution(p: LSTMParams) -> dict:
     grad_b_f_fd = parameter_gradient(p, lstm_loss, "b_f")
     loc = bwd.local
     steps = [{
-        "t": t + 1, "x": p.x[t], "f": c.f, "g": c.g, "q": c.q, "cell_input": c.z, "s": c.s, "h": c.h,
+        "t": t + 1, "x": p.x[t], "f": c.f, "g": c.g, "q": c.q, "cell_input": c.cell_input, "s": c.s, "h": c.h,
         "o": fwd.o[t], "y": fwd.y[t], "dL_dh": loc["dh"][t], "dL_ds": loc["ds"][t], "dL_df": loc["df"][t],
         "dL_dg": loc["dg"][t], "dL_dq": loc["dq"][t], "dL_dcell_input": loc["dz"][t],
         "dL_db_f_contribution": loc["da_f"][t], "dL_db_f_sum_from_T_down_to_t": loc["da_f"][t:].sum(0),
