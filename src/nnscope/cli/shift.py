@@ -5,6 +5,7 @@ from rich.table import Table
 from nnscope.cli.common import add_checkpoint_option, add_command, add_data_options, add_out_option, log, progress_bar
 from nnscope.data import load_digits
 from nnscope.model import load_model
+from nnscope.vision.examples import check_digit
 from nnscope.report.figures_problem1 import draw_shift_example, draw_shift_per_digit, draw_shift_sweep
 from nnscope.vision.shift import PADDINGS, SWEEP_MAX_SHIFT, check_padding, check_shift, describe_shift, shift_experiment, shift_sweep
 
@@ -34,7 +35,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> dict:
-    check_shift(args.pixels)  # check the options before the slow loading
+    check_digit(args.digit)  # check the options before the slow loading
+    check_shift(args.pixels)
     check_padding(args.padding)
     if not args.no_sweep:
         check_shift(args.sweep_max, "--sweep-max")

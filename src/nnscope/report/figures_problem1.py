@@ -31,8 +31,7 @@ def grid(maps: np.ndarray, columns: int = 8) -> np.ndarray:
 
 def show_tiles(ax, mosaic: np.ndarray, cmap: str, vmin: float, vmax: float):
     """imshow of a mosaic with grey gaps and no ticks; returns the image for a colour bar."""
-    colours = plt.get_cmap(cmap).copy()
-    colours.set_bad(GAP_COLOUR)
+    colours = plt.get_cmap(cmap).with_extremes(bad=GAP_COLOUR)
     image = ax.imshow(mosaic, cmap=colours, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])

@@ -1,0 +1,166 @@
+"""Feature maps against a manual forward pass; Cohen's d ranking and ablation on a hand-weighted model."""
+
+import json
+import statistics
+
+import numpy as np
+import pytest
+import torch
+
+from nnscope.cli import main
+from nnscope.data import Digits
+from nnscope.errors import NnscopeError
+from nnscope.model import CNN, CNNConfig, MNIST_MEAN, MNIST_STD
+from nnscope.vision.featuremaps import (ablation_study, channel_ranking, cohens_d, feature_map_comparison,
+                                        featuremap_analysis, layer_activations, where_largest)
+
+
+def test_cohens_d_matches_the_textbook_formula():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 2.0, (40, 3)), rng.normal(0.0, 1.0, (25, 3))
+    for c in range(3):
+        x, y = a[:, c].tolist(), b[:, c].tolist()
+        pooled = (((len(x) - 1) * statistics.variance(x) + (len(y) - 1) * statistics.variance(y)) / (len(x) + len(y) - 2)) ** 0.5
+        assert cohens_d(a, b)[c] == pytest.approx((statistics.mean(x) - statistics.mean(y)) / pooled, rel=1e-12)
+    assert cohens_d(np.ones((5, 1)), np.ones((4, 1)))[0] == 0.0  # constant channel: no separation, not NaN
+
+
+def test_where_largest_names_the_third():
+    difference = np.zeros((7, 7))
+    difference[0, 6] = -3.0
+    assert where_largest(difference) == "top right"
+    difference[3, 3] = 5.0
+    assert where_largest(difference) == "middle centre"
+
+
+def test_activations_equal_a_manual_forward_pass():
+    torch.manual_seed(0)
+    model = CNN(CNNConfig(channels=(3, 4, 5))).eval()
+    for bn in (model.bn1, model.bn2, model.bn3):
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+        bn.weight.data.uniform_(-1, 1)  # negative scales too
+    images = np.random.default_rng(0).integers(0, 256, (6, 28, 28)).astype(np.uint8)
+    h = (torch.as_tensor(images, dtype=torch.float32)[:, None] / 255 - MNIST_MEAN) / MNIST_STD
+    for i, pool in ((1, True), (2, True), (3, False)):
+        h = torch.nn.functional.conv2d(h, getattr(model, f"conv{i}").weight, padding=1)
+        np.testing.assert_allclose(layer_activations(model, images, f"conv{i}", batch=4), h.detach().numpy(), atol=1e-5)
+        h = torch.nn.functional.max_pool2d(h, 2) if pool else h
+        bn = getattr(model, f"bn{i}")
+        h = (h - bn.running_mean[:, None, None]) / torch.sqrt(bn.running_var[:, None, None] + bn.eps)
+        h = torch.relu(h * bn.weight[:, None, None] + bn.bias[:, None, None])
+        np.testing.assert_allclose(layer_activations(model, images, f"relu{i}"), h.detach().numpy(), atol=1e-5)
+    with pytest.raises(NnscopeError, match="--layer"):
+        layer_activations(model, images, "conv4")
+
+
+LOGIT_8 = 2.0  # class 8's constant logit in the hand-weighted model
+
+
+def hand_weighted_model() -> CNN:
+    """Channel 0 passes the normalised image through every block; channel 1 is dead; the fc reads channel 0.
+
+    logit 0 = sum of relu3 channel 0 (positive for bright images), logit 8 = LOGIT_8, the rest -10."""
+    model = CNN(CNNConfig(channels=(2, 2, 2))).eval()
+    with torch.no_grad():
+        for i in (1, 2, 3):
+            conv = getattr(model, f"conv{i}")
+            conv.weight.zero_()
+            conv.weight[0, 0, 1, 1] = 1.0  # the centre tap: identity on channel 0
+            bn = getattr(model, f"bn{i}")
+            bn.eps = 0.0  # exact identity
+        model.fc.weight.zero_()
+        model.fc.weight[0, : 7 * 7] = 1.0  # relu3 channel 0 is the first 49 features
+        model.fc.bias.fill_(-10.0)
+        model.fc.bias[0], model.fc.bias[8] = 0.0, LOGIT_8
+    return model
+
+
+def toy_digits() -> Digits:
+    """'0's: flat images of brightness 128-255; '8's: flat images of 0-20 (below the MNIST mean, so ReLU -> 0)."""
+    rng = np.random.default_rng(0)
+    zeros = np.ones((30, 28, 28), np.uint8) * rng.integers(128, 256, (30, 1, 1)).astype(np.uint8)
+    eights = np.ones((20, 28, 28), np.uint8) * rng.integers(0, 21, (20, 1, 1)).astype(np.uint8)
+    images = np.concatenate([zeros, eights])
+    labels = np.array([0] * 30 + [8] * 20, np.uint8)
+    return Digits("toy", images, labels, images, labels, "hand-made")
+
+
+def test_ranking_on_a_hand_weighted_model_is_known():
+    model, digits = hand_weighted_model(), toy_digits()
+    ranking = channel_ranking(model, digits, (0, 8), "conv1")
+    # conv1 channel 0 is the normalised image, so its d is the d of the images' mean brightness (d is affine-invariant)
+    brightness = digits.test_images.mean(axis=(1, 2))
+    expected = cohens_d(brightness[:30, None], brightness[30:, None])[0]
+    assert ranking["order"].tolist() == [0, 1] and ranking["counts"] == [30, 20]
+    assert ranking["ranking"][0]["effect_size"] == pytest.approx(expected, rel=1e-5) and expected > 3
+    assert ranking["ranking"][0]["higher_for"] == 0 and ranking["ranking"][1]["effect_size"] == 0.0
+    assert channel_ranking(model, digits, (0, 8), "relu3")["order"].tolist() == [0, 1]
+
+
+def test_ablation_on_a_hand_weighted_model_is_known():
+    model, digits = hand_weighted_model(), toy_digits()
+    ranking = channel_ranking(model, digits, (0, 8), "relu3")
+    ablation = ablation_study(model, digits, ranking, sizes=(1, 2), draws=3)
+    assert ablation["baseline"]["accuracy"] == 1.0
+    assert ablation["alone"][1] == ablation["baseline"]  # the dead channel changes nothing
+    # channel 0 zeroed: logit 0 = 0, logit 8 = LOGIT_8 for every image, so every '0' becomes an '8'
+    assert ablation["alone"][0]["accuracy"] == pytest.approx(20 / 50)
+    assert ablation["alone"][0]["margin"] == pytest.approx((20 * LOGIT_8 - 30 * LOGIT_8) / 50)
+    assert ablation["by_k"][0]["top"] == ablation["alone"][0] and ablation["by_k"][1]["top"] == ablation["alone"][0]
+
+
+def test_comparison_on_a_hand_weighted_model():
+    model, digits = hand_weighted_model(), toy_digits()
+    comparison = feature_map_comparison(model, digits, (0, 8), "conv1")
+    assert [e["index"] for e in comparison["examples"]] == [0, 30]  # the first of each digit
+    expected = (digits.test_images[0] / 255 - MNIST_MEAN) / MNIST_STD
+    np.testing.assert_allclose(comparison["examples"][0]["feature_maps"][0], expected, atol=1e-5)
+    np.testing.assert_allclose(comparison["difference"], comparison["examples"][0]["feature_maps"]
+                               - comparison["examples"][1]["feature_maps"])
+    with pytest.raises(NnscopeError, match="--index"):
+        feature_map_comparison(model, digits, (0, 8), "conv1", indices=(30, None))  # image 30 is an '8'
+    with pytest.raises(NnscopeError, match="different"):
+        feature_map_comparison(model, digits, (8, 8), "conv1")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--digits", "0", "10"], "--digits"),
+    (["--digits", "3"], "--digits"),
+    (["--layer", "conv9"], "--layer"),
+    (["--checkpoint", "/nonexistent/model.pt"], "nnscope train"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, words, capsys, tmp_path):
+    if "--layer" in argv:  # needs a real checkpoint file to get past loading
+        from nnscope.model import save_checkpoint
+        path = save_checkpoint(tmp_path / "m.pt", CNN(), train_config={}, metrics={}, seed=0)
+        argv = argv + ["--checkpoint", str(path)]
+    assert main(["featuremaps", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_analysis_on_the_trained_model(trained_model, mnist):
+    result = featuremap_analysis(trained_model, mnist, (0, 8), "conv3", draws=2, limit=3000)
+    sizes = [abs(r["effect_size"]) for r in result["channel_ranking"]]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] > 1.0  # some channel separates 0 from 8 strongly
+    assert result["ablation"]["baseline"]["accuracy"] > 0.95
+    top = result["ablation"]["by_k"][-1]
+    assert top["top"]["accuracy"] < result["ablation"]["baseline"]["accuracy"]
+    assert all("ablated_margin" in r for r in result["channel_ranking"])
+    assert any("Zeroing the top" in line for line in result["finding"])
+
+
+@pytest.mark.slow
+def test_cli_json_has_the_documented_fields(trained_checkpoint, tmp_path, capsys):
+    argv = ["featuremaps", "--checkpoint", str(trained_checkpoint), "--out", str(tmp_path), "--layer", "relu3",
+            "--draws", "2", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["layer"] == "relu3" and [e["digit"] for e in result["examples"]] == [0, 8]
+    maps = np.array(result["examples"][0]["feature_maps"])
+    assert maps.ndim == 3 and maps.min() >= 0  # channels x height x width, after the ReLU
+    assert {"channel", "effect_size", "ablated_margin", "ablated_accuracy"} <= result["channel_ranking"][0].keys()
+    for name in ("featuremaps_relu3.png", "featuremaps_relu3_top.png", "featuremaps_relu3_ablation.png"):
+        assert (tmp_path / name).stat().st_size > 10_000

@@ -1,0 +1,81 @@
+"""Filter weights, their statistics, the mosaic layout of the figures, and `nnscope filters`."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nnscope.cli import main
+from nnscope.errors import NnscopeError
+from nnscope.model import CNN, CNNConfig, save_checkpoint
+from nnscope.report.figures_problem1 import draw_filters, grid, tile
+from nnscope.vision.filters import filter_statistics, filter_weights
+
+
+def test_filter_weights_are_the_conv_weights():
+    torch.manual_seed(0)
+    model = CNN(CNNConfig(channels=(4, 6, 8)))
+    weights = filter_weights(model)
+    assert {k: v.shape for k, v in weights.items()} == {"conv1": (4, 1, 3, 3), "conv2": (6, 4, 3, 3), "conv3": (8, 6, 3, 3)}
+    np.testing.assert_array_equal(weights["conv2"], model.conv2.weight.detach().numpy())
+    weights["conv1"][:] = 0  # a copy: drawing code cannot change the model
+    assert model.conv1.weight.abs().sum() > 0
+    with pytest.raises(NnscopeError, match="--layers"):
+        filter_weights(model, ["conv4"])
+
+
+def test_statistics_of_hand_made_weights():
+    weights = np.zeros((2, 1, 3, 3), np.float32)
+    weights[0, 0, 1, 1] = 3.0
+    weights[1, 0, 0, :] = [-1.0, 2.0, 2.0]
+    s = filter_statistics(weights)
+    assert s["shape"] == [2, 1, 3, 3] and s["parameters"] == 18
+    assert s["min"] == -1.0 and s["max"] == 3.0 and s["abs_max"] == 3.0
+    assert s["mean"] == pytest.approx(6 / 18) and s["share_positive"] == pytest.approx(3 / 18)
+    np.testing.assert_allclose(s["filter_norms"], [3.0, 3.0])
+
+
+def test_mosaic_layout():
+    blocks = np.arange(2 * 3 * 3 * 3, dtype=float).reshape(2, 3, 3, 3)
+    mosaic = tile(blocks, gap=1)
+    assert mosaic.shape == (2 * 4 - 1, 3 * 4 - 1)
+    np.testing.assert_array_equal(mosaic[4:7, 8:11], blocks[1, 2])  # row 1, column 2
+    assert np.isnan(mosaic[3]).all() and np.isnan(mosaic[:, 3]).all()  # gaps between tiles
+    maps = np.ones((10, 2, 2))
+    assert grid(maps, columns=8).shape == (2, 8, 2, 2) and np.isnan(grid(maps, columns=8)[1, 2:]).all()
+
+
+def test_filter_figures_have_the_expected_pixel_shapes(tmp_path):
+    import matplotlib.image
+
+    torch.manual_seed(0)
+    weights = filter_weights(CNN(CNNConfig(channels=(16, 32, 64))))
+    sizes = {}
+    for name, w in weights.items():
+        path = draw_filters(name, w, tmp_path / f"{name}.png")
+        sizes[name] = matplotlib.image.imread(path).shape
+    # conv1 is 2 rows of 8 kernels (wide); conv3 is 64 filter rows of 32 slices (tall)
+    assert sizes["conv1"][1] > sizes["conv1"][0] and sizes["conv3"][0] > sizes["conv3"][1] > 500
+
+
+def test_cli_draws_every_layer_and_reports_shapes(tmp_path, capsys):
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "m.pt", CNN(CNNConfig(channels=(4, 6, 8))), train_config={}, metrics={}, seed=0)
+    assert main(["filters", "--checkpoint", str(path), "--out", str(tmp_path / "out"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [result["layers"][n]["shape"] for n in ("conv1", "conv2", "conv3")] == [[4, 1, 3, 3], [6, 4, 3, 3], [8, 6, 3, 3]]
+    for name in ("conv1", "conv2", "conv3"):
+        assert (tmp_path / "out" / f"filters_{name}.png").stat().st_size > 5_000
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--checkpoint", "/nonexistent/model.pt"], "nnscope train"),
+    (["--layers", "conv7"], "--layers"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, words, tmp_path, capsys):
+    if "--layers" in argv:
+        argv = argv + ["--checkpoint", str(save_checkpoint(tmp_path / "m.pt", CNN(), train_config={}, metrics={}, seed=0))]
+    assert main(["filters", "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err

@@ -1,0 +1,130 @@
+"""Shift semantics for every padding mode, checked against np.pad; the shift experiment and sweep on real data."""
+
+import json
+
+import numpy as np
+import pytest
+
+from nnscope.cli import main
+from nnscope.errors import NnscopeError
+from nnscope.vision.shift import PADDINGS, shift_experiment, shift_image, shift_images, shift_sweep
+
+NP_PAD_MODE = {"clamp": "edge", "zero": "constant", "reflect": "reflect", "wrap": "wrap"}
+
+
+def shifted_by_np_pad(image: np.ndarray, dx: int, dy: int, padding: str) -> np.ndarray:
+    """Independent oracle: pad by 28 on every side with numpy's mode, then cut the shifted window."""
+    k = 28
+    padded = np.pad(image, k, mode=NP_PAD_MODE[padding])
+    return padded[k - dy : k - dy + image.shape[0], k - dx : k - dx + image.shape[1]]
+
+
+def test_hand_made_5x5_left_2_down_1():
+    a = np.arange(25).reshape(5, 5)
+    expected = {
+        "clamp": [[2, 3, 4, 4, 4], [2, 3, 4, 4, 4], [7, 8, 9, 9, 9], [12, 13, 14, 14, 14], [17, 18, 19, 19, 19]],
+        "zero": [[0, 0, 0, 0, 0], [2, 3, 4, 0, 0], [7, 8, 9, 0, 0], [12, 13, 14, 0, 0], [17, 18, 19, 0, 0]],
+        "reflect": [[7, 8, 9, 8, 7], [2, 3, 4, 3, 2], [7, 8, 9, 8, 7], [12, 13, 14, 13, 12], [17, 18, 19, 18, 17]],
+        "wrap": [[22, 23, 24, 20, 21], [2, 3, 4, 0, 1], [7, 8, 9, 5, 6], [12, 13, 14, 10, 11], [17, 18, 19, 15, 16]],
+    }
+    for padding, rows in expected.items():
+        np.testing.assert_array_equal(shift_image(a, -2, 1, padding), rows, err_msg=padding)
+
+
+def test_clamp_left_shift_takes_column_min_j_plus_k():
+    image = np.random.default_rng(0).random((28, 28))
+    for k in (1, 3, 10, 27):
+        left = shift_image(image, -k, 0, "clamp")
+        for j in range(28):
+            np.testing.assert_array_equal(left[:, j], image[:, min(j + k, 27)])
+        right = shift_image(image, k, 0, "clamp")
+        for j in range(28):
+            np.testing.assert_array_equal(right[:, j], image[:, max(j - k, 0)])
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+def test_every_shift_matches_np_pad(padding):
+    image = np.random.default_rng(1).integers(0, 256, (28, 28)).astype(np.uint8)
+    for dx in range(-27, 28, 4):
+        for dy in (-27, -6, -1, 0, 2, 13, 27):
+            np.testing.assert_array_equal(shift_image(image, dx, dy, padding), shifted_by_np_pad(image, dx, dy, padding))
+
+
+def test_batch_shift_equals_one_by_one_and_keeps_dtype():
+    images = np.random.default_rng(2).integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    for padding in PADDINGS:
+        batch = shift_images(images, 3, -2, padding)
+        assert batch.dtype == np.uint8 and batch.shape == images.shape
+        for i in range(5):
+            np.testing.assert_array_equal(batch[i], shift_image(images[i], 3, -2, padding))
+
+
+def test_zero_shift_is_identity_and_wrap_is_a_permutation():
+    image = np.random.default_rng(3).random((28, 28))
+    for padding in PADDINGS:
+        np.testing.assert_array_equal(shift_image(image, 0, 0, padding), image)
+    np.testing.assert_array_equal(np.sort(shift_image(image, 5, -9, "wrap"), None), np.sort(image, None))
+
+
+def test_bad_shift_and_padding_are_refused():
+    image = np.zeros((28, 28))
+    with pytest.raises(NnscopeError, match="0 to 27"):
+        shift_image(image, 28, 0)
+    with pytest.raises(NnscopeError, match="padding"):
+        shift_image(image, 1, 0, "mirror")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--pixels", "28"], "--pixels"),
+    (["--pixels", "-30"], "--pixels"),
+    (["--digit", "10"], "--digit"),
+    (["--padding", "mirror"], "--padding"),
+    (["--checkpoint", "/nonexistent/model.pt"], "nnscope train"),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, words, capsys):
+    assert main(["shift", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_shift_experiment_on_the_trained_model(trained_model, mnist):
+    result = shift_experiment(trained_model, mnist, digit=1, pixels=3, padding="clamp")
+    assert mnist.test_labels[result["index"]] == 1 and result["original"]["prediction"] == 1
+    original = mnist.test_images[result["index"]] / 255.0
+    np.testing.assert_allclose(result["original"]["image"], original, atol=1e-6)
+    np.testing.assert_allclose(result["left"]["image"], shift_image(original, -3, 0, "clamp"), atol=1e-6)
+    for side in ("left", "right", "original"):
+        probabilities = result[side]["probabilities"]
+        assert probabilities.shape == (10,) and abs(probabilities.sum() - 1) < 1e-5
+        assert result[side]["prediction"] == probabilities.argmax()
+    assert result["changed"]["left"] == (result["left"]["prediction"] != 1)
+
+
+@pytest.mark.slow
+def test_sweep_per_digit_agrees_with_overall_accuracy(trained_model, mnist):
+    sweep = shift_sweep(trained_model, mnist, max_shift=2, paddings=("clamp", "zero"), limit=1000)
+    counts = np.bincount(mnist.test_labels[:1000], minlength=10)
+    from nnscope.data import as_float_images
+    from nnscope.vision.examples import predict
+
+    unshifted = (predict(trained_model, as_float_images(mnist.test_images[:1000])).argmax(1).numpy()
+                 == mnist.test_labels[:1000]).mean()
+    for axis in ("x", "y"):
+        for padding in ("clamp", "zero"):
+            accuracy, per_digit = sweep["accuracy"][axis][padding], sweep["per_digit"][axis][padding]
+            assert accuracy.shape == (5,) and per_digit.shape == (10, 5)
+            assert accuracy[2] == pytest.approx(unshifted)  # the middle column is the unshifted test set
+            np.testing.assert_allclose(per_digit.T @ counts / counts.sum(), accuracy)
+    assert accuracy[2] > 0.95 and sweep["breaks"]["x"]["clamp"][0]["digit"] == 0
+
+
+@pytest.mark.slow
+def test_cli_json_has_the_documented_fields(trained_checkpoint, tmp_path, capsys):
+    assert main(["shift", "--checkpoint", str(trained_checkpoint), "--out", str(tmp_path), "--no-sweep", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"index", "digit", "pixels", "padding", "original", "left", "right"} <= result.keys()
+    assert result["digit"] == 1 and result["pixels"] == 3 and result["padding"] == "clamp"
+    for side in ("original", "left", "right"):
+        assert np.array(result[side]["image"]).shape == (28, 28) and len(result[side]["probabilities"]) == 10
+    assert (tmp_path / "shift_example.png").stat().st_size > 10_000
