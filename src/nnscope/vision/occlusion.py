@@ -156,14 +156,50 @@ def occlusion_maps(probabilities: np.ndarray, true_class: int | np.ndarray) -> d
     }
 
 
-def captum_attribution(probabilities: np.ndarray, target: int, unoccluded: float, patch: int, stride: int,
-                       side: int = SIDE) -> np.ndarray:
-    """Captum's Occlusion attribution (side, side) derived from our map: per pixel, the mean over the
-    patches covering it of (unoccluded - occluded) probability of `target`."""
+def covering_mean(values: np.ndarray, patch: int, stride: int, side: int = SIDE) -> np.ndarray:
+    """Per pixel (side, side), the mean of a map (rows, cols) over the patch positions covering it
+    (0 where none does)."""
     starts = patch_starts(patch, stride, side)
     total, count = np.zeros((side, side)), np.zeros((side, side))
     for i, row in enumerate(starts):
         for j, col in enumerate(starts):
-            total[row : row + patch, col : col + patch] += unoccluded - probabilities[i, j, target]
+            total[row : row + patch, col : col + patch] += values[i, j]
             count[row : row + patch, col : col + patch] += 1
     return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
+
+
+def captum_attribution(probabilities: np.ndarray, target: int, unoccluded: float, patch: int, stride: int,
+                       side: int = SIDE) -> np.ndarray:
+    """Captum's Occlusion attribution (side, side) derived from our probabilities (rows, cols, 10):
+    per pixel, the mean over the patches covering it of (unoccluded - occluded) probability of `target`."""
+    starts = patch_starts(patch, stride, side)
+    covered = np.zeros((side, side), bool)
+    for row in starts:
+        for col in starts:
+            covered[row : row + patch, col : col + patch] = True
+    return np.where(covered, unoccluded - covering_mean(probabilities[..., target], patch, stride, side), 0.0)
+
+
+def save_probabilities(path, probabilities: np.ndarray, labels: np.ndarray, patch: int, stride: int,
+                       fill: float):
+    """Write the maps of many images to one .npz, atomically and byte for byte reproducibly (no
+    timestamps): probabilities (N, rows, cols, 10) float32, labels (N,), patch, stride, fill, versions."""
+    import io
+    import json
+    import zipfile
+
+    from nnscope.fileio import atomic_write, versions
+
+    arrays = {"probabilities": probabilities.astype(np.float32), "labels": np.asarray(labels),
+              "indices": np.arange(len(labels)), "starts": patch_starts(patch, stride),
+              "patch": np.int64(patch), "stride": np.int64(stride), "fill": np.float64(fill),
+              "versions": np.array(json.dumps(versions(), sort_keys=True))}
+
+    def write(f):
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
+            for name, value in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
+                archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buffer.getvalue())
+
+    return atomic_write(path, write)

@@ -1,0 +1,243 @@
+"""Which parts of a digit matter, read from its occlusion maps: the digit's strokes split into named
+parts (loop, join, stem, ...) by the shape of its ink, and the cost of hiding each part measured.
+
+Everything here returns plain data; the sentences are built from the measured numbers.
+"""
+
+from collections import Counter
+
+import numpy as np
+
+from nnscope.vision.occlusion import covering_mean, patch_starts
+
+INK = 0.5  # a pixel (0..1) brighter than this is ink
+STROKE = 3  # pixels: the width of a pen stroke in MNIST, about
+CRITICAL = 0.5  # a position is critical where the true class's probability falls below this
+
+
+def _dilate(mask: np.ndarray, steps: int = 1, diagonal: bool = True) -> np.ndarray:
+    """`mask` grown by `steps` pixels (8-neighbourhood, or 4 without `diagonal`)."""
+    out = mask.copy()
+    for _ in range(steps):
+        grown = out.copy()
+        grown[1:] |= out[:-1]
+        grown[:-1] |= out[1:]
+        grown[:, 1:] |= out[:, :-1]
+        grown[:, :-1] |= out[:, 1:]
+        if diagonal:
+            grown[1:, 1:] |= out[:-1, :-1]
+            grown[1:, :-1] |= out[:-1, 1:]
+            grown[:-1, 1:] |= out[1:, :-1]
+            grown[:-1, :-1] |= out[1:, 1:]
+        out = grown
+    return out
+
+
+def _hole(ink: np.ndarray) -> np.ndarray:
+    """Background pixels not reachable from the border (4-connected, so diagonal gaps stay closed)."""
+    outside = np.zeros_like(ink)
+    outside[[0, -1], :] = ~ink[[0, -1], :]
+    outside[:, [0, -1]] = ~ink[:, [0, -1]]
+    while True:
+        grown = _dilate(outside, 1, diagonal=False) & ~ink
+        if (grown == outside).all():
+            return ~ink & ~outside
+        outside = grown
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 4-connected component of `mask` (all False if it is empty)."""
+    best, left = np.zeros_like(mask), mask.copy()
+    while left.any():
+        component = np.zeros_like(mask)
+        component.flat[np.flatnonzero(left)[0]] = True
+        while True:
+            grown = _dilate(component, 1, diagonal=False) & left
+            if (grown == component).all():
+                break
+            component = grown
+        left &= ~component
+        best = component if component.sum() > best.sum() else best
+    return best
+
+
+def digit_parts(image: np.ndarray) -> dict[str, np.ndarray]:
+    """Named boolean masks (28, 28) of the ink of `image` (28, 28) in [0, 1].
+
+    With a hole (the largest patch of background not reachable from the border): the loop (ink in the hole's bounding
+    box grown by a stroke width), the join (loop pixels within 2 pixels of the rest of the stroke)
+    and the rest of the stroke above, below, left or right of the loop. Without a hole: the top, middle and bottom thirds of the ink."""
+    ink = image > INK
+    hole = _largest_component(_hole(ink))
+    if hole.sum() < 2:  # a loop left open by a gap of a pixel or two: close it by thickening the ink
+        hole = _dilate(_largest_component(_hole(_dilate(ink, 1))), 1) & ~ink
+    rows = np.arange(image.shape[0])[:, None] * np.ones_like(ink, dtype=int)
+    if hole.sum() >= 2:
+        rows_in, cols_in = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
+        top, bottom = rows_in[0] - STROKE, rows_in[-1] + STROKE  # the loop: the hole's box plus a stroke
+        left, right = cols_in[0] - STROKE, cols_in[-1] + STROKE
+        cols = rows.T
+        in_box = (rows >= top) & (rows <= bottom) & (cols >= left) & (cols <= right)
+        ring, rest = ink & in_box, ink & ~in_box
+        join = ring & _dilate(rest, 2)  # where the rest of the stroke runs into the loop
+        parts = {
+            "stem above the loop": rest & (rows < top),
+            "tail below the loop": rest & (rows > bottom),
+            "stroke left of the loop": rest & (rows >= top) & (rows <= bottom) & (cols < left),
+            "stroke right of the loop": rest & (rows >= top) & (rows <= bottom) & (cols > right),
+            "join": join,
+            "loop": ring & ~join,
+        }
+    else:
+        ink_rows = np.flatnonzero(ink.any(1))
+        cut1, cut2 = np.percentile(ink_rows, [100 / 3, 200 / 3]) if len(ink_rows) else (0, 0)
+        parts = {"top": ink & (rows < cut1), "middle": ink & (rows >= cut1) & (rows < cut2),
+                 "bottom": ink & (rows >= cut2)}
+    return {name: mask for name, mask in parts.items() if mask.any()}
+
+
+def window_counts(mask: np.ndarray, patch: int, stride: int) -> np.ndarray:
+    """How many pixels of `mask` (28, 28) each patch position hides: (rows, cols)."""
+    starts = patch_starts(patch, stride, mask.shape[0])
+    total = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
+    r0, c0 = starts[:, None], starts[None, :]
+    return total[r0 + patch, c0 + patch] - total[r0, c0 + patch] - total[r0 + patch, c0] + total[r0, c0]
+
+
+def which_parts_matter(image: np.ndarray, maps: dict, digit: int, patch: int, stride: int,
+                       unoccluded: float) -> dict:
+    """Critical and flipped positions, and per part of the digit: the share of the ink hidden by
+    critical patches and the mean drop in the true class's probability when its pixels are hidden."""
+    true_map, labels = maps["true_class_probability"], maps["predicted_label"]
+    critical, flipped = true_map < CRITICAL, labels != digit
+    parts = digit_parts(image)
+    drop = unoccluded - covering_mean(true_map, patch, stride, image.shape[0])  # (28, 28) per-pixel drop
+    hidden = {name: float(window_counts(mask, patch, stride)[critical].sum()) for name, mask in parts.items()}
+    total_hidden = sum(hidden.values())
+    summary = {
+        "positions": int(true_map.size),
+        "critical_positions": int(critical.sum()),
+        "flipped_positions": int(flipped.sum()),
+        "flipped_to": {int(k): int(v) for k, v in sorted(Counter(labels[flipped].tolist()).items())},
+        "lowest_probability": float(true_map.min()),
+        "lowest_at": [int(v) for v in np.unravel_index(true_map.argmin(), true_map.shape)],
+        "parts": {name: {"pixels": int(mask.sum()),
+                         "hidden_share": hidden[name] / total_hidden if total_hidden else 0.0,
+                         "mean_drop": float(drop[mask].mean())}
+                  for name, mask in parts.items()},
+        "part_masks": parts,
+        "critical": critical,
+        "flipped": flipped,
+    }
+    summary["text"] = describe(summary, digit, patch)
+    return summary
+
+
+def describe(summary: dict, digit: int, patch: int) -> list[str]:
+    """Sentences from the numbers of `which_parts_matter` (or of `aggregate_parts`)."""
+    name = f"P('{digit}')"
+    lines = []
+    if summary["critical_positions"]:
+        lines.append(f"At {summary['critical_positions']} of {summary['positions']} positions of the "
+                     f"{patch}x{patch} patch, {name} falls below {CRITICAL}; the lowest is "
+                     f"{summary['lowest_probability']:.3f}.")
+    else:
+        lines.append(f"No position of the {patch}x{patch} patch pushes {name} below {CRITICAL}; the lowest is "
+                     f"{summary['lowest_probability']:.3f}.")
+    if summary["flipped_positions"]:
+        to = ", ".join(f"'{k}' at {v}" for k, v in sorted(summary["flipped_to"].items(), key=lambda kv: -kv[1]))
+        lines.append(f"The label flips at {summary['flipped_positions']} positions: to {to}.")
+    else:
+        lines.append("The label never flips.")
+    parts = sorted(summary["parts"].items(), key=lambda kv: -kv[1]["mean_drop"])
+    if parts:
+        lines.append("Per hidden pixel, " + name + " drops most for the " + ", then the ".join(
+            f"{part} ({p['mean_drop']:.3f})" for part, p in parts) + ".")
+    shares = sorted(((p["hidden_share"], part) for part, p in summary["parts"].items() if p["hidden_share"] > 0),
+                    reverse=True)
+    if shares:
+        lines.append("Of the ink hidden by the critical patches, " + ", ".join(
+            f"{share:.0%} is {part}" for share, part in shares) + ".")
+    return lines
+
+
+def aggregate_parts(images: np.ndarray, probabilities: np.ndarray, unoccluded: np.ndarray, digit: int,
+                    patch: int, stride: int) -> dict:
+    """Over many images of `digit`: mean maps, and per part the mean over the images that have it."""
+    per_image = []
+    for image, probs, base in zip(images, probabilities, unoccluded):
+        maps = {"true_class_probability": probs[..., digit], "predicted_label": probs.argmax(-1)}
+        per_image.append(which_parts_matter(image, maps, digit, patch, stride, float(base)))
+    names = sorted({name for s in per_image for name in s["parts"]})
+    true_maps = probabilities[..., digit]
+    flipped = probabilities.argmax(-1) != digit
+    return {
+        "images": len(images),
+        "mean_image": images.mean(0),
+        "mean_true_class_probability": true_maps.mean(0),
+        "critical_fraction": (true_maps < CRITICAL).mean(0),
+        "flipped_fraction": flipped.mean(0),
+        "images_with_loop": sum("loop" in s["parts"] for s in per_image),
+        "images_with_critical": sum(s["critical_positions"] > 0 for s in per_image),
+        "images_with_flip": sum(s["flipped_positions"] > 0 for s in per_image),
+        "parts": {name: {"images": sum(name in s["parts"] for s in per_image),
+                         "mean_drop": float(np.mean([s["parts"][name]["mean_drop"] for s in per_image
+                                                     if name in s["parts"]])),
+                         "hidden_share": float(np.mean([s["parts"][name]["hidden_share"] for s in per_image
+                                                        if name in s["parts"] and s["critical_positions"]] or [0.0]))}
+                  for name in names},
+    }
+
+
+def describe_aggregate(aggregate: dict, digit: int, patch: int) -> list[str]:
+    """Sentences from the numbers of `aggregate_parts`."""
+    n = aggregate["images"]
+    lines = [f"Over {n} correctly classified test '{digit}'s: for {aggregate['images_with_critical']} of them "
+             f"some {patch}x{patch} patch pushes P('{digit}') below {CRITICAL}, and for "
+             f"{aggregate['images_with_flip']} some patch flips the label; {aggregate['images_with_loop']} "
+             f"have a closed loop."]
+    parts = sorted(aggregate["parts"].items(), key=lambda kv: -kv[1]["mean_drop"])
+    lines.append(f"Mean drop in P('{digit}') per hidden pixel, by part: " + "; ".join(
+        f"{part} {p['mean_drop']:.3f} ({p['images']} images)" for part, p in parts) + ".")
+    mean_map = aggregate["mean_true_class_probability"]
+    r, c = np.unravel_index(mean_map.argmin(), mean_map.shape)
+    lines.append(f"On average the most damaging patch has its top-left corner at row {r}, column {c}: "
+                 f"mean P('{digit}') {mean_map[r, c]:.3f}, label flipped in "
+                 f"{aggregate['flipped_fraction'][r, c]:.0%} of the images.")
+    return lines
+
+
+def occlusion_analysis(model, digits, digit: int = 6, index: int | None = None, patch: int = 8, stride: int = 1,
+                       fill: float = 0.0, aggregate: int = 100) -> dict:
+    """Problem 2.1-2.2 as plain data: the image, its full probabilities (rows, cols, 10), the three maps,
+    which parts matter, and the same over the first `aggregate` correctly classified test images of `digit`."""
+    from nnscope.data import as_float_images
+    from nnscope.vision.examples import check_digit, pick_example, predict
+    from nnscope.vision.occlusion import check_geometry, occlusion_maps, occlusion_probabilities
+
+    check_digit(digit)
+    check_geometry(patch, stride, fill)
+    if aggregate < 0:
+        from nnscope.errors import NnscopeError
+
+        raise NnscopeError(f"--aggregate: {aggregate}; expected a number of images >= 0")
+    index = pick_example(model, digits, digit, index)
+    images = as_float_images(digits.test_images[index : index + 1])
+    probabilities = occlusion_probabilities(model, images, patch, stride, fill)[0]  # (rows, cols, 10)
+    unoccluded = predict(model, images)[0].numpy()
+    maps = occlusion_maps(probabilities, digit)
+    image = images[0, 0].numpy()
+    result = {"index": index, "digit": digit, "patch": patch, "stride": stride, "fill": fill,
+              "starts": patch_starts(patch, stride), "image": image, "unoccluded_probabilities": unoccluded,
+              "probabilities": probabilities, **maps,
+              "regions": which_parts_matter(image, maps, digit, patch, stride, float(unoccluded[digit]))}
+    if aggregate:
+        candidates = np.flatnonzero(digits.test_labels == digit)
+        chosen = as_float_images(digits.test_images[candidates])
+        base = predict(model, chosen).numpy()
+        keep = np.flatnonzero(base.argmax(1) == digit)[:aggregate]
+        many = occlusion_probabilities(model, chosen[keep], patch, stride, fill)
+        result["aggregate"] = aggregate_parts(chosen[keep, 0].numpy(), many, base[keep, digit], digit, patch, stride)
+        result["aggregate"]["indices"] = candidates[keep]
+        result["aggregate"]["text"] = describe_aggregate(result["aggregate"], digit, patch)
+    return result
