@@ -8,6 +8,14 @@ from nnscope.cli import main
 from nnscope.errors import NnscopeError
 from nnscope.recurrent.sequences import (AMINO_ACIDS, MOTIFS, PAD, generate_motif_sequences, motif_labels, one_hot,
                                          read_fasta, write_fasta_text)
+from nnscope.recurrent.longseq_study import one_thread
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small recurrent steps run 10x to 100x faster on one thread when the cores are shared."""
+    with one_thread():
+        yield
 
 
 @pytest.mark.parametrize("length,distance", [(40, 0), (40, 34), (1000, 300)])

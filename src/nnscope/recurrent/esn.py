@@ -81,11 +81,11 @@ def iterate_states(reservoir: dict, tokens: torch.Tensor, h0: torch.Tensor | Non
     # U x(t) for a one-hot x(t) is a column of U: look it up instead of multiplying; row 20 is PAD
     table = torch.cat([U.T, torch.zeros(1, U.shape[0], dtype=U.dtype)]) + b  # (21, H), b folded in
     tokens = torch.as_tensor(tokens)
-    tokens = torch.where(tokens < 0, len(AMINO_ACIDS), tokens)
-    h = torch.zeros(tokens.shape[0], W.shape[0], dtype=W.dtype) if h0 is None else h0
+    tokens = torch.where(tokens < 0, len(AMINO_ACIDS), tokens).T.contiguous()  # (T, N): one row per step
+    h = torch.zeros(tokens.shape[1], W.shape[0], dtype=W.dtype) if h0 is None else h0
     WT = W.T.contiguous()
-    for t in range(tokens.shape[1]):
-        h = torch.tanh(torch.addmm(table[tokens[:, t]], h, WT))  # a(t) = b + W h(t-1) + U x(t)
+    for step in tokens:
+        h = torch.tanh(torch.addmm(table[step], h, WT))  # a(t) = b + W h(t-1) + U x(t)
         yield h
 
 
@@ -97,10 +97,11 @@ def reservoir_features(reservoir: dict, sequences: SequenceSet, dtype=torch.floa
     final = torch.zeros(n, size, dtype=dtype)
     total = torch.zeros(n, size, dtype=dtype)
     ragged = bool((lengths != lengths.max()).any())
-    for t, h in enumerate(iterate_states(weights, sequences.tokens)):
+    end_steps = set(lengths.tolist())
+    for t, h in enumerate(iterate_states(weights, sequences.tokens[:, :int(lengths.max())])):
         total += h * (t < lengths).unsqueeze(1).to(dtype) if ragged else h
-        ends = lengths == t + 1
-        if ends.any():
+        if t + 1 in end_steps:
+            ends = lengths == t + 1
             final[ends] = h[ends]
     return {"final": final.double().numpy(), "mean": (total / lengths.unsqueeze(1)).double().numpy()}
 

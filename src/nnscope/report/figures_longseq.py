@@ -108,7 +108,8 @@ def accuracy_figure(result: dict, path: str | Path) -> Path:
     b = trained["budget"]
     ax.set_title(f"same data; BPTT budget {b['updates']} updates x {b['batch_size']} sequences")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_xlim(-0.5, max(distances) * 1.2)
+    ax.legend(fontsize=8, loc="lower left", ncol=2, framealpha=0.9)
     spread = as_array(esn["check"]["spread"])
     check.semilogy(np.arange(1, len(spread) + 1), np.where(spread > 0, spread, np.nan), color="tab:green")
     check.axhline(esn["check"]["tolerance"], color="grey", ls=":", lw=0.8)

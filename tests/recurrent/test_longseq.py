@@ -1,0 +1,135 @@
+"""The gradient-through-time measurement against torch autograd (float64), its rescaling, rates and shares,
+the study end to end on a tiny config, and the command line."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nnscope.cli import main
+from nnscope.recurrent import longseq
+from nnscope.recurrent.longseq import (decay_rate, far_share, lstm_gradient_profile, random_lstm, random_rnn,
+                                       rnn_gradient_profile)
+from nnscope.recurrent.sequences import generate_motif_sequences, one_hot
+from nnscope.recurrent.longseq_study import one_thread
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small recurrent steps run 10x to 100x faster on one thread when the cores are shared."""
+    with one_thread():
+        yield
+
+
+def autograd_rnn(net, tokens, labels):
+    """dL/dh(t) for t = 1..T and the five parameter gradients, by autograd on the same equations."""
+    p = {k: v.clone().requires_grad_(True) for k, v in net.items()}
+    x = one_hot(tokens)
+    h, states = torch.zeros(x.shape[1], p["W"].shape[0], dtype=torch.float64), []
+    for t in range(len(x)):
+        h = torch.tanh(p["b"] + h @ p["W"].T + x[t] @ p["U"].T)
+        h.retain_grad()
+        states.append(h)
+    loss = torch.nn.functional.cross_entropy(p["c"] + h @ p["V"].T, torch.as_tensor(labels))
+    loss.backward()
+    return loss.item(), [s.grad for s in states], {k: v.grad for k, v in p.items()}
+
+
+@pytest.mark.parametrize("radius,rescale", [(0.9, 1e100), (2.0, 1e100), (0.5, 10.0), (2.0, 3.0)])
+def test_rnn_profile_matches_autograd(monkeypatch, radius, rescale):
+    monkeypatch.setattr(longseq, "RESCALE", rescale)  # small RESCALE: the log-scale bookkeeping runs every step
+    s = generate_motif_sequences(3, 15, 2, seed=1)
+    net = random_rnn(6, radius, 0.5, seed=0)
+    loss, dh, grads = autograd_rnn(net, s.tokens, s.labels)
+    p = rnn_gradient_profile(net, s.tokens, s.labels, far=4)
+    assert p["loss"] == pytest.approx(loss, rel=1e-12)
+    expected = np.log10([float(g.norm()) for g in reversed(dh)])  # by steps back
+    np.testing.assert_allclose(p["log10"]["dL_dh"], expected, atol=1e-10)
+    for name in "WUbVc":
+        assert p["log10_gradient_norm"][name] == pytest.approx(math.log10(float(grads[name].norm())), abs=1e-10)
+
+
+def test_rnn_step_contributions_add_up_and_far_share_is_computed_from_them():
+    s = generate_motif_sequences(2, 12, 0, seed=2)
+    net = random_rnn(5, 1.0, 0.5, seed=3)
+    _, dh, grads = autograd_rnn(net, s.tokens, s.labels)
+    p = rnn_gradient_profile(net, s.tokens, s.labels, far=3)
+    # step t's dL/db contribution is dL/da(t) summed over the batch; from autograd: dL/dh(t) (1 - h(t)^2)
+    assert p["log10"]["dW_step"][-1] is not None and p["log10"]["dW_step"][-1] == -np.inf  # h(0) = 0: no dW at t=1
+    norms = 10.0 ** p["log10"]["dU_step"]
+    assert p["far_share"]["U"] == pytest.approx(norms[4:].sum() / norms.sum())
+    assert p["far_share"]["V"] == 0.0 and p["far_share"]["c"] == 0.0
+
+
+def test_lstm_profile_matches_autograd():
+    s = generate_motif_sequences(3, 14, 1, seed=4)
+    params = random_lstm(5, 1.0, 0.5, seed=1)
+    p = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    x = one_hot(s.tokens)
+    h = c = torch.zeros(3, 5, dtype=torch.float64)
+    hs, cs, fs = [], [], []
+    for t in range(len(x)):  # eqs. 10.40-10.44 with a tanh cell input, written out for autograd
+        gate = lambda b, U, W: b + x[t] @ U.T + h @ W.T  # noqa: E731
+        f = torch.sigmoid(gate(p["b_f"], p["U_f"], p["W_f"]))
+        g = torch.sigmoid(gate(p["b_g"], p["U_g"], p["W_g"]))
+        q = torch.sigmoid(gate(p["b_o"], p["U_o"], p["W_o"]))
+        c = f * c + g * torch.tanh(gate(p["b"], p["U"], p["W"]))
+        h = torch.tanh(c) * q
+        c.retain_grad(), h.retain_grad()
+        hs.append(h), cs.append(c), fs.append(f.detach())
+    loss = torch.nn.functional.cross_entropy(p["c"] + h @ p["V"].T, torch.as_tensor(s.labels))
+    loss.backward()
+    out = lstm_gradient_profile(params, s.tokens, s.labels, far=3, cell_activation="tanh")
+    assert out["loss"] == pytest.approx(float(loss), rel=1e-12)
+    np.testing.assert_allclose(out["log10"]["dL_dh"], np.log10([float(v.grad.norm()) for v in reversed(hs)]), atol=1e-10)
+    # the gradient carried by the cell: dL/ds(t-1) through s(t) = f(t) * (total dL/ds(t))
+    carried = [float((f * v.grad).norm()) for f, v in zip(reversed(fs), reversed(cs))]
+    np.testing.assert_allclose(out["log10"]["dL_ds_cell"], np.log10(carried), atol=1e-10)
+    gates = torch.cat([p[k].grad.flatten() for k in p if k[0] in "UW"])
+    assert out["log10_gradient_norm"]["V"] == pytest.approx(math.log10(float(p["V"].grad.norm())), abs=1e-10)
+    assert 10 ** out["geometric_mean_forget_gate"] > 0 and float(gates.norm()) > 0
+
+
+def test_decay_rate_of_a_geometric_sequence():
+    r = decay_rate(np.log10(0.8) * np.arange(1000))
+    assert r["factor_per_step"] == pytest.approx(0.8) and r["decades_per_100_steps"] == pytest.approx(100 * math.log10(0.8))
+
+
+def test_far_share_by_hand():
+    assert far_share(np.log10([1.0, 1.0, 2.0, 4.0]), far=1) == pytest.approx(6 / 8)
+    assert far_share(np.array([-np.inf, -np.inf]), far=0) == 0.0
+
+
+def test_small_radius_vanishes_and_large_radius_explodes():
+    s = generate_motif_sequences(4, 600, 10, seed=0)
+    low = rnn_gradient_profile(random_rnn(16, 0.5, 0.1, seed=0), s.tokens, s.labels, far=100)
+    high = rnn_gradient_profile(random_rnn(16, 3.0, 0.1, seed=0), s.tokens, s.labels, far=100)
+    assert low["rate"]["factor_per_step"] < 0.7 and low["far_share"]["W"] < 1e-10
+    assert high["rate"]["factor_per_step"] > 1.01 and high["far_share"]["W"] > 0.99
+    assert high["log10"]["dL_dh"][-1] > 10  # 10^10 and more: far past a float32 gradient step's scale
+
+
+def test_cli_runs_the_study_and_writes_figures_answers_and_json(tmp_path, capsys):
+    code = main(["longseq", "--lengths", "60", "120", "--distances", "0", "20", "--radii", "0.5", "2",
+                 "--forget-biases", "0", "1", "--far", "10", "--updates", "3", "--train-count", "32",
+                 "--test-count", "16", "--esn-size", "20", "--hidden", "8", "--out", str(tmp_path), "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    for name in ("longseq_gradient_norms.png", "longseq_gradient_shares.png", "longseq_accuracy.png",
+                 "longseq_answers.md", "longseq.json"):
+        assert (tmp_path / name).stat().st_size > 500
+    assert set(result["answers"]) == {"4.1", "4.2", "4.3"}
+    assert "radius 0.5" in result["answers"]["4.1"] and "V and c" in result["answers"]["4.1"]
+    assert "Learned: only V and c" in result["answers"]["4.2"]
+    assert len(result["gradients"]["rnn"]) == 4 and len(result["gradients"]["rnn"][-1]["log10"]["dL_dh"]) == 120
+    assert result["gradients"]["rnn"][0]["log10"]["dW_step"][-1] is None  # log10 0 -> None in JSON
+    assert [r["distance"] for r in result["trained"]["lstm"]] == [0, 20] and result["trained"]["length"] == 60
+    assert result["seed"] == 0 and "torch" in result["versions"]
+
+
+def test_cli_rejects_a_distance_longer_than_the_sequence(tmp_path, capsys):
+    assert main(["longseq", "--lengths", "50", "--distances", "100", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--distances" in err
