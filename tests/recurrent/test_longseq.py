@@ -82,7 +82,7 @@ def test_lstm_profile_matches_autograd():
     loss = torch.nn.functional.cross_entropy(p["c"] + h @ p["V"].T, torch.as_tensor(s.labels))
     loss.backward()
     out = lstm_gradient_profile(params, s.tokens, s.labels, far=3, cell_activation="tanh")
-    assert out["loss"] == pytest.approx(float(loss), rel=1e-12)
+    assert out["loss"] == pytest.approx(loss.item(), rel=1e-12)
     np.testing.assert_allclose(out["log10"]["dL_dh"], np.log10([float(v.grad.norm()) for v in reversed(hs)]), atol=1e-10)
     # the gradient carried by the cell: dL/ds(t-1) through s(t) = f(t) * (total dL/ds(t))
     carried = [float((f * v.grad).norm()) for f, v in zip(reversed(fs), reversed(cs))]
