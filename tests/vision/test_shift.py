@@ -79,6 +79,8 @@ def test_bad_shift_and_padding_are_refused():
     (["--pixels", "-30"], "--pixels"),
     (["--digit", "10"], "--digit"),
     (["--padding", "mirror"], "--padding"),
+    (["--sweep-max", "28"], "--sweep-max"),
+    (["--sweep-images", "0"], "--sweep-images"),
     (["--checkpoint", "/nonexistent/model.pt"], "nnscope train"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, words, capsys):
@@ -121,10 +123,26 @@ def test_sweep_per_digit_agrees_with_overall_accuracy(trained_model, mnist):
 
 @pytest.mark.slow
 def test_cli_json_has_the_documented_fields(trained_checkpoint, tmp_path, capsys):
-    assert main(["shift", "--checkpoint", str(trained_checkpoint), "--out", str(tmp_path), "--no-sweep", "--json"]) == 0
+    argv = ["shift", "--checkpoint", str(trained_checkpoint), "--out", str(tmp_path), "--sweep-max", "1",
+            "--sweep-images", "300", "--json"]
+    assert main(argv) == 0
     result = json.loads(capsys.readouterr().out)
+    sweep = result["sweep"]
+    assert sweep["shifts"] == [-1, 0, 1] and sweep["images"] == 300 and sweep["paddings"] == list(PADDINGS)
+    assert len(sweep["accuracy"]["y"]["wrap"]) == 3 and np.array(sweep["per_digit"]["x"]["clamp"]).shape == (10, 3)
+    assert (tmp_path / "shift_sweep.png").exists() and (tmp_path / "shift_per_digit.png").exists()
     assert {"index", "digit", "pixels", "padding", "original", "left", "right"} <= result.keys()
     assert result["digit"] == 1 and result["pixels"] == 3 and result["padding"] == "clamp"
     for side in ("original", "left", "right"):
         assert np.array(result[side]["image"]).shape == (28, 28) and len(result[side]["probabilities"]) == 10
     assert (tmp_path / "shift_example.png").stat().st_size > 10_000
+
+
+def test_border_share_counts_ink_near_the_border():
+    from nnscope.vision.shift import border_share
+
+    images = np.zeros((4, 28, 28), np.uint8)
+    images[0, 0, 10] = 1  # on the edge
+    images[1, 5, 14] = 1  # 5 px from the top edge
+    images[2, 14, 14] = 1  # centre
+    assert border_share(images, 1) == 0.25 and border_share(images, 6) == 0.5 and border_share(images, 0) == 0.0

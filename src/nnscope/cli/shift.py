@@ -4,6 +4,7 @@ from rich.table import Table
 
 from nnscope.cli.common import add_checkpoint_option, add_command, add_data_options, add_out_option, log, progress_bar
 from nnscope.data import load_digits
+from nnscope.errors import NnscopeError
 from nnscope.model import load_model
 from nnscope.vision.examples import check_digit
 from nnscope.report.figures_problem1 import draw_shift_example, draw_shift_per_digit, draw_shift_sweep
@@ -31,6 +32,8 @@ def register(subparsers) -> None:
     parser.add_argument("--padding", default="clamp", help=f"how to fill the pixels that come in: {', '.join(PADDINGS)}")
     parser.add_argument("--sweep-max", type=int, default=SWEEP_MAX_SHIFT, metavar="N",
                         help="the sweep covers shifts -N..+N pixels in x and in y")
+    parser.add_argument("--sweep-images", type=int, default=None, metavar="N",
+                        help="sweep over the first N test images only (default: all 10,000)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the whole-test-set sweep (about 100 passes)")
 
 
@@ -40,6 +43,8 @@ def run(args) -> dict:
     check_padding(args.padding)
     if not args.no_sweep:
         check_shift(args.sweep_max, "--sweep-max")
+        if args.sweep_images is not None and args.sweep_images < 1:
+            raise NnscopeError(f"--sweep-images: {args.sweep_images}; expected a whole number >= 1")
     model = load_model(args.checkpoint)
     digits = load_digits(args.dataset, args.data_dir, progress=log)
     result = shift_experiment(model, digits, args.digit, args.pixels, args.padding, args.index)
@@ -47,7 +52,8 @@ def run(args) -> dict:
     if not args.no_sweep:
         evaluations = 2 * len(PADDINGS) * (2 * args.sweep_max + 1)
         with progress_bar("shift sweep", total=evaluations) as advance:
-            sweep = shift_sweep(model, digits, args.sweep_max, progress=lambda done, total, info: advance(1, info))
+            sweep = shift_sweep(model, digits, args.sweep_max, limit=args.sweep_images,
+                                progress=lambda done, total, info: advance(1, info))
         figures += [draw_shift_sweep(sweep, args.out / "shift_sweep.png"),
                     draw_shift_per_digit(sweep, args.out / "shift_per_digit.png", padding=args.padding)]
         result["sweep"] = sweep

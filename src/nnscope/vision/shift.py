@@ -122,7 +122,20 @@ def shift_sweep(model: torch.nn.Module, digits: Digits, max_shift: int = SWEEP_M
                 if progress:
                     progress(done, total, f"{axis} {padding} {shift:+d}")
     return {"shifts": shifts, "paddings": list(paddings), "images": len(labels), "accuracy": accuracy,
+            "edge_share": border_share(images, 1), "ring_share": border_share(images, max_shift),
             "per_digit": per_digit, "breaks": break_points(shifts, per_digit), "break_accuracy": BREAK_ACCURACY}
+
+
+def border_share(images: np.ndarray, width: int) -> float:
+    """Share of images (N, H, W) with ink (a nonzero pixel) within `width` pixels of the border.
+
+    Paddings can only differ on such images: clamp from zero needs ink on the edge itself (width 1),
+    reflect and wrap need ink within the shift's distance of the border."""
+    if width < 1:
+        return 0.0
+    inner = images.copy()
+    inner[:, width:-width, width:-width] = 0
+    return float((inner.reshape(len(images), -1).max(1) > 0).mean())
 
 
 def break_points(shifts: np.ndarray, per_digit: dict) -> dict:
@@ -154,30 +167,47 @@ def describe_shift(result: dict) -> list[str]:
         verdict = "changes the prediction to" if result["changed"][side] else "keeps the prediction"
         lines.append(f"Shifted {pixels} px {side} with {padding} padding it {verdict} '{view['prediction']}' "
                      f"(p = {view['probabilities'][view['prediction']]:.4f}; p('{digit}') = {view['probabilities'][digit]:.4f}).")
-    sweep = result.get("sweep")
-    if not sweep:
-        return lines
+    if result.get("sweep"):
+        lines += describe_sweep(result["sweep"], digit, pixels, padding)
+    return lines
+
+
+def describe_sweep(sweep: dict, digit: int, pixels: int, padding: str) -> list[str]:
+    """Sentences built from a `shift_sweep` result: paddings compared, the example's digit, the digits that break first."""
     shifts = list(sweep["shifts"])
     zero, edge = shifts.index(0), max(shifts)
+    lines = []
     for axis, (minus, plus) in (("x", ("left", "right")), ("y", ("up", "down"))):
         table = sweep["accuracy"][axis]
         worst = min(sweep["paddings"], key=lambda p: table[p][[0, -1]].mean())
         best = max(sweep["paddings"], key=lambda p: table[p][[0, -1]].mean())
-        lines.append(f"Over {sweep['images']} test images (unshifted accuracy {table[padding][zero]:.2%}), a shift of "
+        spread = table[best][[0, -1]].mean() - table[worst][[0, -1]].mean()
+        lines.append(f"Over {sweep['images']} test images (unshifted accuracy {table[worst][zero]:.2%}), a shift of "
                      f"{edge} px {minus}/{plus} leaves {table[best][0]:.1%}/{table[best][-1]:.1%} with {best} padding "
-                     f"(the most robust) and {table[worst][0]:.1%}/{table[worst][-1]:.1%} with {worst} padding.")
-        if pixels in shifts and -pixels in shifts:
+                     f"and {table[worst][0]:.1%}/{table[worst][-1]:.1%} with {worst} padding: "
+                     + (f"the padding mode barely matters (within {100 * spread:.1f} points)" if spread < 0.02 else
+                        f"{best} padding is the most robust by {100 * spread:.1f} points") + ".")
+        if padding in table and pixels in shifts and -pixels in shifts:
+            own = sweep["per_digit"][axis][padding][digit]
             lines.append(f"With {padding} padding, {pixels} px {minus}/{plus} gives {table[padding][shifts.index(-pixels)]:.2%}"
-                         f"/{table[padding][shifts.index(pixels)]:.2%}.")
-        rows = sweep["breaks"][axis][padding]
-        first = sorted(rows, key=lambda r: min([abs(v) for v in (r["negative"], r["positive"]) if v is not None] or [99]))
-        broken = [r for r in first if r["negative"] is not None or r["positive"] is not None][:3]
-        if broken:
-            lines.append(f"Shifting in {axis} with {padding} padding, the digits whose accuracy falls below "
-                         f"{sweep['break_accuracy']:.0%} first are " + "; ".join(
-                             f"'{r['digit']}' (at " + " and ".join(f"{v:+d} px" for v in (r["negative"], r["positive"])
-                                                              if v is not None) + ")" for r in broken) + ".")
-        else:
-            lines.append(f"Shifting in {axis} with {padding} padding, every digit stays above "
-                         f"{sweep['break_accuracy']:.0%} up to {edge} px.")
+                         f"/{table[padding][shifts.index(pixels)]:.2%} over all digits and {own[shifts.index(-pixels)]:.2%}"
+                         f"/{own[shifts.index(pixels)]:.2%} over the '{digit}'s (unshifted {own[zero]:.2%}).")
+        if padding in table:
+            lines.append(describe_breaks(sweep, axis, padding))
+    lines.append(f"Paddings can only differ where a digit has ink near the border: {sweep['edge_share']:.1%} of these "
+                 f"images have ink on the edge itself (clamp vs zero) and {sweep['ring_share']:.1%} within {edge} px of it.")
     return lines
+
+
+def describe_breaks(sweep: dict, axis: str, padding: str) -> str:
+    """One sentence: the three digits whose accuracy falls below BREAK_ACCURACY at the smallest shift."""
+    rows = sweep["breaks"][axis][padding]
+    nearest = lambda r: min([abs(v) for v in (r["negative"], r["positive"]) if v is not None] or [SIDE])  # noqa: E731
+    broken = [r for r in sorted(rows, key=nearest) if nearest(r) < SIDE][:3]
+    if not broken:
+        return (f"Shifting in {axis} with {padding} padding, every digit stays above {sweep['break_accuracy']:.0%} "
+                f"up to {max(sweep['shifts'])} px.")
+    return (f"Shifting in {axis} with {padding} padding, the digits whose accuracy falls below "
+            f"{sweep['break_accuracy']:.0%} first are " + "; ".join(
+                f"'{r['digit']}' (at " + " and ".join(f"{v:+d} px" for v in (r["negative"], r["positive"]) if v is not None)
+                + ")" for r in broken) + ".")
