@@ -1,0 +1,69 @@
+"""`nnscope report`: everything with defaults, into one self-contained interactive page."""
+
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nnscope.cli.common import add_checkpoint_option, add_command, stderr_console
+from nnscope.report.build import ReportOptions, build_report
+from nnscope.train import RECIPES
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers, "report", help="train (or reuse the checkpoint), answer Problems 1-5, write report/index.html",
+        description="Run every analysis with its defaults and write one self-contained page (no network needed):\n"
+        "OUT/index.html, OUT/results.json (every number the page shows) and the figures.\n"
+        "A checkpoint trained by the same recipe and seed is reused, and so is every stage whose\n"
+        "checkpoint and code are unchanged since the last run into OUT; --fresh retrains and recomputes.",
+        run=run, show=show,
+    )
+    parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="folder for the page, results.json and figures")
+    parser.add_argument("--recipe", default="default", choices=list(RECIPES), help="training recipe of the CNN")
+    parser.add_argument("--seed", type=int, default=0, help="seed of training and of the analyses")
+    parser.add_argument("--fresh", action="store_true", help="retrain and recompute every stage, reusing nothing")
+    parser.add_argument("--quick", action="store_true",
+                        help="small aggregates and a short long-sequence study (seconds, for tests)")
+    add_checkpoint_option(parser)
+
+
+class StageProgress:
+    """One rich progress display with a row per stage, fed by build_report's events."""
+
+    def __init__(self, progress: Progress):
+        self.progress, self.rows = progress, {}
+
+    def __call__(self, event: dict) -> None:
+        name, status = event["stage"], event["status"]
+        if name not in self.rows:
+            self.rows[name] = self.progress.add_task(event["title"], total=None, info="")
+        row = self.rows[name]
+        if status == "step":
+            self.progress.update(row, completed=event["completed"], total=event.get("total"), info=event.get("info", ""))
+        elif status == "done":
+            self.progress.update(row, total=1, completed=1, info=f"done in {event['seconds']:.1f} s")
+        elif status == "reused":
+            self.progress.update(row, total=1, completed=1, info="reused")
+        elif status == "unavailable":
+            self.progress.update(row, total=1, completed=0, info="not available yet")
+
+
+def run(args) -> dict:
+    options = ReportOptions(recipe=args.recipe, seed=args.seed, quick=args.quick)
+    columns = (TextColumn("{task.description:<44}"), BarColumn(bar_width=24), MofNCompleteColumn(),
+               TextColumn("{task.fields[info]}"), TimeElapsedColumn())
+    with Progress(*columns, console=stderr_console()) as progress:
+        return build_report(args.out, options, checkpoint=args.checkpoint, fresh=args.fresh,
+                            on_event=StageProgress(progress))
+
+
+def show(result: dict, console) -> None:
+    table = Table("stage", "status", "seconds", title=f"report written to {result['page']}")
+    for name, stage in result["stages"].items():
+        status = "not available" if not stage["available"] else "reused" if stage["reused"] else "computed"
+        table.add_row(name, status, f"{stage['seconds']:.1f}" if stage["available"] else "-")
+    console.print(table)
+    console.print(f"test accuracy {result['test_accuracy']:.2%}; checkpoint {result['checkpoint']} "
+                  f"({'reused' if result['reused_checkpoint'] else 'trained'}); total {result['seconds']:.1f} s", highlight=False)
+    console.print(f"open {Path(result['page']).resolve().as_uri()}", highlight=False)

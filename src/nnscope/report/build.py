@@ -1,0 +1,152 @@
+"""`nnscope report`: train or reuse the CNN, run every stage, collect results.json, render the page.
+
+Each stage's result is stored in results.json with a key: the hash of its options, of the
+checkpoint it used and of nnscope's source. A rerun reuses every stage whose key (and figures)
+still match, so it only renders the page again; `fresh=True` retrains and recomputes all.
+"""
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from nnscope.data import load_mnist
+from nnscope.errors import NnscopeError
+from nnscope.fileio import to_jsonable, versions, write_json
+from nnscope.model import DEFAULT_CHECKPOINT, load_model
+from nnscope.report import training
+from nnscope.report.stages import STAGES, Context, Stage, unavailable
+
+Event = Callable[[dict], None]  # {'stage', 'title', 'status': start|step|done|reused|unavailable, ...}
+RESULTS_FILE = "results.json"
+PAGE_FILE = "index.html"
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What the report runs; every field is saved in results.json."""
+
+    recipe: str = "default"  # training recipe of the CNN (nnscope.train.RECIPES)
+    seed: int = 0  # seed of training and of every analysis that draws at random
+    quick: bool = False  # smaller aggregates and a short long-sequence study: for tests, seconds not minutes
+
+
+def source_hash() -> str:
+    """sha256 of nnscope's Python sources: a code change invalidates stored stages."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.suffix == ".py" and "__pycache__" not in path.parts:  # templates change the page, not the numbers
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def stage_key(stage: Stage, options: ReportOptions, checkpoint_sha: str, code: str) -> str:
+    """The identity of one stage's result: same key, same numbers."""
+    parts = {"stage": stage.name, "options": asdict(options), "code": code,
+             "checkpoint": checkpoint_sha if stage.uses_model else None}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def previous_results(out: Path) -> dict:
+    """The last results.json in `out`, or {} if there is none readable."""
+    try:
+        results = json.loads((out / RESULTS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return results if isinstance(results, dict) and isinstance(results.get("sections"), dict) else {}
+
+
+def reusable(section: dict | None, key: str, out: Path) -> bool:
+    """Whether a stored section has this key and all its figures are still on disk."""
+    return (bool(section) and section.get("key") == key
+            and all((out / f["file"]).is_file() for f in section.get("figures", [])))
+
+
+def check_paths(out: Path, checkpoint: Path) -> None:
+    """Clear errors for an output folder that is a file and a checkpoint path that is a folder."""
+    if out.exists() and not out.is_dir():
+        raise NnscopeError(f"--out: {out} is a file; expected a folder for index.html, results.json and the figures")
+    if checkpoint.is_dir():
+        raise NnscopeError(f"--checkpoint: {checkpoint} is a folder; expected a checkpoint file (trained if missing)")
+
+
+def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:
+    """Run one stage, timing it; a stage whose analysis code is not in the package is 'not available'."""
+    missing = stage.missing_modules()
+    if missing:
+        on_event({"stage": stage.name, "title": stage.title, "status": "unavailable"})
+        return unavailable(f"the analysis code is not installed yet ({', '.join(missing)})")
+    on_event({"stage": stage.name, "title": stage.title, "status": "start"})
+    start = time.perf_counter()
+
+    def progress(completed: int, total: int | None = None, info: str = "") -> None:
+        on_event({"stage": stage.name, "title": stage.title, "status": "step",
+                  "completed": completed, "total": total, "info": info})
+
+    section = to_jsonable(stage.run(ctx.with_progress(progress)))  # as results.json will hold it
+    seconds = time.perf_counter() - start
+    on_event({"stage": stage.name, "title": stage.title, "status": "done", "seconds": seconds})
+    return {"available": True, **section, "seconds": seconds}
+
+
+def build_report(
+    out: str | Path = "report",
+    options: ReportOptions = ReportOptions(),
+    checkpoint: str | Path = DEFAULT_CHECKPOINT,
+    fresh: bool = False,
+    on_event: Event | None = None,
+) -> dict:
+    """Train or reuse the CNN, run every stage, write results.json and index.html in `out`; return a summary."""
+    from nnscope.report.page import render_page  # jinja2 is only needed here
+
+    on_event = on_event or (lambda event: None)
+    out, checkpoint = Path(out), Path(checkpoint)
+    check_paths(out, checkpoint)
+    start = time.perf_counter()
+    digits = load_mnist()
+    train_section = training.train_or_reuse(digits, options.recipe, options.seed, checkpoint, fresh, on_event)
+    model = load_model(checkpoint)
+    ctx = Context(out=out, digits=digits, model=model, checkpoint=checkpoint, seed=options.seed, quick=options.quick)
+    checkpoint_sha, code = file_hash(checkpoint), source_hash()
+    previous = {} if fresh else previous_results(out)
+    before = previous.get("sections", {})
+    if train_section["reused_checkpoint"] and previous.get("checkpoint_sha256") == checkpoint_sha:
+        # the per-step losses are only seen while training: keep those of the run that trained it
+        train_section["loss_curve"] = before.get("training", {}).get("loss_curve", [])
+    train_section["figures"] = training.training_figures(train_section, out)
+    sections = {"training": train_section}
+    for stage in STAGES:
+        key = stage_key(stage, options, checkpoint_sha, code)
+        if reusable(before.get(stage.name), key, out) and before[stage.name].get("available"):
+            on_event({"stage": stage.name, "title": stage.title, "status": "reused",
+                      "seconds": before[stage.name].get("seconds", 0.0)})
+            sections[stage.name] = {**before[stage.name], "reused": True}
+            continue
+        sections[stage.name] = {**run_stage(stage, ctx, on_event), "key": key, "reused": False}
+    results = {
+        "title": "nnscope report",
+        "options": asdict(options),
+        "checkpoint": str(checkpoint),
+        "checkpoint_sha256": checkpoint_sha,
+        "versions": versions(),
+        "sections": sections,
+    }
+    results["seconds"] = time.perf_counter() - start  # everything but writing the page
+    write_json(out / RESULTS_FILE, results)
+    page = render_page(results, out)
+    return {
+        "out": str(out), "page": str(page), "results": str(out / RESULTS_FILE),
+        "seconds": time.perf_counter() - start, "checkpoint": str(checkpoint),
+        "reused_checkpoint": train_section["reused_checkpoint"],
+        "test_accuracy": train_section["test_accuracy"],
+        "stages": {name: {"available": s.get("available", True), "reused": s.get("reused", s.get("reused_checkpoint", False)),
+                          "seconds": s.get("seconds", 0.0)} for name, s in sections.items()},
+    }

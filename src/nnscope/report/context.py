@@ -1,0 +1,38 @@
+"""What a report stage gets (`Context`) and the records it returns (figures, 'not available')."""
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from nnscope.data import Digits
+
+Progress = Callable[..., None]  # progress(completed, total=None, info='')
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every stage gets: where to draw, the data, the trained model, the seed."""
+
+    out: Path  # the report folder; figures are written here
+    digits: Digits
+    model: torch.nn.Module  # eval mode, CPU
+    checkpoint: Path
+    seed: int = 0
+    quick: bool = False  # small aggregates, for tests
+    progress: Progress = field(default=lambda *a, **k: None)
+
+    def with_progress(self, progress: Progress) -> "Context":
+        """The same context reporting progress to `progress`."""
+        return replace(self, progress=progress)
+
+
+def unavailable(reason: str) -> dict:
+    """The section of an analysis that could not run: the page says so instead of failing."""
+    return {"available": False, "reason": reason, "figures": []}
+
+
+def figure(out: Path, path: Path | str, alt: str, caption: str = "") -> dict:
+    """A figure record for the page: file name relative to `out`, alt text, caption."""
+    return {"file": str(Path(path).resolve().relative_to(Path(out).resolve())), "alt": alt, "caption": caption}

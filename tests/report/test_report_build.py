@@ -1,0 +1,140 @@
+"""The report's stages, caching, page rendering and command line."""
+
+import json
+import re
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytest
+
+from nnscope.cli import main
+from nnscope.report.build import RESULTS_FILE, ReportOptions, run_stage, stage_key
+from nnscope.report.context import Context, unavailable
+from nnscope.report.page import format_number, lookup, render_page
+from nnscope.report.plotting import save_figure
+from nnscope.report.stages import STAGES, Stage
+
+ORDER = ["training", "filters", "featuremaps", "shift", "occlusion", "transplant", "rnn", "longseq", "lstm"]
+
+
+def test_lookup_follows_dotted_keys_into_lists():
+    results = {"a": {"b": [{"c": 1.5}, {"c": 2.5}]}}
+    assert lookup(results, "a.b.1.c") == 2.5
+    with pytest.raises(KeyError):
+        lookup(results, "a.x")
+
+
+@pytest.mark.parametrize("value, fmt, text", [
+    (0.99312, "pct2", "99.31%"), (21634, "int", "21,634"), (3.007207986556634, "f11", "3.00720798656"),
+    (-0.009961388, "f9", "-0.009961388"), (12.345, "s1", "12.3 s"), ("fast", "str", "fast"),
+])
+def test_formats(value, fmt, text):
+    assert format_number(value, fmt) == text
+
+
+def test_stages_follow_the_assignment_order():
+    assert ["training"] + [s.name for s in STAGES] == ORDER
+
+
+def test_a_stage_whose_code_is_missing_is_not_available():
+    stage = Stage("ghost", "a stage whose module does not exist", "sections_vision:filters_section",
+                  needs=("nnscope.vision.no_such_module",))
+    events = []
+    section = run_stage(stage, None, events.append)
+    assert section["available"] is False and "nnscope.vision.no_such_module" in section["reason"]
+    assert events == [{"stage": "ghost", "title": stage.title, "status": "unavailable"}]
+    assert Stage("x", "t", "sections_vision:no_such_adapter").missing_modules() == [
+        "nnscope.report.sections_vision:no_such_adapter"]
+
+
+def test_stage_key_changes_with_what_changes_the_numbers():
+    stage, options = STAGES[0], ReportOptions()
+    key = stage_key(stage, options, "sha-a", "code")
+    assert key == stage_key(stage, options, "sha-a", "code")
+    assert key != stage_key(stage, options, "sha-b", "code")
+    assert key != stage_key(stage, ReportOptions(quick=True), "sha-a", "code")
+    assert key != stage_key(stage, options, "sha-a", "other code")
+    recurrent = next(s for s in STAGES if not s.uses_model)  # does not depend on the CNN
+    assert stage_key(recurrent, options, "sha-a", "code") == stage_key(recurrent, options, "sha-b", "code")
+
+
+def fake_results(out: Path) -> dict:
+    """A results dict with a training section and every stage 'not available'."""
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    save_figure(fig, out / "training_curve.png")
+    training = {
+        "available": True, "reused_checkpoint": True, "recipe": {"name": "fast", "batch_size": 256}, "seed": 0,
+        "train_accuracy": 0.991, "test_accuracy": 0.9899, "test_errors": 101, "seconds": 9.87, "device": "cpu",
+        "threads": 2, "processes": 1, "parameters": 21634, "conv_layers": 3, "epochs": 1,
+        "history": [{"epoch": 1, "loss": 0.25, "seconds": 9.8, "test_accuracy": 0.9899}],
+        "layers": [{"name": "conv1", "kind": "conv", "output": [8, 28, 28], "parameters": 72}],
+        "loss_curve": [], "answer": ["A sentence."],
+        "figures": [{"file": "training_curve.png", "alt": "curve", "caption": "c"}],
+    }
+    sections = {"training": training}
+    sections.update({s.name: unavailable(f"reason for {s.name}") for s in STAGES})
+    return {"options": {"recipe": "fast", "seed": 0, "quick": True}, "checkpoint": "runs/x.pt",
+            "checkpoint_sha256": "0" * 64, "versions": {"nnscope": "0.1.0"}, "sections": sections, "seconds": 1.0}
+
+
+def test_page_renders_with_every_analysis_missing(tmp_path):
+    page = render_page(fake_results(tmp_path), tmp_path).read_text()
+    for name in ORDER[1:]:
+        assert f"reason for {name}" in page
+    assert page.count("Not available in this build.") >= len(STAGES)
+    assert 'id="problem1"' in page and 'id="problem5"' in page
+    assert "99.31%" not in page and "98.99%" in page  # the test accuracy, as results.json has it
+    assert 'src="data:image/png;base64,' in page
+    # self-contained: no script, style, image or link that reaches the network
+    assert not re.search(r'(src|href)="(https?:)?//', page)
+
+
+def test_cli_bad_paths_give_one_line_and_exit_2(tmp_path, capsys):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert main(["report", "--out", str(a_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err and "is a file" in err
+    assert main(["report", "--out", str(tmp_path / "r"), "--checkpoint", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--checkpoint" in err and "folder" in err
+
+
+def test_cli_unknown_recipe_exits_2(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["report", "--recipe", "nope"])
+    assert stop.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_report_writes_page_results_and_figures(quick_report):
+    out, summary = quick_report
+    results = json.loads((out / RESULTS_FILE).read_text())
+    assert list(results["sections"]) == ORDER
+    assert summary["reused_checkpoint"], "a checkpoint of the same recipe and seed must be reused, not retrained"
+    training = results["sections"]["training"]
+    assert training["test_accuracy"] > 0.97 and training["parameters"] > 0
+    assert sum(row["parameters"] for row in training["layers"]) == training["parameters"]
+    page = (out / "index.html").read_text()
+    for name, section in results["sections"].items():
+        for record in section.get("figures", []):
+            assert (out / record["file"]).is_file() and record["alt"]
+        if not section["available"]:
+            assert section["reason"] in page
+
+
+@pytest.mark.slow
+def test_rerun_reuses_every_stage_and_gives_the_same_numbers(quick_report, trained_checkpoint):
+    out, first = quick_report
+    before = json.loads((out / RESULTS_FILE).read_text())
+    from nnscope.report.build import build_report
+
+    again = build_report(out, ReportOptions(recipe="fast", quick=True), checkpoint=trained_checkpoint)
+    after = json.loads((out / RESULTS_FILE).read_text())
+    for name, stage in again["stages"].items():
+        assert stage["reused"] or not stage["available"], name
+    for name in ORDER[1:]:
+        drop = lambda s: {k: v for k, v in s.items() if k not in ("reused",)}  # noqa: E731
+        assert drop(after["sections"][name]) == drop(before["sections"][name]), name
+    assert again["seconds"] < 30
