@@ -13,6 +13,7 @@ from nnscope.recurrent import longseq
 from nnscope.recurrent.longseq import (decay_rate, far_share, lstm_gradient_profile, random_lstm, random_rnn,
                                        rnn_gradient_profile)
 from nnscope.recurrent.sequences import generate_motif_sequences, one_hot
+from nnscope.recurrent.train_sequences import SequenceClassifier, TrainBudget, train_classifier
 from nnscope.recurrent.longseq_study import one_thread
 
 
@@ -133,3 +134,28 @@ def test_cli_rejects_a_distance_longer_than_the_sequence(tmp_path, capsys):
     assert main(["longseq", "--lengths", "50", "--distances", "100", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--distances" in err
+
+
+def test_lstm_starts_with_the_forget_gate_open():
+    model = SequenceClassifier("lstm", 4, forget_bias=1.0)
+    # with zero input weights and h(0) = s(0) = 0, one step gives s = f * 0 + g * z: then a second step
+    # keeps s(1) scaled by f = sigmoid(1) exactly where torch's second bias quarter is the forget gate
+    with torch.no_grad():
+        assert (model.recurrent.bias_ih_l0[4:8] == 1).all() and (model.recurrent.bias_hh_l0[4:8] == 0).all()
+        for w in (model.recurrent.weight_ih_l0, model.recurrent.weight_hh_l0):
+            w.zero_()
+        model.recurrent.bias_hh_l0[:4] = model.recurrent.bias_hh_l0[8:] = 0.0
+        model.recurrent.bias_ih_l0[:4] = 50.0  # input gate fully open
+        model.recurrent.bias_ih_l0[8:12] = 1.0  # cell input tanh(1)
+        model.recurrent.bias_ih_l0[12:] = 50.0  # output gate fully open
+        _, (h, s) = model.recurrent(torch.zeros(2, 1, 20))
+    one = math.tanh(1.0)
+    assert float(s[0, 0, 0]) == pytest.approx(one / (1 + math.exp(-1)) + one, rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_training_learns_a_motif_at_the_end(kind):
+    train, test = generate_motif_sequences(128, 30, 0, seed=1), generate_motif_sequences(64, 30, 0, seed=2)
+    out = train_classifier(kind, train, test, TrainBudget(hidden=8, updates=30, learning_rate=0.03))
+    assert out["test_accuracy"] >= 0.95 and out["losses"][-1] < out["losses"][0]
+    assert out["learned"] == ["W", "U", "b", "V", "c"]

@@ -1,5 +1,7 @@
 """The motif task's labels follow its rule exactly; FASTA reading round-trips and rejects bad files clearly."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -97,3 +99,15 @@ def test_cli_reports_a_bad_fasta_in_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "unknown residue 'B'" in err and "Traceback" not in err
     assert main(["longseq", "--fasta", str(tmp_path / "missing.fa"), "--out", str(tmp_path)]) == 2
     assert "cannot read it" in capsys.readouterr().err
+
+
+def test_cli_fits_the_echo_state_network_on_a_ragged_fasta_file(tmp_path, capsys):
+    short, long = generate_motif_sequences(40, 80, 0, seed=1), generate_motif_sequences(40, 130, 0, seed=2)
+    long.ids = [f"long{i}" for i in range(40)]
+    path = tmp_path / "motifs.fa"
+    path.write_text(write_fasta_text(short) + write_fasta_text(long))
+    assert main(["longseq", "--fasta", str(path), "--esn-size", "30", "--out", str(tmp_path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["records"] == 80 and result["test"] == 24 and result["lengths"] == {"min": 80, "max": 130}
+    assert result["final"]["test_accuracy"] == 1.0  # the motif ends each sequence: the final state holds it
+    assert result["learned"] == ["V", "c"] and (tmp_path / "longseq_fasta.json").exists()

@@ -65,6 +65,7 @@ class LogSum:
         self.value, self.log10_scale = None, -math.inf
 
     def add(self, array: torch.Tensor, log10_scale: float) -> None:
+        """Add array * 10^log10_scale, rescaling whichever side is smaller (it may underflow to 0: rightly)."""
         if self.value is None:
             self.value, self.log10_scale = array.clone(), log10_scale
         elif log10_scale > self.log10_scale:
@@ -74,6 +75,7 @@ class LogSum:
             self.value = self.value + array * 10.0 ** (log10_scale - self.log10_scale)
 
     def log10_norm(self) -> float:
+        """log10 of the Frobenius norm of the sum."""
         return log10_norm(self.value) + self.log10_scale
 
 

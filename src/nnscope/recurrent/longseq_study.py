@@ -3,6 +3,7 @@ network against a vanilla RNN and an LSTM trained end to end, and the answers wr
 """
 
 import contextlib
+import math
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -77,10 +78,11 @@ def no_progress(stage: str, total: int):
     return lambda n=1, info="": None
 
 
-def run_longseq_study(config: LongSeqConfig, progress=no_progress) -> dict:
+def run_longseq_study(config: LongSeqConfig, progress=None) -> dict:
     """Every measurement of Problem 4 as plain JSON-ready data (curves are lists, log10 of 0 is None);
     `progress(stage, total)` returns `advance(n=1, info="")`."""
     config.check()
+    progress = progress or no_progress
     start = time.perf_counter()
     result = {"config": asdict(config), "seed": config.seed, "versions": versions(),
               "task": {"alphabet": AMINO_ACIDS, "motifs": list(MOTIFS),
@@ -101,8 +103,10 @@ def plain(value):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [plain(v) for v in value.tolist()]
+    if isinstance(value, np.ndarray) and value.ndim > 1:
+        return [plain(row) for row in value]
+    if isinstance(value, np.ndarray):  # curves: 6 significant digits keep the JSON a few MB smaller
+        return [float(f"{v:.6g}") if math.isfinite(v) else None for v in value.astype(float).tolist()]
     if isinstance(value, (float, np.floating)):
         return float(value) if np.isfinite(value) else None
     return value
