@@ -107,7 +107,17 @@ def test_ablation_on_a_hand_weighted_model_is_known():
     # channel 0 zeroed: logit 0 = 0, logit 8 = LOGIT_8 for every image, so every '0' becomes an '8'
     assert ablation["alone"][0]["accuracy"] == pytest.approx(20 / 50)
     assert ablation["alone"][0]["margin"] == pytest.approx((20 * LOGIT_8 - 30 * LOGIT_8) / 50)
+    assert ablation["alone"][0]["accuracy_by_digit"] == [0.0, 1.0]
+    assert ablation["alone"][0]["margin_by_digit"] == pytest.approx([-LOGIT_8, LOGIT_8])
     assert ablation["by_k"][0]["top"] == ablation["alone"][0] and ablation["by_k"][1]["top"] == ablation["alone"][0]
+    # mean fill: relu3 channel 0 becomes its mean map over all 50 images, so logit 0 is one number for every image
+    normalised = (digits.test_images / 255.0 - MNIST_MEAN) / MNIST_STD
+    logit_0 = np.maximum(normalised, 0).sum(axis=(1, 2))[:, None].mean() * 49 / 784  # 7x7 map of a flat image
+    mean_fill = ablation_study(model, digits, ranking, sizes=(1,), draws=1, fill="mean")["alone"][0]
+    assert logit_0 > LOGIT_8 and mean_fill["accuracy_by_digit"] == [1.0, 0.0]  # every image now looks like a '0'
+    assert mean_fill["margin_by_digit"] == pytest.approx([logit_0 - LOGIT_8, LOGIT_8 - logit_0], rel=1e-5)
+    with pytest.raises(NnscopeError, match="fill"):
+        ablation_study(model, digits, ranking, fill="noise")
 
 
 def test_comparison_on_a_hand_weighted_model():

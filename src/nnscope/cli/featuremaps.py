@@ -54,23 +54,24 @@ def show(result: dict, console) -> None:
         console.print(f"'{example['digit']}': test image {example['index']}, predicted {example['prediction']} "
                       f"(p = {example['probabilities'][example['prediction']]:.4f})", highlight=False)
     base = result["ablation"]["baseline"]
-    table = Table("rank", "channel", "Cohen's d", "stronger for", f"mean '{a}'", f"mean '{b}'", "largest difference",
-                  "margin if zeroed", "accuracy if zeroed",
+    table = Table("rank", "channel", "Cohen's d", "higher for", "where", "margin if zeroed", "accuracy if zeroed",
                   title=f"{result['layer']} channels ranked by |d| (baseline margin {base['margin']:.2f}, "
                   f"accuracy {base['accuracy']:.2%})")
     for rank, row in enumerate(result["channel_ranking"][:10], start=1):
-        table.add_row(str(rank), str(row["channel"]), f"{row['effect_size']:+.2f}", f"'{row['higher_for']}'",
-                      f"{row['mean'][0]:.3f}", f"{row['mean'][1]:.3f}", row["where"],
+        table.add_row(str(rank), str(row["channel"]), f"{row['effect_size']:+.2f}", f"'{row['higher_for']}'", row["where"],
                       f"{row['ablated_margin']:.2f}" if "ablated_margin" in row else "",
                       f"{row['ablated_accuracy']:.2%}" if "ablated_accuracy" in row else "")
     console.print(table)
-    table = Table("k", "top-k channels", "margin (top-k zeroed)", "margin (k random)", "accuracy (top-k)",
-                  "accuracy (k random)", title="ablation: top-k channels against k random ones")
-    for row in result["ablation"]["by_k"]:
-        table.add_row(str(row["k"]), ", ".join(map(str, row["top_channels"])), f"{row['top']['margin']:.2f}",
-                      f"{row['random_margin']:.2f} ± {row['random_margin_std']:.2f}", f"{row['top']['accuracy']:.2%}",
-                      f"{row['random_accuracy']:.2%}")
-    console.print(table)
+    for key in ("ablation", "mean_ablation"):
+        study = result[key]
+        how = {"zero": "zeroed", "mean": "set to their mean map"}[study["fill"]]
+        table = Table("k", "top-k channels", "margin: top-k", "margin: k random", "accuracy: top-k", "accuracy: k random",
+                      title=f"ablation: top-k channels {how}, against k random ones")
+        for row in study["by_k"]:
+            table.add_row(str(row["k"]), " ".join(map(str, row["top_channels"])), f"{row['top']['margin']:.2f}",
+                          f"{row['random_margin']:.2f} ± {row['random_margin_std']:.2f}", f"{row['top']['accuracy']:.2%}",
+                          f"{row['random_accuracy']:.2%}")
+        console.print(table)
     for line in result["finding"]:
         console.print(line, highlight=False)
     console.print("figures: " + ", ".join(result["figures"]), highlight=False)

@@ -133,28 +133,28 @@ def draw_top_channels(analysis: dict, path: str | Path, count: int = 6) -> Path:
 
 
 def draw_ablation(analysis: dict, path: str | Path) -> Path:
-    """Margin and accuracy with the top-k ranked channels zeroed, against k random channels."""
-    ablation, (a, b) = analysis["ablation"], analysis["pair"]
-    ks = [0] + [r["k"] for r in ablation["by_k"]]
-    base = ablation["baseline"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, key, label in ((axes[0], "margin", f"mean '{a}' vs '{b}' logit margin"), (axes[1], "accuracy", "accuracy")):
-        top = [base[key]] + [r["top"][key] for r in ablation["by_k"]]
-        random = [base[key]] + [r[f"random_{key}"] for r in ablation["by_k"]]
-        ax.plot(ks, top, "o-", color="tab:red", label="top-k channels by |d| zeroed")
-        if key == "margin":
-            spread = [0] + [r["random_margin_std"] for r in ablation["by_k"]]
+    """Margin and accuracy with the top-k ranked channels ablated against k random channels, one row per fill."""
+    a, b = analysis["pair"]
+    studies = [analysis[key] for key in ("ablation", "mean_ablation") if analysis.get(key)]
+    fig, axes = plt.subplots(len(studies), 2, figsize=(10, 3.6 * len(studies)), squeeze=False, sharey="col",
+                             constrained_layout=True)  # one scale per column, so the fills compare at a glance
+    for row, ablation in zip(axes, studies):
+        ks = [0] + [r["k"] for r in ablation["by_k"]]
+        base, how = ablation["baseline"], {"zero": "zeroed", "mean": "set to their mean map"}[ablation["fill"]]
+        for ax, key, label in ((row[0], "margin", f"mean '{a}' vs '{b}' logit margin"), (row[1], "accuracy", "accuracy")):
+            top = [base[key]] + [r["top"][key] for r in ablation["by_k"]]
+            random = [base[key]] + [r[f"random_{key}"] for r in ablation["by_k"]]
+            ax.plot(ks, top, "o-", color="tab:red", label=f"top-k channels by |d| {how}")
+            spread = [0] + [r["random_margin_std"] for r in ablation["by_k"]] if key == "margin" else None
             ax.errorbar(ks, random, yerr=spread, fmt="s--", color="tab:blue", capsize=3,
-                        label=f"k random channels zeroed (mean ± sd of {ablation['draws']})")
-        else:
-            ax.plot(ks, random, "s--", color="tab:blue", label=f"k random channels (mean of {ablation['draws']})")
-        ax.set_xlabel(f"k, channels of {analysis['layer']} zeroed after the ReLU")
-        ax.set_ylabel(label)
-        ax.set_xticks(ks)
-        ax.grid(alpha=0.3)
-    axes[1].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"Ablation on the {ablation['images']} test images of '{a}' and '{b}'", fontsize=10)
+                        label=f"k random channels {how} (mean" + (" ± sd" if spread else "") + f" of {ablation['draws']})")
+            ax.set_xlabel(f"k, channels of {analysis['layer']} {how} after the ReLU")
+            ax.set_ylabel(label)
+            ax.set_xticks(ks)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        row[1].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.1%}"))
+    fig.suptitle(f"Ablation on the {studies[0]['images']} test images of '{a}' and '{b}'", fontsize=10)
     return save_figure(fig, path)
 
 

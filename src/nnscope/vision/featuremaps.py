@@ -18,6 +18,7 @@ DEFAULT_PAIR = (0, 8)
 DEFAULT_LAYER = "conv3"
 ABLATION_SIZES = (1, 2, 4, 8)  # k: how many channels are zeroed together
 RANDOM_DRAWS = 10  # random k-channel sets per k, averaged
+ABLATION_FILLS = ("zero", "mean")  # what an ablated channel's block output is replaced by
 THIRDS = ("top", "middle", "bottom"), ("left", "centre", "right")
 
 
@@ -136,21 +137,33 @@ def logits_from_block(model: torch.nn.Module, block: int, normalised: torch.Tens
 def scores(logits: torch.Tensor, labels: torch.Tensor, pair) -> dict:
     """Mean own-vs-other logit margin and 10-class accuracy of logits (N, 10) on images of the two digits."""
     other = torch.where(labels == pair[0], pair[1], pair[0])
-    margin = logits.gather(1, labels[:, None]) - logits.gather(1, other[:, None])  # (N, 1)
-    return {"margin": float(margin.mean()), "accuracy": float((logits.argmax(1) == labels).float().mean())}
+    margin = (logits.gather(1, labels[:, None]) - logits.gather(1, other[:, None]))[:, 0]  # (N,)
+    correct = (logits.argmax(1) == labels).float()
+    return {"margin": float(margin.mean()), "accuracy": float(correct.mean()),
+            # per digit of the pair: zeroing a channel that fires for one digit can help the other
+            "margin_by_digit": [float(margin[labels == d].mean()) for d in pair],
+            "accuracy_by_digit": [float(correct[labels == d].mean()) for d in pair]}
 
 
 def ablated_scores(model: torch.nn.Module, normalised: torch.Tensor, labels: torch.Tensor, pair, block: int,
-                   channels=()) -> dict:
-    """`scores` with `channels` of block `block` zeroed after batch norm, hence after its ReLU (ReLU(0) = 0)."""
-    mask = torch.ones(normalised.shape[1])
+                   channels=(), fill: torch.Tensor | None = None) -> dict:
+    """`scores` with `channels` of block `block` replaced after its ReLU: by zero, or by `fill` (C, H, W) >= 0."""
+    mask = torch.ones(normalised.shape[1], 1, 1)
     mask[list(channels)] = 0.0
-    return scores(logits_from_block(model, block, normalised * mask[:, None, None]), labels, pair)
+    # the batch-norm output is replaced, so ReLU(0) = 0 and ReLU(fill) = fill give the wanted block output
+    replaced = normalised * mask if fill is None else normalised * mask + fill * (1 - mask)
+    return scores(logits_from_block(model, block, replaced), labels, pair)
 
 
 def ablation_study(model: torch.nn.Module, digits: Digits, ranking: dict, sizes=ABLATION_SIZES,
-                   draws: int = RANDOM_DRAWS, seed: int = 0, single: int | None = None, limit: int | None = None) -> dict:
-    """Margin and accuracy on the pair's test images with the top-k ranked channels zeroed, versus k random ones."""
+                   draws: int = RANDOM_DRAWS, seed: int = 0, single: int | None = None, limit: int | None = None,
+                   fill: str = "zero") -> dict:
+    """Margin and accuracy on the pair's test images with the top-k ranked channels ablated, versus k random ones.
+
+    fill 'zero' sets the channels to 0 after the ReLU (silences them, which also shifts what the next layer sees);
+    'mean' sets them to their mean map over both digits (removes only what differs between images)."""
+    if fill not in ABLATION_FILLS:
+        raise NnscopeError(f"ablation fill: unknown fill {fill!r}; expected one of {', '.join(ABLATION_FILLS)}")
     pair, block = ranking["pair"], block_of(ranking["layer"])
     labels = digits.test_labels[:limit]
     chosen = np.isin(labels, pair)
@@ -160,19 +173,19 @@ def ablation_study(model: torch.nn.Module, digits: Digits, ranking: dict, sizes=
     labels = torch.as_tensor(labels)
     # the replayed tail must reproduce the model, or every ablation figure would be wrong
     assert torch.allclose(logits_from_block(model, block, normalised), logits, atol=1e-4)
-    baseline = scores(logits, labels, pair)
-    alone = {int(c): ablated_scores(model, normalised, labels, pair, block, [c]) for c in order[:single]}  # None: every channel
+    values = None if fill == "zero" else torch.relu(normalised).mean(0)  # (C, H, W) mean block output
+    ablate = lambda chosen: ablated_scores(model, normalised, labels, pair, block, chosen, values)  # noqa: E731
+    alone = {int(c): ablate([c]) for c in order[:single]}  # single None: every channel
     generator = np.random.default_rng(seed)
     rows = []
     for k in [k for k in sizes if k <= channels]:
-        top = ablated_scores(model, normalised, labels, pair, block, order[:k].tolist())
-        random = [ablated_scores(model, normalised, labels, pair, block, generator.choice(channels, k, replace=False).tolist())
-                  for _ in range(draws)]
-        rows.append({"k": k, "top_channels": order[:k].tolist(), "top": top,
+        random = [ablate(generator.choice(channels, k, replace=False).tolist()) for _ in range(draws)]
+        rows.append({"k": k, "top_channels": order[:k].tolist(), "top": ablate(order[:k].tolist()),
                      "random_margin": float(np.mean([r["margin"] for r in random])),
                      "random_margin_std": float(np.std([r["margin"] for r in random])),
                      "random_accuracy": float(np.mean([r["accuracy"] for r in random]))})
-    return {"baseline": baseline, "alone": alone, "by_k": rows, "draws": draws, "seed": seed, "images": len(labels)}
+    return {"fill": fill, "baseline": scores(logits, labels, pair), "alone": alone, "by_k": rows, "draws": draws,
+            "seed": seed, "images": len(labels)}
 
 
 def featuremap_analysis(model: torch.nn.Module, digits: Digits, pair=DEFAULT_PAIR, layer: str = DEFAULT_LAYER,
@@ -180,13 +193,16 @@ def featuremap_analysis(model: torch.nn.Module, digits: Digits, pair=DEFAULT_PAI
     """Everything `nnscope featuremaps` shows: the example comparison, the channel ranking with ablations, the finding."""
     comparison = feature_map_comparison(model, digits, pair, layer, indices)
     ranking = channel_ranking(model, digits, pair, layer, limit)
-    ablation = ablation_study(model, digits, ranking, draws=draws, seed=seed, limit=limit)
+    ablations = {fill: ablation_study(model, digits, ranking, draws=draws, seed=seed, limit=limit, fill=fill)
+                 for fill in ABLATION_FILLS}
     for row in ranking["ranking"]:
-        if row["channel"] in ablation["alone"]:
-            alone = ablation["alone"][row["channel"]]
-            row["ablated_margin"], row["ablated_accuracy"] = alone["margin"], alone["accuracy"]
+        for fill, prefix in (("zero", "ablated"), ("mean", "mean_ablated")):
+            alone = ablations[fill]["alone"].get(row["channel"])
+            if alone:
+                row[f"{prefix}_margin"], row[f"{prefix}_accuracy"] = alone["margin"], alone["accuracy"]
     result = {**comparison, "pair": list(ranking["pair"]), "counts": ranking["counts"], "mean_maps": ranking["mean_maps"],
-              "channel_ranking": ranking["ranking"], "ablation": ablation, "seed": seed}
+              "channel_ranking": ranking["ranking"], "ablation": ablations["zero"], "mean_ablation": ablations["mean"],
+              "seed": seed}
     result["finding"] = describe_featuremaps(result)
     return result
 
@@ -195,27 +211,42 @@ def describe_featuremaps(result: dict) -> list[str]:
     """Sentences built from the measured ranking and ablations."""
     a, b = result["pair"]
     top = result["channel_ranking"][:3]
-    ablation, base = result["ablation"], result["ablation"]["baseline"]
     lines = [
         f"Over the {result['counts'][0]} '{a}'s and {result['counts'][1]} '{b}'s of the test set, the {result['layer']} "
         f"channels that separate them most (Cohen's d of the spatially averaged activation) are "
-        + "; ".join(f"{r['channel']} (d = {r['effect_size']:+.2f}, stronger for '{r['higher_for']}', mostly at the {r['where']})"
-                    for r in top) + "."
+        + "; ".join(f"{r['channel']} (d = {r['effect_size']:+.2f}, higher for '{r['higher_for']}', largest difference "
+                    f"at the {r['where']})" for r in top) + "."
     ]
     strong = sum(abs(r["effect_size"]) >= 0.8 for r in result["channel_ranking"])
     lines.append(f"{strong} of {len(result['channel_ranking'])} channels have |d| >= 0.8 (a large effect).")
-    for row in ablation["by_k"]:
-        lines.append(
-            f"Zeroing the top {row['k']} channel(s) moves the mean '{a}'-vs-'{b}' logit margin from {base['margin']:.2f} "
-            f"to {row['top']['margin']:.2f} and accuracy on these images from {base['accuracy']:.2%} to "
-            f"{row['top']['accuracy']:.2%}; zeroing {row['k']} random channel(s) (mean of {ablation['draws']}) gives "
-            f"{row['random_margin']:.2f} and {row['random_accuracy']:.2%}."
-        )
-    last = ablation["by_k"][-1] if ablation["by_k"] else None
-    if last:
-        top_drop, random_drop = base["margin"] - last["top"]["margin"], base["margin"] - last["random_margin"]
-        verdict = "more" if top_drop > random_drop else "less"
-        ratio = f" ({top_drop / random_drop:.1f} times)" if random_drop > 0 and top_drop > random_drop else ""
-        lines.append(f"The ranked channels matter {verdict} than random ones: with k = {last['k']} the margin falls by "
-                     f"{top_drop:.2f} against {random_drop:.2f}{ratio}.")
+    for key in ("ablation", "mean_ablation"):
+        if result.get(key) and result[key]["by_k"]:
+            lines += describe_ablation(result[key], a, b)
     return lines
+
+
+def describe_ablation(ablation: dict, a: int, b: int) -> list[str]:
+    """Sentences on one ablation study: top-k against random k, in accuracy and margin, and which digit pays."""
+    base, rows = ablation["baseline"], ablation["by_k"]
+    verb = {"zero": "Zeroing", "mean": "Replacing by their mean map"}[ablation["fill"]]
+    listed = lambda values, f: ", ".join(f.format(v) for v in values)  # noqa: E731
+    top_drops = [base["margin"] - r["top"]["margin"] for r in rows]
+    random_drops = [base["margin"] - r["random_margin"] for r in rows]
+    lines = [
+        f"{verb} the top k = {listed([r['k'] for r in rows], '{}')} channels leaves accuracy "
+        f"{listed([r['top']['accuracy'] for r in rows], '{:.2%}')} on these images (unablated {base['accuracy']:.2%}); "
+        f"k random channels (mean of {ablation['draws']} draws) leave {listed([r['random_accuracy'] for r in rows], '{:.2%}')}. "
+        f"The mean '{a}'-vs-'{b}' logit margin ({base['margin']:.2f} unablated) falls by "
+        f"{listed(top_drops, '{:.2f}')} for the top channels and {listed(random_drops, '{:.2f}')} for random ones."
+    ]
+    gaps = [r["random_accuracy"] - r["top"]["accuracy"] for r in rows]
+    row = rows[int(np.argmax(gaps))]
+    worse_margin = sum(t > r for t, r in zip(top_drops, random_drops))
+    summary = (f"The top channels cost more margin than random ones for {worse_margin} of {len(rows)} values of k, "
+               f"and more accuracy for {sum(g > 0 for g in gaps)}")
+    if max(gaps) > 0:
+        summary += (f"; the largest accuracy gap is at k = {row['k']} ({row['top']['accuracy']:.2%} against "
+                    f"{row['random_accuracy']:.2%}), with {row['top']['accuracy_by_digit'][0]:.2%} of the '{a}'s and "
+                    f"{row['top']['accuracy_by_digit'][1]:.2%} of the '{b}'s right (unablated "
+                    f"{base['accuracy_by_digit'][0]:.2%} and {base['accuracy_by_digit'][1]:.2%})")
+    return lines + [summary + "."]
