@@ -43,10 +43,12 @@ def draw_filters(name: str, weights: np.ndarray, path: str | Path) -> Path:
     out_channels, in_channels, k, _ = weights.shape
     limit = symmetric_limit(weights)
     if in_channels == 1:
-        mosaic = tile(grid(weights[:, 0], columns=8), gap=1)
+        blocks = grid(weights[:, 0], columns=8)
+        mosaic = tile(blocks, gap=1)
         fig, ax = plt.subplots(figsize=(8, 1.6 + 1.0 * mosaic.shape[0] / (k + 1)))
         image = show_tiles(ax, mosaic, DIVERGING, -limit, limit)
-        ax.set_xlabel(f"{out_channels} filters, each {k} x {k}, numbered left to right, top to bottom")
+        label_grid(ax, blocks.shape[1], blocks.shape[0], k)
+        ax.set_xlabel(f"{out_channels} filters of {k} x {k}; filter number = row label + column offset")
     else:
         mosaic = tile(weights, gap=1)  # row r: filter r, column c: its slice over input channel c
         fig, ax = plt.subplots(figsize=(min(13, 2 + 0.22 * in_channels * (k + 1) / 2),
