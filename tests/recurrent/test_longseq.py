@@ -159,3 +159,12 @@ def test_training_learns_a_motif_at_the_end(kind):
     out = train_classifier(kind, train, test, TrainBudget(hidden=8, updates=30, learning_rate=0.03))
     assert out["test_accuracy"] >= 0.95 and out["losses"][-1] < out["losses"][0]
     assert out["learned"] == ["W", "U", "b", "V", "c"]
+
+
+@pytest.mark.parametrize("options,named", [(["--radii", "0", "1"], "--radii"), (["--updates", "0"], "--updates"),
+                                           (["--lengths", "3"], "--lengths"), (["--esn-size", "0"], "reservoir size"),
+                                           (["--far", "5000"], "--far")])
+def test_cli_names_the_bad_option(tmp_path, capsys, options, named):
+    assert main(["longseq", *options, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and named in err

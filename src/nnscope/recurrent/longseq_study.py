@@ -47,6 +47,12 @@ class LongSeqConfig:
                                f"{min(self.lengths)} minus the motif's {motif} residues), got {list(self.distances)}")
         if self.far < 0 or self.far >= max(self.lengths):
             raise NnscopeError(f"--far: expected 0 <= k < {max(self.lengths)}, got {self.far}")
+        if not self.spectral_radii or min(self.spectral_radii) <= 0:
+            raise NnscopeError(f"--radii: expected spectral radii > 0, got {list(self.spectral_radii)}")
+        if not self.forget_biases:
+            raise NnscopeError("--forget-biases: expected at least one bias")
+        if self.budget.updates < 1:
+            raise NnscopeError(f"--updates: expected at least 1 Adam update, got {self.budget.updates}")
         if self.input_scaling <= 0:
             raise NnscopeError(f"--input-scaling: expected a number > 0, got {self.input_scaling}")
         for name in ("gradient_batch", "train_count", "test_count", "hidden"):
@@ -88,10 +94,12 @@ def run_longseq_study(config: LongSeqConfig, progress=None) -> dict:
               "task": {"alphabet": AMINO_ACIDS, "motifs": list(MOTIFS),
                        "rule": f"label = k where motif k ({MOTIFS[0]} or {MOTIFS[1]}) ends `distance` residues "
                                f"before the end; every other residue uniform over the 20 amino acids"}}
+    result["stage_seconds"] = {}
     with one_thread():
-        result["gradients"] = gradient_study(config, progress)
-        result["esn"] = esn_study(config, progress)
-        result["trained"] = training_study(config, progress)
+        for name, stage in (("gradients", gradient_study), ("esn", esn_study), ("trained", training_study)):
+            began = time.perf_counter()
+            result[name] = stage(config, progress)
+            result["stage_seconds"][name] = time.perf_counter() - began
     result["answers"] = longseq_answers.answers(result)
     result["seconds"] = time.perf_counter() - start
     return plain(result)
