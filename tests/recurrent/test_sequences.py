@@ -111,3 +111,12 @@ def test_cli_fits_the_echo_state_network_on_a_ragged_fasta_file(tmp_path, capsys
     assert result["records"] == 80 and result["test"] == 24 and result["lengths"] == {"min": 80, "max": 130}
     assert result["final"]["test_accuracy"] == 1.0  # the motif ends each sequence: the final state holds it
     assert result["learned"] == ["V", "c"] and (tmp_path / "longseq_fasta.json").exists()
+
+
+def test_ragged_lengths_put_the_motif_before_each_own_end():
+    s = generate_motif_sequences(50, (1000, 5000), 25, seed=6)
+    assert s.lengths.min() >= 1000 and s.lengths.max() <= 5000 and len(set(s.lengths.tolist())) > 40
+    for row, n, label in zip(s.tokens, s.lengths, s.labels):
+        assert (row[n:] == PAD).all() and (row[:n] >= 0).all()
+        assert "".join(AMINO_ACIDS[t] for t in row[n - 31:n - 25]) == MOTIFS[label]
+    assert (motif_labels(s.tokens, s.lengths, 25) == s.labels).all()

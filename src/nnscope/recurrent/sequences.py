@@ -39,26 +39,32 @@ class SequenceSet:
                            [self.ids[i] for i in index] if self.ids else [])
 
 
-def generate_motif_sequences(count: int, length: int, distance: int, seed: int = 0,
+def generate_motif_sequences(count: int, length: int | tuple[int, int], distance: int, seed: int = 0,
                              motifs: tuple[str, str] = MOTIFS) -> SequenceSet:
-    """`count` random sequences of `length` residues, half of each class, with motif `label` ending
-    `distance` residues before the end; everything else is uniform over the 20 amino acids."""
+    """`count` random sequences, half of each class, with motif `label` ending `distance` residues before
+    each one's end; everything else is uniform over the 20 amino acids. `length` is one length for all, or
+    (shortest, longest) for lengths drawn uniformly, padded with PAD after each end."""
+    shortest, longest = (length, length) if isinstance(length, int) else length
     motif_length = len(motifs[0])
     if len(motifs) != 2 or len(motifs[1]) != motif_length or motifs[0] == motifs[1]:
         raise NnscopeError(f"motifs: expected two different motifs of equal length, got {motifs!r}")
     if count < 2:
         raise NnscopeError(f"count: expected at least 2 sequences (one per class), got {count}")
-    if distance < 0 or distance + motif_length > length:
+    if not 0 < shortest <= longest:
+        raise NnscopeError(f"length: expected a positive length or (shortest, longest), got {length!r}")
+    if distance < 0 or distance + motif_length > shortest:
         raise NnscopeError(f"distance: expected 0 <= distance <= length - {motif_length} = "
-                           f"{length - motif_length} for length {length}, got {distance}")
+                           f"{shortest - motif_length} for length {shortest}, got {distance}")
     rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, len(AMINO_ACIDS), size=(count, length))  # (N, T)
+    tokens = rng.integers(0, len(AMINO_ACIDS), size=(count, longest))  # (N, T)
     labels = rng.permutation(np.arange(count) % 2)  # balanced: counts differ by at most one
-    start = length - distance - motif_length
+    lengths = np.full(count, longest) if shortest == longest else rng.integers(shortest, longest + 1, count)
     motif_tokens = np.array([encode(m, "motif") for m in motifs])  # (2, motif_length)
-    tokens[:, start:start + motif_length] = motif_tokens[labels]
-    return SequenceSet(tokens.astype(np.int64), np.full(count, length, dtype=np.int64),
-                       labels.astype(np.int64), [f"seq{i}" for i in range(count)])
+    for row, n, label in zip(tokens, lengths, labels):
+        row[n - distance - motif_length:n - distance] = motif_tokens[label]
+        row[n:] = PAD
+    return SequenceSet(tokens.astype(np.int64), lengths.astype(np.int64), labels.astype(np.int64),
+                       [f"seq{i}" for i in range(count)])
 
 
 def motif_labels(tokens: np.ndarray, lengths: np.ndarray, distance: int,
