@@ -132,19 +132,19 @@ def draw_aggregate(result: dict, path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
-def draw_transplants(result: dict, path: str | Path, examples: int = 6) -> Path:
-    """Rows of successes: original, donor with the cut outlined, result with its new label."""
-    shown = result["examples"][:examples]
-    fig, axes = plt.subplots(max(1, len(shown)), 3, figsize=(7.5, 2.6 * max(1, len(shown))), squeeze=False)
+def draw_transplants(result: dict, shown: list[dict], donor_images, path: str | Path) -> Path:
+    """Rows of successes: original, donor (donor_images[k] for shown[k]) with the cut outlined, result."""
+    fig, axes = plt.subplots(max(1, len(shown)), 3, figsize=(7.5, 2.6 * max(1, len(shown))), squeeze=False,
+                             layout="constrained")
     if not shown:
         axes[0, 0].text(0.5, 0.5, "no successful transplant found", ha="center", va="center")
-    for row, s in zip(axes, shown):
+    for row, s, donor in zip(axes, shown, donor_images):
         size = s["patch_size"]
         row[0].imshow(result["image"], cmap="gray", vmin=0, vmax=1)
         row[0].add_patch(Rectangle((s["target_col"] - 0.5, s["target_row"] - 0.5), size, size, fill=False,
                                    ec="red", lw=1.5))
         row[0].set_title(f"test {result['index']}: '{result['digit']}'", fontsize=9)
-        row[1].imshow(s["donor_image"], cmap="gray", vmin=0, vmax=1)
+        row[1].imshow(donor, cmap="gray", vmin=0, vmax=1)
         row[1].add_patch(Rectangle((s["source_col"] - 0.5, s["source_row"] - 0.5), size, size, fill=False,
                                    ec="cyan", lw=1.5))
         row[1].set_title(f"donor test {s['donor_index']}: '{s['donor_digit']}', {size}x{size} cut", fontsize=9)

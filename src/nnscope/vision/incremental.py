@@ -69,9 +69,10 @@ class IncrementalCNN:
 
     @torch.no_grad()
     def logits(self, base: list[torch.Tensor], image: torch.Tensor, box: torch.Tensor, fill: float,
-               size: tuple[int, int]) -> torch.Tensor:
+               size: tuple[int, int], pasted: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, 10) of occluded images: item b is image[b] (an index into `base`) with the
-        input box[b] = (top, bottom, left, right), half-open, set to `fill`; every box fits in `size`."""
+        input box[b] = (top, bottom, left, right), half-open, set to `fill`; every box fits in `size`.
+        With `pasted` (B, h, w) pixels in [0, 1] and every box exactly `size`, the box gets those instead."""
         h, w = size
         side_h, side_w = base[0].shape[-2] - 2 * self.pad, base[0].shape[-1] - 2 * self.pad
         top = box[:, 0].clamp(max=side_h - h)  # the window: `size` pixels, covering the box, inside the image
@@ -81,7 +82,8 @@ class IncrementalCNN:
         cols = left[:, None] + torch.arange(w)
         inside = (((rows >= box[:, 0:1]) & (rows < box[:, 1:2]))[:, :, None]
                   & ((cols >= box[:, 2:3]) & (cols < box[:, 3:4]))[:, None, :])  # (B, h, w)
-        window = torch.where(inside[:, None], (fill - self.mean) / self.std, window)
+        value = fill if pasted is None else pasted[:, None]
+        window = torch.where(inside[:, None], (value - self.mean) / self.std, window)
         for i, block in enumerate(self.blocks):
             window, top, left = self._block(base[2 * i], base[2 * i + 1], block, image, window, top, left)
         last = base[-1][image]  # (B, C, H, W) unoccluded output of the last block

@@ -15,7 +15,7 @@ STROKE = 3  # pixels: the width of a pen stroke in MNIST, about
 CRITICAL = 0.5  # a position is critical where the true class's probability falls below this
 
 
-def _dilate(mask: np.ndarray, steps: int = 1, diagonal: bool = True) -> np.ndarray:
+def dilate(mask: np.ndarray, steps: int = 1, diagonal: bool = True) -> np.ndarray:
     """`mask` grown by `steps` pixels (8-neighbourhood, or 4 without `diagonal`)."""
     out = mask.copy()
     for _ in range(steps):
@@ -39,7 +39,7 @@ def _hole(ink: np.ndarray) -> np.ndarray:
     outside[[0, -1], :] = ~ink[[0, -1], :]
     outside[:, [0, -1]] = ~ink[:, [0, -1]]
     while True:
-        grown = _dilate(outside, 1, diagonal=False) & ~ink
+        grown = dilate(outside, 1, diagonal=False) & ~ink
         if (grown == outside).all():
             return ~ink & ~outside
         outside = grown
@@ -52,7 +52,7 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
         component = np.zeros_like(mask)
         component.flat[np.flatnonzero(left)[0]] = True
         while True:
-            grown = _dilate(component, 1, diagonal=False) & left
+            grown = dilate(component, 1, diagonal=False) & left
             if (grown == component).all():
                 break
             component = grown
@@ -70,7 +70,7 @@ def digit_parts(image: np.ndarray) -> dict[str, np.ndarray]:
     ink = image > INK
     hole = _largest_component(_hole(ink))
     if hole.sum() < 2:  # a loop left open by a gap of a pixel or two: close it by thickening the ink
-        hole = _dilate(_largest_component(_hole(_dilate(ink, 1))), 1) & ~ink
+        hole = dilate(_largest_component(_hole(dilate(ink, 1))), 1) & ~ink
     rows = np.arange(image.shape[0])[:, None] * np.ones_like(ink, dtype=int)
     if hole.sum() >= 2:
         rows_in, cols_in = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
@@ -79,7 +79,7 @@ def digit_parts(image: np.ndarray) -> dict[str, np.ndarray]:
         cols = rows.T
         in_box = (rows >= top) & (rows <= bottom) & (cols >= left) & (cols <= right)
         ring, rest = ink & in_box, ink & ~in_box
-        join = ring & _dilate(rest, 2)  # where the rest of the stroke runs into the loop
+        join = ring & dilate(rest, 2)  # where the rest of the stroke runs into the loop
         parts = {
             "stem above the loop": rest & (rows < top),
             "tail below the loop": rest & (rows > bottom),

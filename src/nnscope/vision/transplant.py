@@ -1,0 +1,154 @@
+"""Patch transplants (Problem 2.3, after Rosenfeld, Zemel and Tsotsos, "The Elephant in the Room",
+2018): cut a square from a correctly classified test image of another digit, paste it over the
+same place of our digit, and look for pastes that change the prediction.
+
+The search runs in batches through the incremental engine (a paste changes one square of the
+input); every success it reports is then rebuilt as a plain image and checked by a full forward
+pass, so a success is exactly what it says.
+"""
+
+import numpy as np
+import torch
+
+from nnscope.data import as_float_images
+from nnscope.errors import NnscopeError
+from nnscope.vision.examples import check_digit, pick_example, predict
+from nnscope.vision.incremental import IncrementalCNN
+from nnscope.vision.occlusion import SIDE
+from nnscope.vision.occlusion_regions import INK, dilate
+
+DEFAULT_SIZES = (4, 6, 8, 10)  # square sides in pixels
+
+
+def check_sizes(sizes) -> list[int]:
+    """The patch sides, each 1..28, sorted and without repeats."""
+    if not sizes or any(not isinstance(s, (int, np.integer)) or not 1 <= s <= SIDE for s in sizes):
+        raise NnscopeError(f"--sizes: {list(sizes) if sizes else sizes}; expected sides from 1 to {SIDE} pixels")
+    return sorted(set(int(s) for s in sizes))
+
+
+def transplant(image: np.ndarray, donor: np.ndarray, size: int, source_row: int, source_col: int,
+               target_row: int, target_col: int) -> np.ndarray:
+    """A copy of `image` (28, 28) with the size x size square at (target_row, target_col) replaced by the
+    donor's square at (source_row, source_col)."""
+    out = image.copy()
+    out[target_row : target_row + size, target_col : target_col + size] = \
+        donor[source_row : source_row + size, source_col : source_col + size]
+    return out
+
+
+def stroke_positions(image: np.ndarray, size: int, stride: int, margin: int = 1) -> np.ndarray:
+    """Top-left corners (K, 2) of the squares, on a grid of `stride`, that cover some ink of `image`
+    or lie within `margin` pixels of it: 'on and around its strokes'."""
+    near = dilate(image > INK, margin)
+    starts = np.arange(0, SIDE - size + 1, stride)
+    return np.array([(r, c) for r in starts for c in starts if near[r : r + size, c : c + size].any()], np.int64)
+
+
+def donor_indices(model, digits, digit: int, per_digit: int) -> np.ndarray:
+    """The first `per_digit` correctly classified test images of every digit other than `digit`."""
+    labels = digits.test_labels
+    chosen = []
+    for other in range(10):
+        if other == digit:
+            continue
+        candidates = np.flatnonzero(labels == other)[: 20 * per_digit]
+        correct = predict(model, as_float_images(digits.test_images[candidates])).argmax(1).numpy() == other
+        chosen.extend(candidates[correct][:per_digit].tolist())
+    return np.array(chosen, np.int64)
+
+
+@torch.no_grad()
+def search(model, images: np.ndarray, digit: int, donors: np.ndarray, sizes, stride: int = 1,
+           batch: int = 4096) -> list[tuple]:
+    """Every paste (image k, donor d, size, row, col, label) of a donor's square onto the same place
+    of images[k] (K, 28, 28) that the incremental engine classifies as `label`, not `digit`."""
+    engine = IncrementalCNN(model)
+    base = engine.base(torch.from_numpy(images[:, None]).float())
+    donor_pixels = torch.from_numpy(donors).float()  # (D, 28, 28)
+    hits = []
+    for size in sizes:
+        items = [(k, d, r, c) for k in range(len(images)) for r, c in stroke_positions(images[k], size, stride)
+                 for d in range(len(donors))]
+        if not items:
+            continue
+        items = torch.tensor(items, dtype=torch.int64)  # (B, 4): image, donor, row, col
+        for start in range(0, len(items), batch):
+            k, d, r, c = items[start : start + batch].T
+            rows = r[:, None] + torch.arange(size)
+            cols = c[:, None] + torch.arange(size)
+            pasted = donor_pixels[d[:, None, None], rows[:, :, None], cols[:, None, :]]  # (B, size, size)
+            box = torch.stack([r, r + size, c, c + size], 1)
+            labels = engine.logits(base, k, box, 0.0, (size, size), pasted).argmax(1)
+            for j in torch.nonzero(labels != digit).flatten().tolist():
+                hits.append((int(k[j]), int(d[j]), size, int(r[j]), int(c[j]), int(labels[j])))
+    return hits
+
+
+def verified_successes(model, image: np.ndarray, digit: int, hits: list[tuple], donors: np.ndarray,
+                       donor_index: np.ndarray, donor_labels: np.ndarray) -> list[dict]:
+    """The hits on one image rebuilt as plain images and re-classified by a full forward pass; only
+    those still not classified as `digit` are kept."""
+    if not hits:
+        return []
+    adversarial = np.stack([transplant(image, donors[d], size, r, c, r, c) for _, d, size, r, c, _ in hits])
+    probabilities = predict(model, torch.from_numpy(adversarial[:, None]).float()).numpy()
+    out = []
+    for (_, d, size, r, c, _), picture, probs in zip(hits, adversarial, probabilities):
+        if probs.argmax() == digit:
+            continue
+        out.append({"donor_index": int(donor_index[d]), "donor_digit": int(donor_labels[d]), "patch_size": size,
+                    "source_row": r, "source_col": c, "target_row": r, "target_col": c,
+                    "adversarial_image": picture, "prediction": int(probs.argmax()), "probabilities": probs})
+    out.sort(key=lambda s: (s["patch_size"], -s["probabilities"][s["prediction"]]))
+    return out
+
+
+def transplant_attack(model, digits, digit: int = 6, index: int | None = None, sizes=DEFAULT_SIZES,
+                      donors_per_digit: int = 3, rate_images: int = 50, rate_stride: int = 2) -> dict:
+    """Problem 2.3 as plain data: every verified success on one image, the smallest patch, the digits
+    reached, and the success rate over `rate_images` correctly classified test images of `digit`."""
+    check_digit(digit)
+    sizes = check_sizes(sizes)
+    if donors_per_digit < 1:
+        raise NnscopeError(f"--donors: {donors_per_digit}; expected a number of donor images per digit >= 1")
+    if rate_images < 0 or rate_stride < 1:
+        raise NnscopeError(f"--rate-images {rate_images} / --rate-stride {rate_stride}; expected >= 0 / >= 1")
+    index = pick_example(model, digits, digit, index)
+    image = as_float_images(digits.test_images[index : index + 1])[0, 0].numpy()
+    donor_index = donor_indices(model, digits, digit, donors_per_digit)
+    donors = as_float_images(digits.test_images[donor_index])[:, 0].numpy()
+    donor_labels = digits.test_labels[donor_index]
+    hits = search(model, image[None], digit, donors, sizes)
+    successes = verified_successes(model, image, digit, hits, donors, donor_index, donor_labels)
+    result = {"index": index, "digit": digit, "image": image, "sizes": sizes, "donors": donor_index,
+              "candidates": sum(len(stroke_positions(image, s, 1)) for s in sizes) * len(donors),
+              "successes": successes, "smallest_patch": min((s["patch_size"] for s in successes), default=None),
+              "reachable_digits": sorted({s["prediction"] for s in successes}),
+              "unverified_hits": len(hits) - len(successes)}
+    if rate_images:
+        result["rate"] = success_rate(model, digits, digit, sizes, donors, rate_images, rate_stride)
+    return result
+
+
+def success_rate(model, digits, digit: int, sizes, donors: np.ndarray, count: int, stride: int) -> dict:
+    """Over the first `count` correctly classified test images of `digit`: the share with at least one
+    success, and per patch size, with pastes on a grid of `stride` pixels."""
+    candidates = np.flatnonzero(digits.test_labels == digit)
+    images = as_float_images(digits.test_images[candidates])
+    keep = predict(model, images).argmax(1).numpy() == digit
+    chosen = candidates[keep][:count]
+    pictures = images[keep][:count, 0].numpy()
+    hits = search(model, pictures, digit, donors, sizes, stride)
+    fooled = {size: set() for size in sizes}
+    reached = {}  # digit -> images on which some paste reaches it
+    for k, _, size, _, _, label in hits:
+        fooled[size].add(k)
+        reached.setdefault(label, set()).add(k)
+    smallest = [min((s for s in sizes if k in fooled[s]), default=None) for k in range(len(chosen))]
+    return {"images": len(chosen), "indices": chosen, "stride": stride,
+            "fooled": sum(s is not None for s in smallest),
+            "rate": sum(s is not None for s in smallest) / max(1, len(chosen)),
+            "rate_by_size": {int(s): len(fooled[s]) / max(1, len(chosen)) for s in sizes},
+            "smallest_patch_per_image": smallest,
+            "reachable_digits": {int(label): len(ks) for label, ks in sorted(reached.items())}}

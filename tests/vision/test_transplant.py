@@ -1,0 +1,66 @@
+"""Patch transplants: the paste itself, an exact search on a hand-set model, and every success of
+the command re-checked against the donor and a full forward pass."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nnscope.cli import main
+from nnscope.vision.transplant import search, stroke_positions, transplant
+from vision.test_occlusion import cell_max_model
+
+
+def test_transplant_replaces_exactly_one_square():
+    image = np.arange(28 * 28, dtype=np.float32).reshape(28, 28)
+    donor = -np.arange(28 * 28, dtype=np.float32).reshape(28, 28)
+    out = transplant(image, donor, 3, 5, 6, 20, 25)
+    assert np.array_equal(out[20:23, 25:28], donor[5:8, 6:9])
+    mask = np.ones((28, 28), bool)
+    mask[20:23, 25:28] = False
+    assert np.array_equal(out[mask], image[mask])
+    assert image[20, 25] == 20 * 28 + 25  # the original is untouched
+
+
+def test_search_on_hand_set_model_finds_exactly_the_squares_over_the_ink():
+    # cell_max_model says '0' while pixel (10, 13) is white and '1' once a black square covers it
+    image = np.zeros((1, 28, 28), np.float32)
+    image[0, 10, 13] = 1.0
+    donors = np.zeros((2, 28, 28), np.float32)  # two black donors
+    hits = search(cell_max_model(), image, 0, donors, [3])
+    expected = {(0, d, 3, r, c, 1) for d in (0, 1) for r in (8, 9, 10) for c in (11, 12, 13)}
+    assert set(hits) == expected
+    positions = {tuple(p) for p in stroke_positions(image[0], 3, 1)}  # squares within a pixel of the ink
+    assert positions == {(r, c) for r in range(7, 12) for c in range(10, 15)}
+
+
+@pytest.mark.parametrize("option,value", [("--sizes", "0"), ("--sizes", "29"), ("--digit", "11")])
+def test_bad_input_is_one_line_and_exit_2(option, value, capsys, tmp_path):
+    code = main(["attack", option, value, "--checkpoint", str(tmp_path / "none.pt")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and option in err
+
+
+@pytest.mark.slow
+def test_every_success_is_exactly_what_it_says(trained_checkpoint, trained_model, mnist, tmp_path, capsys):
+    code = main(["attack", "--checkpoint", str(trained_checkpoint), "--out", str(tmp_path), "--sizes", "10",
+                 "--donors", "1", "--rate-images", "2", "--rate-stride", "4", "--json"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    digit, image = result["digit"], np.array(result["image"], np.float32)
+    assert digit == 6 and mnist.test_labels[result["index"]] == 6
+    assert result["successes"], "no transplant changed the label"
+    for s in result["successes"]:
+        donor = mnist.test_images[s["donor_index"]].astype(np.float32) / 255
+        assert mnist.test_labels[s["donor_index"]] == s["donor_digit"] != digit
+        expected = transplant(image, donor, s["patch_size"], s["source_row"], s["source_col"], s["target_row"],
+                              s["target_col"])
+        assert np.array_equal(np.array(s["adversarial_image"], np.float32), expected)
+        with torch.no_grad():
+            probabilities = torch.softmax(trained_model(torch.from_numpy(expected)[None, None]), 1)[0].numpy()
+        assert probabilities.argmax() == s["prediction"] != digit
+        assert np.abs(probabilities - np.array(s["probabilities"])).max() < 1e-5
+    assert result["smallest_patch"] == min(s["patch_size"] for s in result["successes"])
+    assert result["rate"]["images"] == 2 and 0 <= result["rate"]["rate"] <= 1
+    assert (tmp_path / "transplant_examples.png").stat().st_size > 10_000
