@@ -64,13 +64,16 @@ def gradient_share_figure(result: dict, path: str | Path) -> Path:
     for i, name in enumerate(names):
         shares = [100 * r["far_share"][name] for r in rows]
         norms = as_array([r["log10_gradient_norm"][name] for r in rows])
-        left.bar(x + (i - 2) * width, shares, width, color=colours[i], label=f"dL/d{name}")
-        right.bar(x + (i - 2) * width, norms, width, color=colours[i], label=f"dL/d{name}")
+        bars = left.bar(x + (i - 2) * width, shares, width, color=colours[i], label=f"dL/d{name}")
+        left.bar_label(bars, [f"{v:.0f}" if v >= 1 else f"{v:.1g}" for v in shares], fontsize=6, rotation=90, padding=2)
+        bars = right.bar(x + (i - 2) * width, norms, width, color=colours[i], label=f"dL/d{name}")
+        right.bar_label(bars, [f"{v:.1f}" for v in norms], fontsize=6, rotation=90, padding=2)
     labels = [f"{r['spectral_radius']:g}" for r in rows]
     left.set_ylabel(f"% from inputs more than {grads['far']} steps back")
-    left.set_ylim(0, 105)
-    right.set_ylabel("log10 ||gradient||")
+    left.set_ylim(0, 115)
+    right.set_ylabel("log10 ||gradient||  (bar labels: the value)")
     right.axhline(0, color="grey", lw=0.6)
+    right.margins(y=0.12)
     for ax in (left, right):
         ax.set_xticks(x, labels)
         ax.set_xlabel("spectral radius of W")
