@@ -107,12 +107,16 @@ def why_lstm(result: dict) -> str:
         f"over the sequence ({behaviour(r['cell_rate']['log10_change_over_sequence'])}), "
         f"{r['far_share']['U_and_W']:.1%} of the gate weights' gradient from more than {grads['far']} steps back"
         for r in lstm)
+    by_gate = sorted(lstm, key=lambda r: r["geometric_mean_forget_gate"])
+    rates = [r["cell_rate"]["log10_per_step"] for r in by_gate]
+    follows = ("The rate follows the forget gate: the more open it is, the further back the gradient reaches."
+               if all(a < b for a, b in zip(rates, rates[1:])) else
+               "Here the rate does not rise with the forget gate alone: the path through h(t) matters as much.")
     best = max(rnn, key=lambda r: r["far_share"]["W"] if behaviour(r["rate"]["log10_change_over_sequence"]) != "explodes" else -1)
     return (f"The LSTM carries its state additively, s(t) = f(t) s(t-1) + g(t) z(t), so dL/ds(t-1) = f(t) dL/ds(t) + "
             f"(terms through h): the gradient is multiplied by the forget gate, a number between 0 and 1 that the "
             f"network controls, instead of by diag(1 - h^2) W. Measured over {T} steps with the same U and W draws: "
-            f"{per_bias}. The rate follows the forget gate: the more open it is, the further back the gradient "
-            f"reaches. Beside it, the RNN that keeps the largest far share without exploding (radius "
+            f"{per_bias}. {follows} Beside it, the RNN that keeps the largest far share without exploding (radius "
             f"{best['spectral_radius']:g}) changes by {best['rate']['factor_per_step']:.3f} per step, with a fixed "
             f"matrix W for every input, while the LSTM's gate depends on the input: it can close to forget and "
             f"open to keep.")
