@@ -168,3 +168,12 @@ def test_cli_names_the_bad_option(tmp_path, capsys, options, named):
     assert main(["longseq", *options, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and named in err
+
+
+def test_answer_wording_follows_the_numbers():
+    from nnscope.recurrent.longseq_answers import behaviour, reach
+
+    assert [behaviour(v) for v in (-1533.0, -2.0, 2.9, 159.0)] == ["vanishes", "is kept", "is kept", "explodes"]
+    rows = [{"distance": d, "test_accuracy": a} for d, a in ((0, 1.0), (10, 0.94), (30, 0.53), (100, 0.95))]
+    assert reach(rows) == "up to distance 10"  # 100 is solved but 30 is not: reach stops at the first failure
+    assert reach([{"distance": 0, "test_accuracy": 0.6}]) == "at no distance"
