@@ -85,3 +85,18 @@ def test_esn_solves_a_motif_at_the_end_and_learns_only_v_and_c():
 def test_bad_config_names_the_field():
     with pytest.raises(NnscopeError, match="spectral radius"):
         make_reservoir(EchoStateConfig(spectral_radius=-1))
+
+
+def test_benchmark_script_runs_and_checks_the_naive_loop():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "esn_speed.py"
+    out = subprocess.run([sys.executable, str(script), "--count", "6", "--length", "120", "--size", "10",
+                          "--naive-count", "3", "--json"], capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(out.stdout)
+    assert result["sequences"] == 6 and result["naive_timed_on"] == 3 and result["max_abs_difference"] < 1e-5
+    assert result["batched_seconds"] > 0 and result["speedup"] == pytest.approx(
+        result["naive_seconds"] / result["batched_seconds"])
