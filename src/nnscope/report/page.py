@@ -20,6 +20,7 @@ FORMATS = {
     "pct1": lambda v: f"{100 * v:.1f}%",
     "pct2": lambda v: f"{100 * v:.2f}%",
     "int": lambda v: f"{int(v):,}",
+    "f1": lambda v: f"{v:.1f}",
     "f2": lambda v: f"{v:.2f}",
     "f3": lambda v: f"{v:.3f}",
     "f4": lambda v: f"{v:.4f}",
@@ -30,6 +31,8 @@ FORMATS = {
     "e2": lambda v: f"{v:.2e}",
     "e3": lambda v: f"{v:.3e}",
     "g4": lambda v: f"{v:.4g}",
+    "g8": lambda v: f"{v + 0.0:.8g}",  # + 0.0 turns -0.0 into 0.0
+    "g10": lambda v: f"{v + 0.0:.10g}",
     "s1": lambda v: f"{v:.1f} s",
     "x1": lambda v: f"{v:.1f}x",
     "str": str,

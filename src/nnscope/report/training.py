@@ -103,7 +103,7 @@ def training_answer(s: dict) -> list[str]:
     verdict = "far above" if s["train_accuracy"] - asked > 0.03 else "above" if s["train_accuracy"] >= asked else "below"
     return [
         f"A CNN with {s['conv_layers']} convolutional layers and {s['parameters']:,} parameters, trained "
-        f"for {s['epochs']} epochs ({s['recipe']['name']} recipe, seed {s['seed']}) in {s['seconds']:.1f} s "
+        f"for {s['epochs']} epoch{'s' if s['epochs'] != 1 else ''} ({s['recipe']['name']} recipe, seed {s['seed']}) in {s['seconds']:.1f} s "
         f"on {s['device']} with {s['threads']} threads.",
         f"It labels {s['train_accuracy']:.2%} of the 60,000 training images correctly, {verdict} the 95% "
         f"the assignment asks, and {s['test_accuracy']:.2%} of the 10,000 test images it never saw "

@@ -93,8 +93,68 @@
     show(Number(range.value));
   }
 
+  function initExplorer() {
+    var data = readData("data-explorer");
+    if (!data) return;
+    var canvas = document.getElementById("explorer-image"), mapCanvas = document.getElementById("explorer-map");
+    var bars = document.getElementById("explorer-bars"), readout = document.getElementById("explorer-readout");
+    var n = data.starts.length, side = data.image.length, scale = canvas.width / side, patch = data.patch;
+    var fill = Math.round(255 * data.fill), digit = data.digit;
+    var position = { row: -1, col: -1 };
+    var trueMap = data.probabilities.map(function (row) { return row.map(function (p) { return p[digit]; }); });
+
+    function drawMap(row, col) {
+      var ctx = mapCanvas.getContext("2d"), img = ctx.createImageData(n, n);
+      for (var r = 0; r < n; r++) for (var c = 0; c < n; c++) {
+        var v = Math.round(255 * trueMap[r][c]), i = 4 * (r * n + c), mark = r === row && c === col;
+        img.data[i] = mark ? 255 : v; img.data[i + 1] = mark ? 60 : v; img.data[i + 2] = mark ? 0 : v; img.data[i + 3] = 255;
+      }
+      ctx.putImageData(img, 0, 0);
+    }
+
+    function show(row, col) {
+      row = Math.max(0, Math.min(n - 1, row)); col = Math.max(0, Math.min(n - 1, col));
+      position = { row: row, col: col };
+      var top = data.starts[row], left = data.starts[col], ctx = canvas.getContext("2d");
+      for (var r = 0; r < side; r++) for (var c = 0; c < side; c++) {
+        var inside = r >= top && r < top + patch && c >= left && c < left + patch;
+        var v = inside ? fill : data.image[r][c];
+        ctx.fillStyle = "rgb(" + v + "," + v + "," + v + ")";
+        ctx.fillRect(c * scale, r * scale, scale, scale);
+      }
+      ctx.strokeStyle = "#ff7f0e"; ctx.lineWidth = 2;
+      ctx.strokeRect(left * scale + 1, top * scale + 1, patch * scale - 2, patch * scale - 2);
+      var p = data.probabilities[row][col], best = p.indexOf(Math.max.apply(null, p));
+      drawBars(bars, p);
+      drawMap(row, col);
+      readout.textContent = "patch at row " + top + ", column " + left + " (top-left corner): predicted " + best +
+        " (p = " + p[best].toFixed(4) + "), P('" + digit + "') = " + p[digit].toFixed(4);
+      canvas.dataset.row = row; canvas.dataset.col = col; readout.dataset.prediction = best;
+    }
+
+    function fromPointer(event, target, cells, centred) {
+      var box = target.getBoundingClientRect();
+      var x = (event.clientX - box.left) / box.width * cells, y = (event.clientY - box.top) / box.height * cells;
+      if (centred) { x -= patch / 2; y -= patch / 2; }  // the pointer holds the middle of the patch
+      show(Math.round(y), Math.round(x));
+    }
+    canvas.addEventListener("pointermove", function (e) { fromPointer(e, canvas, side, true); });
+    canvas.addEventListener("pointerdown", function (e) { fromPointer(e, canvas, side, true); });
+    mapCanvas.addEventListener("pointermove", function (e) { fromPointer(e, mapCanvas, n, false); });
+    canvas.addEventListener("keydown", function (e) {
+      var moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }, m = moves[e.key];
+      if (!m) return;
+      e.preventDefault();
+      show(position.row + m[0], position.col + m[1]);
+    });
+    // start where P(true class) is lowest: the most telling position
+    var low = { v: 2, r: 0, c: 0 };
+    trueMap.forEach(function (line, r) { line.forEach(function (v, c) { if (v < low.v) low = { v: v, r: r, c: c }; }); });
+    show(low.r, low.c);
+  }
+
   function initAll() {
-    [initFeatureMaps, initShift].forEach(function (init) { init(); });
+    [initFeatureMaps, initShift, initExplorer].forEach(function (init) { init(); });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", initAll); else initAll();
   window.nnscope = { readData: readData };
