@@ -24,10 +24,15 @@ def random_boxes(count: int, largest: int, generator: torch.Generator) -> torch.
     CNNConfig(channels=(6, 8, 12)),  # the shipped layout: pools after blocks 1 and 2
     CNNConfig(channels=(4, 6, 8, 10), pool_after=(True, False, True, False)),
     CNNConfig(channels=(4, 6, 8), kernel_size=5, pool_after=(False, True, True)),
+    CNNConfig(channels=(4, 6, 8), pool_after=(True, True, True)),  # 7 -> 3 drops a row and a column
 ])
 @pytest.mark.parametrize("fill", [0.0, 0.7])
-def test_incremental_equals_full_forward(config, fill):
+@pytest.mark.parametrize("positive_scales", [False, True])  # True: batch norm folds into the conv
+def test_incremental_equals_full_forward(config, fill, positive_scales):
     model = random_model(11, config)
+    if positive_scales:
+        for i in range(1, len(config.channels) + 1):
+            getattr(model, f"bn{i}").weight.data.abs_()
     images = digit_like_images(3, seed=5)
     generator = torch.Generator().manual_seed(len(config.channels))
     boxes = random_boxes(60, 9, generator)

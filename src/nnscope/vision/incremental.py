@@ -8,34 +8,40 @@ per-item offsets, and are cut and pasted with index tensors, so many positions o
 run through one conv call per layer. Batch norm (eval mode) is a per-channel affine after the pool.
 """
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 from nnscope.model import CNN
 
 
-def _gather(full: torch.Tensor, image: torch.Tensor, top: torch.Tensor, left: torch.Tensor, h: int, w: int):
+def _gather(full: torch.Tensor, image: np.ndarray, top: np.ndarray, left: np.ndarray, h: int, w: int):
     """Windows (B, C, h, w) cut from `full` (N, C, H, W): item b is image[b] at (top[b], left[b])."""
-    rows = top[:, None] + torch.arange(h)  # (B, h)
-    cols = left[:, None] + torch.arange(w)  # (B, w)
-    # advanced indices around a slice put their dims first: (B, h, w, C)
-    return full[image[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    # index arithmetic in numpy: tiny arrays, no thread-pool round trips
+    rows = torch.from_numpy(top[:, None] + np.arange(h))  # (B, h)
+    cols = torch.from_numpy(left[:, None] + np.arange(w))  # (B, w)
+    items = torch.from_numpy(image)[:, None, None]
+    # advanced indices around a slice put their dims first: (B, h, w, C), i.e. channels-last
+    return full[items, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
-def _paste(region: torch.Tensor, top: torch.Tensor, left: torch.Tensor,
-           window: torch.Tensor, wtop: torch.Tensor, wleft: torch.Tensor) -> torch.Tensor:
+def _paste(region: torch.Tensor, top: np.ndarray, left: np.ndarray, window: torch.Tensor, wtop: np.ndarray,
+           wleft: np.ndarray, crop: bool = False) -> torch.Tensor:
     """`region` (B, C, hr, wr), whose item b sits at (top[b], left[b]) of its map, with `window`
-    (B, C, h, w), sitting at (wtop[b], wleft[b]), written over it; what falls outside is dropped."""
+    (B, C, h, w), sitting at (wtop[b], wleft[b]), written over it (in place unless `crop`). The
+    window must lie inside the region, unless `crop`, which drops what falls outside."""
     count, _, hr, wr = region.shape
     h, w = window.shape[-2:]
-    spare = F.pad(region, (0, 1, 0, 1))  # one spare row and column collect what falls outside
-    rows = (wtop - top)[:, None] + torch.arange(h)  # (B, h) in region coordinates
-    cols = (wleft - left)[:, None] + torch.arange(w)
-    rows = torch.where((rows >= 0) & (rows < hr), rows, hr)
-    cols = torch.where((cols >= 0) & (cols < wr), cols, wr)
+    rows = (wtop - top)[:, None] + np.arange(h)  # (B, h) in region coordinates
+    cols = (wleft - left)[:, None] + np.arange(w)
+    if crop:
+        region = F.pad(region, (0, 1, 0, 1))  # one spare row and column collect what falls outside
+        rows = np.where((rows >= 0) & (rows < hr), rows, hr)
+        cols = np.where((cols >= 0) & (cols < wr), cols, wr)
+    assert rows.min() >= 0 and rows.max() < region.shape[-2] and cols.min() >= 0 and cols.max() < region.shape[-1]
     items = torch.arange(count)[:, None, None]
-    spare[items, :, rows[:, :, None], cols[:, None, :]] = window.permute(0, 2, 3, 1)
-    return spare[:, :, :hr, :wr]
+    region[items, :, torch.from_numpy(rows)[:, :, None], torch.from_numpy(cols)[:, None, :]] = window.permute(0, 2, 3, 1)
+    return region[:, :, :hr, :wr] if crop else region
 
 
 class IncrementalCNN:
@@ -43,14 +49,19 @@ class IncrementalCNN:
 
     def __init__(self, model: CNN):
         self.mean, self.std = float(model.mean), float(model.std)
-        # per block: conv weight (C', C, k, k), batch norm as scale and shift (C', 1, 1), pool flag;
-        # the affine stays after the pool as in the model (a negative scale would turn max into min)
+        # per block: conv weight (C', C, k, k), conv bias or None, batch norm as scale and shift
+        # (C', 1, 1) or None, pool flag. A positive scale commutes with the max pool, so batch norm
+        # folds into the conv; otherwise it stays after the pool, as in the model (a negative scale
+        # would turn the max into a min).
         self.blocks = []
         for i, pool in enumerate(model.config.pool_after, start=1):
             conv, bn = getattr(model, f"conv{i}"), getattr(model, f"bn{i}")
             scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)  # (C',)
             shift = bn.bias.detach() - bn.running_mean * scale
-            self.blocks.append((conv.weight.detach(), scale[:, None, None], shift[:, None, None], pool))
+            if (scale > 0).all():
+                self.blocks.append((conv.weight.detach() * scale[:, None, None, None], shift, None, None, pool))
+            else:
+                self.blocks.append((conv.weight.detach(), None, scale[:, None, None], shift[:, None, None], pool))
         self.pad = model.config.kernel_size // 2
         self.fc = model.fc
 
@@ -60,55 +71,60 @@ class IncrementalCNN:
         raw conv output (before pooling), then the output of the last block."""
         x = (images - self.mean) / self.std
         stages = []
-        for weight, scale, shift, pool in self.blocks:
+        for weight, bias, scale, shift, pool in self.blocks:
             padded = F.pad(x, (self.pad,) * 4)  # (N, C, H + 2p, W + 2p)
-            conv = F.conv2d(padded, weight)  # (N, C', H, W)
+            conv = F.conv2d(padded, weight, bias)  # (N, C', H, W)
             stages += [padded, conv]
-            x = torch.relu((F.max_pool2d(conv, 2) if pool else conv) * scale + shift)
+            x = F.max_pool2d(conv, 2) if pool else conv
+            x = torch.relu(x if scale is None else x * scale + shift)
         return stages + [x]
 
     @torch.no_grad()
-    def logits(self, base: list[torch.Tensor], image: torch.Tensor, box: torch.Tensor, fill: float,
+    def logits(self, base: list[torch.Tensor], image: np.ndarray, box: np.ndarray, fill: float,
                size: tuple[int, int], pasted: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, 10) of occluded images: item b is image[b] (an index into `base`) with the
         input box[b] = (top, bottom, left, right), half-open, set to `fill`; every box fits in `size`.
         With `pasted` (B, h, w) pixels in [0, 1] and every box exactly `size`, the box gets those instead."""
         h, w = size
+        image, box = np.asarray(image, np.int64), np.asarray(box, np.int64)
         side_h, side_w = base[0].shape[-2] - 2 * self.pad, base[0].shape[-1] - 2 * self.pad
-        top = box[:, 0].clamp(max=side_h - h)  # the window: `size` pixels, covering the box, inside the image
-        left = box[:, 2].clamp(max=side_w - w)
+        top = np.minimum(box[:, 0], side_h - h)  # the window: `size` pixels, covering the box, inside the image
+        left = np.minimum(box[:, 2], side_w - w)
         window = _gather(base[0], image, top + self.pad, left + self.pad, h, w)  # (B, 1, h, w) normalised
-        rows = top[:, None] + torch.arange(h)  # (B, h) absolute
-        cols = left[:, None] + torch.arange(w)
+        rows = top[:, None] + np.arange(h)  # (B, h) absolute
+        cols = left[:, None] + np.arange(w)
         inside = (((rows >= box[:, 0:1]) & (rows < box[:, 1:2]))[:, :, None]
                   & ((cols >= box[:, 2:3]) & (cols < box[:, 3:4]))[:, None, :])  # (B, h, w)
         value = fill if pasted is None else pasted[:, None]
-        window = torch.where(inside[:, None], (value - self.mean) / self.std, window)
+        window = torch.where(torch.from_numpy(inside)[:, None], (value - self.mean) / self.std, window)
         for i, block in enumerate(self.blocks):
             window, top, left = self._block(base[2 * i], base[2 * i + 1], block, image, window, top, left)
-        last = base[-1][image]  # (B, C, H, W) unoccluded output of the last block
-        out = _paste(last, torch.zeros_like(top), torch.zeros_like(left), window, top, left)
-        return self.fc(out.flatten(1))
+        if window.shape[-2:] != base[-1].shape[-2:]:  # the window does not cover the last map yet
+            last = base[-1][torch.from_numpy(image)]  # (B, C, H, W) unoccluded output of the last block
+            window = _paste(last, np.zeros_like(top), np.zeros_like(left), window, top, left)
+        return self.fc(window.flatten(1))
 
     def _block(self, padded_in, conv_base, block, image, window, top, left):
         """One conv (-> pool) -> batch norm -> ReLU block over the changed window only:
         the new window and its top-left corner."""
-        weight, scale, shift, pool = block
+        weight, bias, scale, shift, pool = block
         p = self.pad
         height, width = conv_base.shape[-2:]
         h, w = min(window.shape[-2] + 2 * p, height), min(window.shape[-1] + 2 * p, width)  # output window
-        out_top = (top - p).clamp(0, height - h)
-        out_left = (left - p).clamp(0, width - w)
+        out_top = np.clip(top - p, 0, height - h)
+        out_left = np.clip(left - p, 0, width - w)
         # the input the output window reads: its rows out_top - p ... in unpadded coordinates,
         # i.e. from out_top in the padded map, with the changed window written over it
         region = _gather(padded_in, image, out_top, out_left, h + 2 * p, w + 2 * p)
         region = _paste(region, out_top - p, out_left - p, window, top, left)
-        out = F.conv2d(region, weight)  # (B, C', h, w)
+        out = F.conv2d(region, weight, bias)  # (B, C', h, w)
         if pool:
             ph, pw = min(h // 2 + 1, height // 2), min(w // 2 + 1, width // 2)  # pooled cells it touches
-            pool_top = (out_top // 2).clamp(0, height // 2 - ph)
-            pool_left = (out_left // 2).clamp(0, width // 2 - pw)
+            pool_top = np.clip(out_top // 2, 0, height // 2 - ph)
+            pool_left = np.clip(out_left // 2, 0, width // 2 - pw)
             cells = _gather(conv_base, image, 2 * pool_top, 2 * pool_left, 2 * ph, 2 * pw)
-            cells = _paste(cells, 2 * pool_top, 2 * pool_left, out, out_top, out_left)
+            # an odd side loses its last row or column to the pool, and the window may reach it
+            cells = _paste(cells, 2 * pool_top, 2 * pool_left, out, out_top, out_left,
+                           crop=height % 2 == 1 or width % 2 == 1)
             out, out_top, out_left = F.max_pool2d(cells, 2), pool_top, pool_left
-        return torch.relu(out * scale + shift), out_top, out_left
+        return torch.relu_(out if scale is None else out * scale + shift), out_top, out_left

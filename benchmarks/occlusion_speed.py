@@ -1,0 +1,112 @@
+"""Occlusion maps (8x8 black patch, stride 1: 21 x 21 positions, all ten probabilities) per second:
+nnscope (incremental inference in batches) against plain batching, a naive one-position-per-pass
+loop and Captum's Occlusion (perturbations_per_eval 1 and the best of several), in one run on the
+same model and images, with the maps checked to agree.
+
+Measured (see the README's benchmark table for the latest): RESULT
+"""
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nnscope.data import as_float_images, load_mnist
+from nnscope.model import CNN, DEFAULT_CHECKPOINT, load_model
+from nnscope.vision.occlusion import (
+    batched_occlusion_probabilities,
+    captum_attribution,
+    naive_occlusion_probabilities,
+    occlusion_probabilities,
+)
+
+PATCH, STRIDE, FILL = 8, 1, 0.0  # Problem 2's setting
+
+
+def timed(function, *args, **kwargs):
+    """(result, seconds) of one call."""
+    start = time.perf_counter()
+    out = function(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def captum_maps(model, images: torch.Tensor, targets: np.ndarray, per_eval: int) -> np.ndarray:
+    """Captum's Occlusion attribution (N, 28, 28) of each image's true class, on the probabilities."""
+    from captum.attr import Occlusion
+
+    occlusion = Occlusion(lambda x: torch.softmax(model(x), 1))
+    with torch.no_grad():
+        return np.stack([occlusion.attribute(image[None], sliding_window_shapes=(1, PATCH, PATCH),
+                                             strides=(1, STRIDE, STRIDE), baselines=FILL, target=int(t),
+                                             perturbations_per_eval=per_eval)[0, 0].numpy()
+                         for image, t in zip(images, targets)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
+                        help="trained model (random weights of the default shape if missing)")
+    parser.add_argument("--images", type=int, default=40, help="test images for nnscope and plain batching")
+    parser.add_argument("--captum-images", type=int, default=4, help="test images per Captum setting")
+    parser.add_argument("--naive-images", type=int, default=2, help="test images for the naive loop")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.checkpoint.exists():
+        model, source = load_model(args.checkpoint), str(args.checkpoint)
+    else:
+        torch.manual_seed(0)
+        model, source = CNN().eval(), "random weights (no checkpoint)"
+    digits = load_mnist()
+    images = as_float_images(digits.test_images[: args.images])
+    labels = digits.test_labels[: args.images]
+    print(f"model: {source}; {args.threads} threads on {os.cpu_count()} CPUs; torch {torch.__version__}")
+    print(f"{PATCH}x{PATCH} patch, stride {STRIDE}, fill {FILL}: 21 x 21 positions x 10 probabilities per image\n")
+
+    occlusion_probabilities(model, images[:2], PATCH, STRIDE, FILL)  # warm up the kernels
+    ours, seconds = timed(occlusion_probabilities, model, images, PATCH, STRIDE, FILL)
+    rows = [("nnscope (incremental, batched)", len(images) / seconds)]
+    plain, seconds = timed(batched_occlusion_probabilities, model, images, PATCH, STRIDE, FILL)
+    rows.append(("plain batching (all 441 images per pass)", len(images) / seconds))
+    naive = []
+    start = time.perf_counter()
+    for image in images[: args.naive_images]:
+        naive.append(naive_occlusion_probabilities(model, image, PATCH, STRIDE, FILL))
+    rows.append(("naive loop (one position per pass)", args.naive_images / (time.perf_counter() - start)))
+
+    count = args.captum_images
+    unoccluded = torch.softmax(model(images[:count]), 1).detach().numpy()[np.arange(count), labels[:count]]
+    derived = np.stack([captum_attribution(ours[i], int(labels[i]), float(unoccluded[i]), PATCH, STRIDE)
+                        for i in range(count)])
+    theirs, seconds = timed(captum_maps, model, images[:1], labels[:1], 1)
+    rows.append(("Captum Occlusion, perturbations_per_eval=1", 1 / seconds))
+    captum_error = np.abs(theirs - derived[:1]).max()
+    best = None
+    for per_eval in (21, 63, 147, 441):
+        theirs, seconds = timed(captum_maps, model, images[:count], labels[:count], per_eval)
+        captum_error = max(captum_error, np.abs(theirs - derived).max())
+        speed = count / seconds
+        rows.append((f"Captum Occlusion, perturbations_per_eval={per_eval}", speed))
+        if best is None or speed > best[1]:
+            best = (per_eval, speed)
+
+    width = max(len(name) for name, _ in rows)
+    print(f"{'method':<{width}}  images/s  nnscope is x times faster")
+    for name, speed in rows:
+        print(f"{name:<{width}}  {speed:8.2f}  {rows[0][1] / speed:8.1f}")
+    print(f"\nCaptum's best setting: perturbations_per_eval={best[0]}, {best[1]:.2f} images/s; "
+          f"nnscope / Captum best = {rows[0][1] / best[1]:.1f}x (target >= 10x)")
+    naive_error = max(np.abs(ours[i] - n).max() for i, n in enumerate(naive))
+    print(f"max |nnscope - naive loop| over all probabilities: {naive_error:.2e}")
+    print(f"max |nnscope - plain batching|: {np.abs(ours - plain).max():.2e}")
+    print(f"max |Captum attribution - the one derived from nnscope's maps|: {captum_error:.2e}")
+    assert naive_error < 1e-5 and np.abs(ours - plain).max() < 1e-5 and captum_error < 1e-5, "maps disagree"
+    print("maps agree (all within 1e-5)")
+
+
+if __name__ == "__main__":
+    main()
