@@ -136,7 +136,7 @@
       var box = target.getBoundingClientRect();
       var x = (event.clientX - box.left) / box.width * cells, y = (event.clientY - box.top) / box.height * cells;
       if (centred) { x -= patch / 2; y -= patch / 2; }  // the pointer holds the middle of the patch
-      show(Math.round(y), Math.round(x));
+      show(Math.floor(y), Math.floor(x));
     }
     canvas.addEventListener("pointermove", function (e) { fromPointer(e, canvas, side, true); });
     canvas.addEventListener("pointerdown", function (e) { fromPointer(e, canvas, side, true); });
