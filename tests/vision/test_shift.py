@@ -106,6 +106,7 @@ def test_shift_experiment_on_the_trained_model(trained_model, mnist):
 @pytest.mark.slow
 def test_sweep_per_digit_agrees_with_overall_accuracy(trained_model, mnist):
     sweep = shift_sweep(trained_model, mnist, max_shift=2, paddings=("clamp", "zero"), limit=1000)
+    wrap = shift_sweep(trained_model, mnist, max_shift=2, paddings=("zero", "wrap"), limit=1000)
     counts = np.bincount(mnist.test_labels[:1000], minlength=10)
     from nnscope.data import as_float_images
     from nnscope.vision.examples import predict
@@ -119,6 +120,12 @@ def test_sweep_per_digit_agrees_with_overall_accuracy(trained_model, mnist):
             assert accuracy[2] == pytest.approx(unshifted)  # the middle column is the unshifted test set
             np.testing.assert_allclose(per_digit.T @ counts / counts.sum(), accuracy)
     assert accuracy[2] > 0.95 and sweep["breaks"]["x"]["clamp"][0]["digit"] == 0
+    # the sweep classifies only the images a padding changes; brute force over all of them must agree
+    for axis, column, shift in (("x", 0, (-2, 0)), ("y", 4, (0, 2))):
+        moved = shift_images(mnist.test_images[:1000], *shift, "wrap")
+        brute = (predict(trained_model, as_float_images(moved)).argmax(1).numpy() == mnist.test_labels[:1000]).mean()
+        assert wrap["accuracy"][axis]["wrap"][column] == pytest.approx(brute)
+    np.testing.assert_array_equal(wrap["accuracy"]["x"]["zero"], sweep["accuracy"]["x"]["zero"])
 
 
 @pytest.mark.slow
