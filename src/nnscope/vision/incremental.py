@@ -74,7 +74,8 @@ class IncrementalCNN:
         for weight, bias, scale, shift, pool in self.blocks:
             padded = F.pad(x, (self.pad,) * 4)  # (N, C, H + 2p, W + 2p)
             conv = F.conv2d(padded, weight, bias)  # (N, C', H, W)
-            stages += [padded, conv]
+            # channels-last storage: a window cut from it reads whole channel vectors at a time
+            stages += [t.contiguous(memory_format=torch.channels_last) for t in (padded, conv)]
             x = F.max_pool2d(conv, 2) if pool else conv
             x = torch.relu(x if scale is None else x * scale + shift)
         return stages + [x]
