@@ -243,7 +243,7 @@ def describe_ablation(ablation: dict, a: int, b: int) -> list[str]:
     row = rows[int(np.argmax(gaps))]
     worse_margin = sum(t > r for t, r in zip(top_drops, random_drops))
     summary = (f"The top channels cost more margin than random ones for {worse_margin} of {len(rows)} values of k, "
-               f"and more accuracy for {sum(g > 0 for g in gaps)}")
+               f"and more accuracy for {sum(g > 0 for g in gaps)} of {len(rows)}")
     if max(gaps) > 0:
         summary += (f"; the largest accuracy gap is at k = {row['k']} ({row['top']['accuracy']:.2%} against "
                     f"{row['random_accuracy']:.2%}), with {row['top']['accuracy_by_digit'][0]:.2%} of the '{a}'s and "
