@@ -138,6 +138,8 @@ def test_comparison_on_a_hand_weighted_model():
     (["--digits", "0", "10"], "--digits"),
     (["--digits", "3"], "--digits"),
     (["--layer", "conv9"], "--layer"),
+    (["--draws", "0"], "--draws"),
+    (["--top", "-1"], "--top"),
     (["--checkpoint", "/nonexistent/model.pt"], "nnscope train"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, words, capsys, tmp_path):

@@ -4,6 +4,7 @@ from rich.table import Table
 
 from nnscope.cli.common import add_checkpoint_option, add_command, add_data_options, add_out_option, log
 from nnscope.data import load_digits
+from nnscope.errors import NnscopeError
 from nnscope.model import load_model
 from nnscope.report.figures_problem1 import draw_ablation, draw_feature_maps, draw_top_channels
 from nnscope.vision.featuremaps import DEFAULT_LAYER, DEFAULT_PAIR, RANDOM_DRAWS, check_layer, check_pair, featuremap_analysis
@@ -27,7 +28,7 @@ def register(subparsers) -> None:
     parser.add_argument("--digits", type=int, nargs="+", default=list(DEFAULT_PAIR), metavar="D",
                         help="the two digits to compare")
     parser.add_argument("--index", type=int, nargs=2, default=(None, None), metavar=("I", "J"),
-                        help="test-set indices of the two examples (default: the first correctly classified ones)")
+                        help="test-set indices of the two examples; None: the first correctly classified ones")
     parser.add_argument("--layer", default=DEFAULT_LAYER, help="conv1, conv2, conv3 (raw) or relu1, relu2, relu3")
     parser.add_argument("--top", type=int, default=6, help="how many top-ranked channels to draw")
     parser.add_argument("--draws", type=int, default=RANDOM_DRAWS, help="random channel sets per k in the ablation")
@@ -36,6 +37,9 @@ def register(subparsers) -> None:
 
 def run(args) -> dict:
     check_pair(args.digits)
+    for option, value in (("--top", args.top), ("--draws", args.draws)):
+        if value < 1:
+            raise NnscopeError(f"{option}: {value}; expected a whole number >= 1")
     model = load_model(args.checkpoint)
     check_layer(model, args.layer)
     digits = load_digits(args.dataset, args.data_dir, progress=log)

@@ -27,13 +27,13 @@ def register(subparsers) -> None:
     add_data_options(parser)
     parser.add_argument("--digit", type=int, default=1, help="which digit to shift")
     parser.add_argument("--index", type=int, default=None, metavar="I",
-                        help="index into the test set of the image to shift (default: the first correctly classified one)")
+                        help="index into the test set of the image to shift; None: the first correctly classified one")
     parser.add_argument("--pixels", type=int, default=3, help="how far to shift left and right, 0-27 pixels")
     parser.add_argument("--padding", default="clamp", help=f"how to fill the pixels that come in: {', '.join(PADDINGS)}")
     parser.add_argument("--sweep-max", type=int, default=SWEEP_MAX_SHIFT, metavar="N",
                         help="the sweep covers shifts -N..+N pixels in x and in y")
     parser.add_argument("--sweep-images", type=int, default=None, metavar="N",
-                        help="sweep over the first N test images only (default: all 10,000)")
+                        help="sweep over the first N test images only; None: all 10,000")
     parser.add_argument("--no-sweep", action="store_true", help="skip the whole-test-set sweep (about 100 passes)")
 
 
