@@ -4,9 +4,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from nnscope.cli import main
+from nnscope.data import as_float_images
 from nnscope.errors import NnscopeError
+from nnscope.vision.examples import predict
 from nnscope.vision.shift import PADDINGS, shift_experiment, shift_image, shift_images, shift_sweep
 
 NP_PAD_MODE = {"clamp": "edge", "zero": "constant", "reflect": "reflect", "wrap": "wrap"}
@@ -101,6 +104,13 @@ def test_shift_experiment_on_the_trained_model(trained_model, mnist):
         assert probabilities.shape == (10,) and abs(probabilities.sum() - 1) < 1e-5
         assert result[side]["prediction"] == probabilities.argmax()
     assert result["changed"]["left"] == (result["left"]["prediction"] != 1)
+    for side, sign in (("left", -1), ("right", 1)):  # first_change: changed there, not one pixel before
+        change = result["first_change"][side]
+        if change["pixels"] is None:
+            continue
+        at = lambda k: int(predict(trained_model, torch.as_tensor(shift_image(original, sign * k), dtype=torch.float32)[None, None]).argmax())  # noqa: E731
+        assert at(change["pixels"]) == change["prediction"] != 1
+        assert change["pixels"] == 1 or at(change["pixels"] - 1) == 1
 
 
 @pytest.mark.slow
@@ -108,8 +118,6 @@ def test_sweep_per_digit_agrees_with_overall_accuracy(trained_model, mnist):
     sweep = shift_sweep(trained_model, mnist, max_shift=2, paddings=("clamp", "zero"), limit=1000)
     wrap = shift_sweep(trained_model, mnist, max_shift=2, paddings=("zero", "wrap"), limit=1000)
     counts = np.bincount(mnist.test_labels[:1000], minlength=10)
-    from nnscope.data import as_float_images
-    from nnscope.vision.examples import predict
 
     unshifted = (predict(trained_model, as_float_images(mnist.test_images[:1000])).argmax(1).numpy()
                  == mnist.test_labels[:1000]).mean()

@@ -170,6 +170,9 @@ def draw_shift_example(experiment: dict, path: str | Path) -> Path:
         top = view["prediction"]
         axes[0, column].imshow(view["image"], cmap="gray", vmin=0, vmax=1)
         axes[0, column].set_axis_off()
+        if key != "original" and pixels:  # mark the columns the padding filled in
+            edge = 27.5 - pixels if key == "left" else pixels - 0.5
+            axes[0, column].axvline(edge, color="tab:orange", linestyle="--", linewidth=1)
         axes[0, column].set_title(f"{title}: predicted {top} (p = {view['probabilities'][top]:.3f})", fontsize=10)
         colours = ["tab:red" if c == top else "tab:gray" for c in range(10)]
         axes[1, column].bar(range(10), view["probabilities"], color=colours)
@@ -177,8 +180,8 @@ def draw_shift_example(experiment: dict, path: str | Path) -> Path:
         axes[1, column].set_ylim(0, 1)
         axes[1, column].set_xlabel("class")
     axes[1, 0].set_ylabel("probability")
-    fig.suptitle(f"Test image {experiment['index']} (a '{experiment['digit']}') shifted with {padding} padding",
-                 fontsize=11)
+    fig.suptitle(f"Test image {experiment['index']} (a '{experiment['digit']}') shifted with {padding} padding "
+                 "(dashed: the edge of the filled-in columns)", fontsize=11)
     return save_figure(fig, path)
 
 

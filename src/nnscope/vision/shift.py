@@ -88,7 +88,23 @@ def shift_experiment(model: torch.nn.Module, digits: Digits, digit: int = 1, pix
     result = {"index": index, "digit": digit, "pixels": pixels, "padding": padding}
     result.update({name: classify(model, image) for name, image in views.items()})
     result["changed"] = {side: result[side]["prediction"] != result["original"]["prediction"] for side in ("left", "right")}
+    result["first_change"] = first_change(model, original, padding, result["original"]["prediction"])
     return result
+
+
+def first_change(model: torch.nn.Module, image: np.ndarray, padding: str, label: int) -> dict:
+    """Per side, the smallest shift (1-27 px) at which `image` is no longer predicted `label`, and the new label."""
+    sizes = np.arange(1, SIDE)
+    out = {}
+    for side, sign in (("left", -1), ("right", 1)):
+        moved = np.stack([shift_image(image, int(sign * k), 0, padding) for k in sizes])  # (27, 28, 28)
+        predicted = predict(model, torch.as_tensor(moved, dtype=torch.float32)[:, None]).argmax(1).numpy()
+        changed = np.flatnonzero(predicted != label)
+        empty = np.flatnonzero(moved.max(axis=(1, 2)) == 0)  # shifts after which no ink is left in the image
+        out[side] = {"pixels": int(sizes[changed[0]]) if len(changed) else None,  # None: it holds for every shift
+                     "prediction": int(predicted[changed[0]]) if len(changed) else label,
+                     "empty_from": int(sizes[empty[0]]) if len(empty) else None}
+    return out
 
 
 def shift_sweep(model: torch.nn.Module, digits: Digits, max_shift: int = SWEEP_MAX_SHIFT,
@@ -172,6 +188,13 @@ def describe_shift(result: dict) -> list[str]:
         verdict = "changes the prediction to" if result["changed"][side] else "keeps the prediction"
         lines.append(f"Shifted {pixels} px {side} with {padding} padding it {verdict} '{view['prediction']}' "
                      f"(p = {view['probabilities'][view['prediction']]:.4f}; p('{digit}') = {view['probabilities'][digit]:.4f}).")
+    for side, change in result.get("first_change", {}).items():
+        line = (f"Shifted further {side}, it is first predicted as something else at {change['pixels']} px "
+                f"('{change['prediction']}')" if change["pixels"] else
+                f"Shifted {side} by any amount up to {SIDE - 1} px it stays '{original['prediction']}'")
+        if change["empty_from"]:
+            line += f"; from {change['empty_from']} px on, no ink is left in the image"
+        lines.append(line + ".")
     if result.get("sweep"):
         lines += describe_sweep(result["sweep"], digit, pixels, padding)
     return lines
