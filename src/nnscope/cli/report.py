@@ -5,8 +5,9 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nnscope.cli.common import add_checkpoint_option, add_command, stderr_console
-from nnscope.report.build import ReportOptions, build_report
+from nnscope.cli.common import add_checkpoint_option, add_command, log, stderr_console
+from nnscope.data import load_mnist
+from nnscope.report.build import ReportOptions, build_report, check_paths
 from nnscope.train import RECIPES
 
 
@@ -49,13 +50,30 @@ class StageProgress:
             self.progress.update(row, total=1, completed=0, info="not available yet")
 
 
+def stage_lines(event: dict) -> None:
+    """Without a terminal (a log, CI): one line when a stage starts and one when it ends."""
+    status, title = event["status"], event["title"]
+    if status == "start":
+        log(f"{title} ...")
+    elif status == "done":
+        log(f"{title}: done in {event['seconds']:.1f} s")
+    elif status in ("reused", "unavailable"):
+        log(f"{title}: {'reused' if status == 'reused' else 'not available'}")
+
+
 def run(args) -> dict:
     options = ReportOptions(recipe=args.recipe, seed=args.seed, quick=args.quick)
+    check_paths(args.out, args.checkpoint)  # before the data, which may have to be fetched
+    digits = load_mnist(progress=log)
+    console = stderr_console()
+    if not console.is_terminal:
+        return build_report(args.out, options, checkpoint=args.checkpoint, fresh=args.fresh, on_event=stage_lines,
+                            digits=digits)
     columns = (TextColumn("{task.description:<44}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn())
-    with Progress(*columns, console=stderr_console()) as progress:
+    with Progress(*columns, console=console) as progress:
         return build_report(args.out, options, checkpoint=args.checkpoint, fresh=args.fresh,
-                            on_event=StageProgress(progress))
+                            on_event=StageProgress(progress), digits=digits)
 
 
 def show(result: dict, console) -> None:

@@ -5,14 +5,19 @@ checkpoint it used and of nnscope's source. A rerun reuses every stage whose key
 still match, so it only renders the page again; `fresh=True` retrains and recomputes all.
 """
 
+import contextlib
 import hashlib
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from nnscope.data import load_mnist
+import torch
+
+from nnscope.data import Digits, load_mnist
 from nnscope.errors import NnscopeError
 from nnscope.fileio import to_jsonable, versions, write_json
 from nnscope.model import DEFAULT_CHECKPOINT, load_model
@@ -97,12 +102,42 @@ def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:
     return {"available": True, **section, "seconds": seconds}
 
 
+def run_detached(name: str, out: str, seed: int, quick: bool) -> dict:
+    """Run stage `name`, which needs neither the data nor the CNN, in a second process."""
+    stage = next(s for s in STAGES if s.name == name)
+    ctx = Context(out=Path(out), digits=None, model=None, checkpoint=None, seed=seed, quick=quick)
+    start = time.perf_counter()
+    section = to_jsonable(stage.run(ctx))
+    return {"available": True, **section, "seconds": time.perf_counter() - start}
+
+
+@contextlib.contextmanager
+def second_process(stages: list[Stage], ctx: Context, on_event: Event):
+    """Start `stages` (single-threaded ones) in a second process while this one runs the rest on one
+    thread, so that both cores work without oversubscription; yields {name: Future}."""
+    if not stages:
+        yield {}
+        return
+    threads = torch.get_num_threads()
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {}
+        for stage in stages:
+            on_event({"stage": stage.name, "title": f"{stage.title} (second process)", "status": "start"})
+            futures[stage.name] = pool.submit(run_detached, stage.name, str(ctx.out), ctx.seed, ctx.quick)
+        torch.set_num_threads(1)
+        try:
+            yield futures
+        finally:
+            torch.set_num_threads(threads)
+
+
 def build_report(
     out: str | Path = "report",
     options: ReportOptions = ReportOptions(),
     checkpoint: str | Path = DEFAULT_CHECKPOINT,
     fresh: bool = False,
     on_event: Event | None = None,
+    digits: Digits | None = None,
 ) -> dict:
     """Train or reuse the CNN, run every stage, write results.json and index.html in `out`; return a summary."""
     from nnscope.report.page import render_page  # jinja2 is only needed here
@@ -111,7 +146,7 @@ def build_report(
     out, checkpoint = Path(out), Path(checkpoint)
     check_paths(out, checkpoint)
     start = time.perf_counter()
-    digits = load_mnist()
+    digits = digits or load_mnist()
     train_section = training.train_or_reuse(digits, options.recipe, options.seed, checkpoint, fresh, on_event)
     model = load_model(checkpoint)
     ctx = Context(out=out, digits=digits, model=model, checkpoint=checkpoint, seed=options.seed, quick=options.quick)
@@ -123,14 +158,26 @@ def build_report(
         train_section["loss_curve"] = before.get("training", {}).get("loss_curve", [])
     train_section["figures"] = training.training_figures(train_section, out)
     sections = {"training": train_section}
-    for stage in STAGES:
-        key = stage_key(stage, options, checkpoint_sha, code)
-        if reusable(before.get(stage.name), key, out) and before[stage.name].get("available"):
-            on_event({"stage": stage.name, "title": stage.title, "status": "reused",
-                      "seconds": before[stage.name].get("seconds", 0.0)})
-            sections[stage.name] = {**before[stage.name], "reused": True}
-            continue
-        sections[stage.name] = {**run_stage(stage, ctx, on_event), "key": key, "reused": False}
+    keys = {stage.name: stage_key(stage, options, checkpoint_sha, code) for stage in STAGES}
+    stored = {stage.name for stage in STAGES
+              if reusable(before.get(stage.name), keys[stage.name], out) and before[stage.name].get("available")}
+    detached = [s for s in STAGES if s.detach and s.name not in stored and not s.missing_modules()]
+    with second_process(detached, ctx, on_event) as futures:
+        for stage in STAGES:
+            if stage.name in stored:
+                on_event({"stage": stage.name, "title": stage.title, "status": "reused",
+                          "seconds": before[stage.name].get("seconds", 0.0)})
+                sections[stage.name] = {**before[stage.name], "reused": True}
+                continue
+            if stage.name in futures:
+                continue  # collected below, once this process is done
+            sections[stage.name] = {**run_stage(stage, ctx, on_event), "key": keys[stage.name], "reused": False}
+        for name, future in futures.items():
+            sections[name] = {**future.result(), "key": keys[name], "reused": False}
+            title = next(s.title for s in STAGES if s.name == name)
+            on_event({"stage": name, "title": f"{title} (second process)", "status": "done",
+                      "seconds": sections[name]["seconds"]})
+    sections = {"training": train_section, **{stage.name: sections[stage.name] for stage in STAGES}}  # page order
     results = {
         "title": "nnscope report",
         "options": asdict(options),

@@ -21,6 +21,7 @@ class Stage:
     adapter: str  # 'module:function' in nnscope.report, (Context) -> section dict
     needs: tuple[str, ...] = ()  # 'module' or 'module:function' it calls; one missing -> 'not available'
     uses_model: bool = True  # whether its numbers depend on the checkpoint
+    detach: bool = False  # runs in a second process beside the others (needs neither data nor model, one thread)
 
     def missing_modules(self) -> list[str]:
         """The needed modules and functions (the adapter's included) that are not installed."""
@@ -54,7 +55,8 @@ STAGES = [
     Stage("rnn", "problem 3: BPTT by hand", f"{RECURRENT}:rnn_section", ("nnscope.cli.rnn", "nnscope.recurrent.rnn"),
           uses_model=False),
     Stage("longseq", "problem 4: long sequences", f"{RECURRENT}:longseq_section",
-          ("nnscope.cli.longseq", "nnscope.recurrent.longseq", "nnscope.report.figures_longseq"), uses_model=False),
+          ("nnscope.cli.longseq", "nnscope.recurrent.longseq", "nnscope.report.figures_longseq"), uses_model=False,
+          detach=True),
     Stage("lstm", "problem 5: an LSTM cell", f"{RECURRENT}:lstm_section", ("nnscope.cli.lstm", "nnscope.recurrent.lstm"),
           uses_model=False),
 ]
