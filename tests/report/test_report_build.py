@@ -138,3 +138,21 @@ def test_rerun_reuses_every_stage_and_gives_the_same_numbers(quick_report, train
         drop = lambda s: {k: v for k, v in s.items() if k not in ("reused",)}  # noqa: E731
         assert drop(after["sections"][name]) == drop(before["sections"][name]), name
     assert again["seconds"] < 30
+
+
+def test_a_checkpoint_of_another_recipe_is_kept_not_overwritten(tmp_path):
+    from nnscope.model import CNN, CNNConfig, save_checkpoint
+    from nnscope.report.training import checkpoint_matches, keep_aside
+    from nnscope.train import make_recipe, recipe_dict
+
+    path = tmp_path / "mnist_cnn.pt"
+    best = recipe_dict(make_recipe("best"))
+    save_checkpoint(path, CNN(CNNConfig()), train_config=best, metrics={"dataset": "mnist"}, seed=3)
+    assert checkpoint_matches(path, best, 3)
+    assert not checkpoint_matches(path, best, 0)
+    assert not checkpoint_matches(path, recipe_dict(make_recipe("default")), 3)
+    kept = keep_aside(path)
+    assert kept == tmp_path / "mnist_cnn.best-seed3.pt" and kept.is_file() and not path.exists()
+    assert keep_aside(path) is None  # nothing left to keep
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert keep_aside(tmp_path / "junk.pt") is None and (tmp_path / "junk.pt").exists()

@@ -84,4 +84,7 @@ def show(result: dict, console) -> None:
     console.print(table)
     console.print(f"test accuracy {result['test_accuracy']:.2%}; checkpoint {result['checkpoint']} "
                   f"({'reused' if result['reused_checkpoint'] else 'trained'}); total {result['seconds']:.1f} s", highlight=False)
+    if result["other_checkpoint_kept_at"]:
+        console.print(f"the checkpoint of another recipe or seed was kept at {result['other_checkpoint_kept_at']}",
+                      highlight=False)
     console.print(f"open {Path(result['page']).resolve().as_uri()}", highlight=False)

@@ -193,6 +193,7 @@ def build_report(
         "out": str(out), "page": str(page), "results": str(out / RESULTS_FILE),
         "seconds": time.perf_counter() - start, "checkpoint": str(checkpoint),
         "reused_checkpoint": train_section["reused_checkpoint"],
+        "other_checkpoint_kept_at": train_section["other_checkpoint_kept_at"],
         "test_accuracy": train_section["test_accuracy"],
         "stages": {name: {"available": s.get("available", True), "reused": s.get("reused", s.get("reused_checkpoint", False)),
                           "seconds": s.get("seconds", 0.0)} for name, s in sections.items()},

@@ -25,12 +25,29 @@ def checkpoint_matches(path: Path, recipe: dict, seed: int) -> bool:
     return same and state.get("seed") == seed and state.get("metrics", {}).get("dataset") == "mnist"
 
 
+def keep_aside(path: Path) -> Path | None:
+    """Rename a readable checkpoint of another recipe or seed to <name>.<recipe>-seed<seed>.pt rather than
+    train over it; returns where it went (None if there was nothing to keep)."""
+    try:
+        state = read_checkpoint(path)
+    except NnscopeError:
+        return None  # missing or unreadable: nothing worth keeping
+    target = path.with_name(f"{path.stem}.{state['train_config'].get('name', 'unknown')}-seed{state.get('seed')}{path.suffix}")
+    if target.exists():
+        return None  # an earlier copy is kept already; this one is replaced
+    path.rename(target)
+    return target
+
+
 def train_or_reuse(digits: Digits, recipe_name: str, seed: int, checkpoint: Path, fresh: bool, on_event) -> dict:
     """The training section: reuse `checkpoint` if its recipe and seed match (and not `fresh`), else train."""
     recipe = make_recipe(recipe_name)
     title = f"training '{recipe.name}'"
     losses = []  # per-step training loss, only when we train here
-    reused = not fresh and checkpoint_matches(checkpoint, recipe_dict(recipe), seed)
+    matches = checkpoint_matches(checkpoint, recipe_dict(recipe), seed)
+    reused, kept = not fresh and matches, None
+    if not matches:
+        kept = keep_aside(checkpoint)
     if reused:
         on_event({"stage": "training", "title": title, "status": "reused", "seconds": 0.0})
     else:
@@ -49,6 +66,7 @@ def train_or_reuse(digits: Digits, recipe_name: str, seed: int, checkpoint: Path
     section = {
         "available": True,
         "reused_checkpoint": reused,
+        "other_checkpoint_kept_at": str(kept) if kept else None,
         "recipe": to_jsonable(state["train_config"]),
         "seed": state["seed"],
         "train_accuracy": metrics["train_accuracy"],
