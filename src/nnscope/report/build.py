@@ -131,6 +131,28 @@ def second_process(stages: list[Stage], ctx: Context, on_event: Event):
             torch.set_num_threads(threads)
 
 
+def run_stages(ctx: Context, keys: dict[str, str], before: dict, on_event: Event) -> dict:
+    """Every stage's section in page order: stored ones whose key matches are reused, the detached ones
+    run in a second process beside the others."""
+    stored = {stage.name for stage in STAGES
+              if reusable(before.get(stage.name), keys[stage.name], ctx.out) and before[stage.name].get("available")}
+    detached = [s for s in STAGES if s.detach and s.name not in stored and not s.missing_modules()]
+    sections = {}
+    with second_process(detached, ctx, on_event) as futures:
+        for stage in STAGES:
+            if stage.name in stored:
+                on_event({"stage": stage.name, "title": stage.title, "status": "reused",
+                          "seconds": before[stage.name].get("seconds", 0.0)})
+                sections[stage.name] = {**before[stage.name], "reused": True}
+            elif stage.name not in futures:  # the detached ones are collected below, once these are done
+                sections[stage.name] = {**run_stage(stage, ctx, on_event), "key": keys[stage.name], "reused": False}
+        for stage in detached:
+            sections[stage.name] = {**futures[stage.name].result(), "key": keys[stage.name], "reused": False}
+            on_event({"stage": stage.name, "title": f"{stage.title} (second process)", "status": "done",
+                      "seconds": sections[stage.name]["seconds"]})
+    return {stage.name: sections[stage.name] for stage in STAGES}
+
+
 def build_report(
     out: str | Path = "report",
     options: ReportOptions = ReportOptions(),
@@ -157,27 +179,8 @@ def build_report(
         # the per-step losses are only seen while training: keep those of the run that trained it
         train_section["loss_curve"] = before.get("training", {}).get("loss_curve", [])
     train_section["figures"] = training.training_figures(train_section, out)
-    sections = {"training": train_section}
     keys = {stage.name: stage_key(stage, options, checkpoint_sha, code) for stage in STAGES}
-    stored = {stage.name for stage in STAGES
-              if reusable(before.get(stage.name), keys[stage.name], out) and before[stage.name].get("available")}
-    detached = [s for s in STAGES if s.detach and s.name not in stored and not s.missing_modules()]
-    with second_process(detached, ctx, on_event) as futures:
-        for stage in STAGES:
-            if stage.name in stored:
-                on_event({"stage": stage.name, "title": stage.title, "status": "reused",
-                          "seconds": before[stage.name].get("seconds", 0.0)})
-                sections[stage.name] = {**before[stage.name], "reused": True}
-                continue
-            if stage.name in futures:
-                continue  # collected below, once this process is done
-            sections[stage.name] = {**run_stage(stage, ctx, on_event), "key": keys[stage.name], "reused": False}
-        for name, future in futures.items():
-            sections[name] = {**future.result(), "key": keys[name], "reused": False}
-            title = next(s.title for s in STAGES if s.name == name)
-            on_event({"stage": name, "title": f"{title} (second process)", "status": "done",
-                      "seconds": sections[name]["seconds"]})
-    sections = {"training": train_section, **{stage.name: sections[stage.name] for stage in STAGES}}  # page order
+    sections = {"training": train_section, **run_stages(ctx, keys, before, on_event)}
     results = {
         "title": "nnscope report",
         "options": asdict(options),
@@ -195,6 +198,6 @@ def build_report(
         "reused_checkpoint": train_section["reused_checkpoint"],
         "other_checkpoint_kept_at": train_section["other_checkpoint_kept_at"],
         "test_accuracy": train_section["test_accuracy"],
-        "stages": {name: {"available": s.get("available", True), "reused": s.get("reused", s.get("reused_checkpoint", False)),
+        "stages": {name: {"available": s["available"], "reused": s.get("reused", s.get("reused_checkpoint", False)),
                           "seconds": s.get("seconds", 0.0)} for name, s in sections.items()},
     }
