@@ -55,4 +55,4 @@ def test_unoccluded_base_equals_model():
     images = digit_like_images(4, seed=1)
     engine = IncrementalCNN(model)
     with torch.no_grad():
-        assert torch.allclose(engine.fc(engine.base(images)[-1].flatten(1)), model(images), atol=1e-5)
+        assert torch.allclose(engine.head(engine.base(images)[-1]), model(images), atol=1e-5)

@@ -5,7 +5,9 @@ the changed window grows by k // 2 on each side, through a 2x2 max pool it shrin
 each layer needs recomputing only over a small window, read from a copy of the unoccluded
 activations computed once per image. The windows of a batch share one size (the largest), sit at
 per-item offsets, and are cut and pasted with index tensors, so many positions of many images
-run through one conv call per layer. Batch norm (eval mode) is a per-channel affine after the pool.
+run through one conv call per layer. Before a 2x2 max pool the conv output window is widened to
+whole pool cells, so the pool reads nothing but fresh values. Batch norm (eval mode) is a
+per-channel affine after the pool, folded into the conv where its scale is positive.
 """
 
 import numpy as np
@@ -26,22 +28,17 @@ def _gather(full: torch.Tensor, image: np.ndarray, top: np.ndarray, left: np.nda
 
 
 def _paste(region: torch.Tensor, top: np.ndarray, left: np.ndarray, window: torch.Tensor, wtop: np.ndarray,
-           wleft: np.ndarray, crop: bool = False) -> torch.Tensor:
+           wleft: np.ndarray) -> torch.Tensor:
     """`region` (B, C, hr, wr), whose item b sits at (top[b], left[b]) of its map, with `window`
-    (B, C, h, w), sitting at (wtop[b], wleft[b]), written over it (in place unless `crop`). The
-    window must lie inside the region, unless `crop`, which drops what falls outside."""
+    (B, C, h, w), sitting at (wtop[b], wleft[b]) and lying inside it, written over it in place."""
     count, _, hr, wr = region.shape
     h, w = window.shape[-2:]
     rows = (wtop - top)[:, None] + np.arange(h)  # (B, h) in region coordinates
     cols = (wleft - left)[:, None] + np.arange(w)
-    if crop:
-        region = F.pad(region, (0, 1, 0, 1))  # one spare row and column collect what falls outside
-        rows = np.where((rows >= 0) & (rows < hr), rows, hr)
-        cols = np.where((cols >= 0) & (cols < wr), cols, wr)
-    assert rows.min() >= 0 and rows.max() < region.shape[-2] and cols.min() >= 0 and cols.max() < region.shape[-1]
+    assert rows.min() >= 0 and rows.max() < hr and cols.min() >= 0 and cols.max() < wr
     items = torch.arange(count)[:, None, None]
     region[items, :, torch.from_numpy(rows)[:, :, None], torch.from_numpy(cols)[:, None, :]] = window.permute(0, 2, 3, 1)
-    return region[:, :, :hr, :wr] if crop else region
+    return region
 
 
 class IncrementalCNN:
@@ -63,19 +60,28 @@ class IncrementalCNN:
             else:
                 self.blocks.append((conv.weight.detach(), None, scale[:, None, None], shift[:, None, None], pool))
         self.pad = model.config.kernel_size // 2
-        self.fc = model.fc
+        # fc weights reordered from (c, h, w) to (h, w, c): a channels-last map feeds them without a copy
+        channels = model.config.channels[-1]
+        side = round((model.fc.in_features // channels) ** 0.5)
+        self.fc_weight = (model.fc.weight.detach().reshape(-1, channels, side, side).permute(0, 2, 3, 1)
+                          .reshape(model.fc.out_features, -1))
+        self.fc_bias = model.fc.bias.detach()
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 10) of last-block outputs x (B, C, H, W), stored channels-last or not."""
+        return torch.addmm(self.fc_bias, x.permute(0, 2, 3, 1).reshape(len(x), -1), self.fc_weight.T)
 
     @torch.no_grad()
     def base(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Unoccluded activations of images (N, 1, 28, 28): per block its zero-padded input and its
-        raw conv output (before pooling), then the output of the last block."""
+        """Unoccluded activations of images (N, 1, 28, 28): per block its zero-padded input, then
+        the output of the last block."""
         x = (images - self.mean) / self.std
         stages = []
         for weight, bias, scale, shift, pool in self.blocks:
             padded = F.pad(x, (self.pad,) * 4)  # (N, C, H + 2p, W + 2p)
             conv = F.conv2d(padded, weight, bias)  # (N, C', H, W)
             # channels-last storage: a window cut from it reads whole channel vectors at a time
-            stages += [t.contiguous(memory_format=torch.channels_last) for t in (padded, conv)]
+            stages.append(padded.contiguous(memory_format=torch.channels_last))
             x = F.max_pool2d(conv, 2) if pool else conv
             x = torch.relu(x if scale is None else x * scale + shift)
         return stages + [x]
@@ -99,33 +105,33 @@ class IncrementalCNN:
         value = fill if pasted is None else pasted[:, None]
         window = torch.where(torch.from_numpy(inside)[:, None], (value - self.mean) / self.std, window)
         for i, block in enumerate(self.blocks):
-            window, top, left = self._block(base[2 * i], base[2 * i + 1], block, image, window, top, left)
+            window, top, left = self._block(base[i], block, image, window, top, left)
         if window.shape[-2:] != base[-1].shape[-2:]:  # the window does not cover the last map yet
             last = base[-1][torch.from_numpy(image)]  # (B, C, H, W) unoccluded output of the last block
             window = _paste(last, np.zeros_like(top), np.zeros_like(left), window, top, left)
-        return self.fc(window.flatten(1))
+        return self.head(window)
 
-    def _block(self, padded_in, conv_base, block, image, window, top, left):
+    def _block(self, padded_in, block, image, window, top, left):
         """One conv (-> pool) -> batch norm -> ReLU block over the changed window only:
         the new window and its top-left corner."""
         weight, bias, scale, shift, pool = block
         p = self.pad
-        height, width = conv_base.shape[-2:]
-        h, w = min(window.shape[-2] + 2 * p, height), min(window.shape[-1] + 2 * p, width)  # output window
-        out_top = np.clip(top - p, 0, height - h)
-        out_left = np.clip(left - p, 0, width - w)
+        height, width = padded_in.shape[-2] - 2 * p, padded_in.shape[-1] - 2 * p
+        h, w = window.shape[-2:]
+        if pool:  # the conv output covers whole 2x2 cells: every pooled cell the change reaches
+            ph, pw = min((h + 2 * p) // 2 + 1, height // 2), min((w + 2 * p) // 2 + 1, width // 2)
+            out_top = 2 * np.clip((top - p) // 2, 0, height // 2 - ph)
+            out_left = 2 * np.clip((left - p) // 2, 0, width // 2 - pw)
+            h, w = 2 * ph, 2 * pw
+        else:  # the change grows by p on each side, within the map
+            h, w = min(h + 2 * p, height), min(w + 2 * p, width)
+            out_top = np.clip(top - p, 0, height - h)
+            out_left = np.clip(left - p, 0, width - w)
         # the input the output window reads: its rows out_top - p ... in unpadded coordinates,
         # i.e. from out_top in the padded map, with the changed window written over it
         region = _gather(padded_in, image, out_top, out_left, h + 2 * p, w + 2 * p)
         region = _paste(region, out_top - p, out_left - p, window, top, left)
         out = F.conv2d(region, weight, bias)  # (B, C', h, w)
         if pool:
-            ph, pw = min(h // 2 + 1, height // 2), min(w // 2 + 1, width // 2)  # pooled cells it touches
-            pool_top = np.clip(out_top // 2, 0, height // 2 - ph)
-            pool_left = np.clip(out_left // 2, 0, width // 2 - pw)
-            cells = _gather(conv_base, image, 2 * pool_top, 2 * pool_left, 2 * ph, 2 * pw)
-            # an odd side loses its last row or column to the pool, and the window may reach it
-            cells = _paste(cells, 2 * pool_top, 2 * pool_left, out, out_top, out_left,
-                           crop=height % 2 == 1 or width % 2 == 1)
-            out, out_top, out_left = F.max_pool2d(cells, 2), pool_top, pool_left
+            out, out_top, out_left = F.max_pool2d(out, 2), out_top // 2, out_left // 2
         return torch.relu_(out if scale is None else out * scale + shift), out_top, out_left

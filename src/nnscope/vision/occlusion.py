@@ -104,7 +104,7 @@ def _group_probabilities(engine: IncrementalCNN, images: torch.Tensor, patch: in
                          batch: int) -> np.ndarray:
     """occlusion_probabilities for one group of images, whose base activations fit in memory."""
     base = engine.base(images)
-    unoccluded = torch.softmax(engine.fc(base[-1].flatten(1)), 1).numpy()  # (G, 10)
+    unoccluded = torch.softmax(engine.head(base[-1]), 1).numpy()  # (G, 10)
     boxes = _changed_boxes(images, patch, stride, fill)  # (G, rows, cols, 4)
     count, rows, cols = boxes.shape[:3]
     out = np.broadcast_to(unoccluded[:, None, None], (count, rows, cols, 10)).copy()
