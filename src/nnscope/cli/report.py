@@ -5,8 +5,9 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nnscope.cli.common import add_checkpoint_option, add_command, log, stderr_console
+from nnscope.cli.common import add_command, log, stderr_console
 from nnscope.data import load_mnist
+from nnscope.model import DEFAULT_CHECKPOINT
 from nnscope.report.build import ReportOptions, build_report, check_paths
 from nnscope.train import RECIPES
 
@@ -17,7 +18,8 @@ def register(subparsers) -> None:
         description="Run every analysis with its defaults and write one self-contained page (no network needed):\n"
         "OUT/index.html, OUT/results.json (every number the page shows) and the figures.\n"
         "A checkpoint trained by the same recipe and seed is reused, and so is every stage whose\n"
-        "checkpoint and code are unchanged since the last run into OUT; --fresh retrains and recomputes.",
+        "checkpoint and code are unchanged since the last run into OUT; --fresh retrains and recomputes.\n"
+        "A checkpoint of another recipe or seed found at --checkpoint is kept as NAME.RECIPE-seedS.pt.",
         run=run, show=show,
     )
     parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="folder for the page, results.json and figures")
@@ -26,7 +28,8 @@ def register(subparsers) -> None:
     parser.add_argument("--fresh", action="store_true", help="retrain and recompute every stage, reusing nothing")
     parser.add_argument("--quick", action="store_true",
                         help="small aggregates and a short long-sequence study (seconds, for tests)")
-    add_checkpoint_option(parser)
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, metavar="PATH",
+                        help="the CNN: reused if trained by --recipe and --seed, else trained and written here")
 
 
 class StageProgress:
