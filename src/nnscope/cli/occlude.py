@@ -4,6 +4,7 @@ whole test set into one .npz (--all), sharded over processes under torchrun."""
 import time
 
 import numpy as np
+import torch
 from rich.table import Table
 
 from nnscope import distributed
@@ -27,7 +28,8 @@ def register(subparsers) -> None:
         "Writes OUT/occlusion_maps.png, OUT/occlusion_parts.png, OUT/occlusion_aggregate.png.\n"
         "--all instead computes the probabilities for the whole test set (or --limit N images) into one .npz "
         "(--npz): probabilities (N, rows, cols, 10) float32, labels, indices, patch, stride, fill.\n"
-        "Scale-out: torchrun --nproc_per_node 2 -m nnscope occlude --all writes the same file.",
+        "--all runs one torch thread per process; use the cores with torchrun, which writes the same file byte "
+        "for byte: torchrun --nproc_per_node 2 -m nnscope occlude --all",
         run=run, show=show,
     )
     add_checkpoint_option(parser)
@@ -76,6 +78,9 @@ def run(args) -> dict:
 def run_all(args, model, digits) -> dict:
     """Probabilities for the first --limit test images, sharded by groups of images over the processes."""
     distributed.init()
+    # one thread per process, as torchrun sets: a conv's float rounding can depend on the thread
+    # count, and any split over processes must give the same bytes; more cores = more processes
+    torch.set_num_threads(1)
     count = min(args.limit or len(digits.test_images), len(digits.test_images))
     group = 64  # images per group: every process computes whole groups, so any split gives the same numbers
     groups = distributed.shard(-(-count // group))
