@@ -3,7 +3,10 @@ nnscope (incremental inference in batches) against plain batching, a naive one-p
 loop and Captum's Occlusion (perturbations_per_eval 1 and the best of several), in one run on the
 same model and images, with the maps checked to agree.
 
-Measured (see the README's benchmark table for the latest): RESULT
+Measured on 2 shared CPU cores, 2 torch threads, the default model (README for the latest):
+nnscope 74.2 images/s, plain batching 41.9, Captum best (perturbations_per_eval=147) 29.9 -> 2.5x,
+naive loop 11.4, Captum perturbations_per_eval=1 6.0; all maps within 3e-7 of each other.
+The issue's target (10x Captum's best) is not reached.
 """
 
 import argparse
