@@ -22,7 +22,8 @@ def register(subparsers) -> None:
         "A checkpoint of another recipe or seed found at --checkpoint is kept as NAME.RECIPE-seedS.pt.",
         run=run, show=show,
     )
-    parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="folder for the page, results.json and figures")
+    parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
+                        help="folder for the page, results.json and figures")
     parser.add_argument("--recipe", default="default", choices=list(RECIPES), help="training recipe of the CNN")
     parser.add_argument("--seed", type=int, default=0, help="seed of training and of the analyses")
     parser.add_argument("--fresh", action="store_true", help="retrain and recompute every stage, reusing nothing")
@@ -86,7 +87,8 @@ def show(result: dict, console) -> None:
         table.add_row(name, status, f"{stage['seconds']:.1f}" if stage["available"] else "-")
     console.print(table)
     console.print(f"test accuracy {result['test_accuracy']:.2%}; checkpoint {result['checkpoint']} "
-                  f"({'reused' if result['reused_checkpoint'] else 'trained'}); total {result['seconds']:.1f} s", highlight=False)
+                  f"({'reused' if result['reused_checkpoint'] else 'trained'}); total {result['seconds']:.1f} s",
+                  highlight=False)
     if result["other_checkpoint_kept_at"]:
         console.print(f"the checkpoint of another recipe or seed was kept at {result['other_checkpoint_kept_at']}",
                       highlight=False)

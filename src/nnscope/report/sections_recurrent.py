@@ -114,5 +114,6 @@ def longseq_section(ctx: Context) -> dict:
         "accuracy": ("Test accuracy against the distance of the motif from the end for the echo state network, "
                      "a vanilla RNN and an LSTM trained with the same budget.", "4.2 and 4.3: who solves the task."),
     }
-    result["figures"] = [figure(ctx.out, path, *alts.get(name, (name.replace("_", " "), ""))) for name, path in paths.items()]
+    result["figures"] = [figure(ctx.out, path, *alts.get(name, (name.replace("_", " "), "")))
+                         for name, path in paths.items()]
     return result

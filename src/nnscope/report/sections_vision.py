@@ -165,7 +165,8 @@ def transplant_answer(r: dict) -> list[str]:
             f"call the '{d}' something else (each checked by a full forward pass on the pasted image).",
             f"The smallest patch that works is {r['smallest_patch']}x{r['smallest_patch']} pixels: cut from test image "
             f"{best['donor_index']} (a '{best['donor_digit']}') and pasted at row {best['target_row']}, column "
-            f"{best['target_col']}, it gives '{best['prediction']}' with p = {best['probabilities'][best['prediction']]:.3f}.",
+            f"{best['target_col']}, it gives '{best['prediction']}' with "
+            f"p = {best['probabilities'][best['prediction']]:.3f}.",
             "Digits reached: " + ", ".join(f"'{k}' ({v} pastes)" for k, v in sorted(by_label.items())) + ".",
         ]
     rate = r.get("rate")

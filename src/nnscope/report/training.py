@@ -15,13 +15,18 @@ from nnscope.train import make_recipe, recipe_dict, train_and_save
 LOSS_POINTS = 60  # the learning curve keeps the mean loss of this many equal runs of steps
 
 
+def canonical(value) -> str:
+    """JSON text that is the same for equal configs (tuples and lists alike, keys sorted)."""
+    return json.dumps(to_jsonable(value), sort_keys=True)
+
+
 def checkpoint_matches(path: Path, recipe: dict, seed: int) -> bool:
     """Whether `path` holds a readable MNIST checkpoint trained by this recipe with this seed."""
     try:
         state = read_checkpoint(path)
     except NnscopeError:
         return False
-    same = json.dumps(to_jsonable(state.get("train_config")), sort_keys=True) == json.dumps(to_jsonable(recipe), sort_keys=True)
+    same = canonical(state.get("train_config")) == canonical(recipe)
     return same and state.get("seed") == seed and state.get("metrics", {}).get("dataset") == "mnist"
 
 
@@ -32,7 +37,8 @@ def keep_aside(path: Path) -> Path | None:
         state = read_checkpoint(path)
     except NnscopeError:
         return None  # missing or unreadable: nothing worth keeping
-    target = path.with_name(f"{path.stem}.{state['train_config'].get('name', 'unknown')}-seed{state.get('seed')}{path.suffix}")
+    recipe = state["train_config"].get("name", "unknown")
+    target = path.with_name(f"{path.stem}.{recipe}-seed{state.get('seed')}{path.suffix}")
     if target.exists():
         return None  # an earlier copy is kept already; this one is replaced
     path.rename(target)
@@ -121,7 +127,8 @@ def training_answer(s: dict) -> list[str]:
     verdict = "far above" if s["train_accuracy"] - asked > 0.03 else "above" if s["train_accuracy"] >= asked else "below"
     return [
         f"A CNN with {s['conv_layers']} convolutional layers and {s['parameters']:,} parameters, trained "
-        f"for {s['epochs']} epoch{'s' if s['epochs'] != 1 else ''} ({s['recipe']['name']} recipe, seed {s['seed']}) in {s['seconds']:.1f} s "
+        f"for {s['epochs']} epoch{'s' if s['epochs'] != 1 else ''} ({s['recipe']['name']} recipe, seed {s['seed']}) "
+        f"in {s['seconds']:.1f} s "
         f"on {s['device']} with {s['threads']} threads.",
         f"It labels {s['train_accuracy']:.2%} of the 60,000 training images correctly, {verdict} the 95% "
         f"the assignment asks, and {s['test_accuracy']:.2%} of the 10,000 test images it never saw "
