@@ -1,13 +1,14 @@
 """Incremental inference for occlusion (Nakandala, Kumar, Papakonstantinou, SIGMOD 2019), exact.
 
-An occluding patch changes only a small window of the input. Through a 'same' conv of kernel k
-the changed window grows by k // 2 on each side, through a 2x2 max pool it shrinks by half; so
-each layer needs recomputing only over a small window, read from a copy of the unoccluded
-activations computed once per image. The windows of a batch share one size (the largest), sit at
-per-item offsets, and are cut and pasted with index tensors, so many positions of many images
-run through one conv call per layer. Before a 2x2 max pool the conv output window is widened to
-whole pool cells, so the pool reads nothing but fresh values. Batch norm (eval mode) is a
-per-channel affine after the pool, folded into the conv where its scale is positive.
+An occluding patch changes only a few input pixels. Each block recomputes only a window covering
+the outputs that change (nnscope.vision.windows gives their exact span), reading its input from
+the unoccluded activations, computed once per image, with the previous block's fresh window
+written over them. All windows of a batch share one size per block and sit at per-item offsets;
+one index per block cuts each item's input region out of [unoccluded map; fresh windows], so
+gather and paste are a single `index_select`, and many positions of many images run through one
+conv call per block. Everything is stored channels-last (rows of C values), the layout the CPU
+conv kernels are fastest on and that makes a gathered row one channel vector. Batch norm (eval
+mode) is a per-channel affine after the pool, folded into the conv where its scale is positive.
 """
 
 import numpy as np
@@ -15,30 +16,17 @@ import torch
 from torch.nn import functional as F
 
 from nnscope.model import CNN
+from nnscope.vision.windows import block_spans, sizes, window_starts
 
 
-def _gather(full: torch.Tensor, image: np.ndarray, top: np.ndarray, left: np.ndarray, h: int, w: int):
-    """Windows (B, C, h, w) cut from `full` (N, C, H, W): item b is image[b] at (top[b], left[b])."""
-    # index arithmetic in numpy: tiny arrays, no thread-pool round trips
-    rows = torch.from_numpy(top[:, None] + np.arange(h))  # (B, h)
-    cols = torch.from_numpy(left[:, None] + np.arange(w))  # (B, w)
-    items = torch.from_numpy(image)[:, None, None]
-    # advanced indices around a slice put their dims first: (B, h, w, C), i.e. channels-last
-    return full[items, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N * H * W, C): one row per position, channels-last."""
+    return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
 
 
-def _paste(region: torch.Tensor, top: np.ndarray, left: np.ndarray, window: torch.Tensor, wtop: np.ndarray,
-           wleft: np.ndarray) -> torch.Tensor:
-    """`region` (B, C, hr, wr), whose item b sits at (top[b], left[b]) of its map, with `window`
-    (B, C, h, w), sitting at (wtop[b], wleft[b]) and lying inside it, written over it in place."""
-    count, _, hr, wr = region.shape
-    h, w = window.shape[-2:]
-    rows = (wtop - top)[:, None] + np.arange(h)  # (B, h) in region coordinates
-    cols = (wleft - left)[:, None] + np.arange(w)
-    assert rows.min() >= 0 and rows.max() < hr and cols.min() >= 0 and cols.max() < wr
-    items = torch.arange(count)[:, None, None]
-    region[items, :, torch.from_numpy(rows)[:, :, None], torch.from_numpy(cols)[:, None, :]] = window.permute(0, 2, 3, 1)
-    return region
+def _grid(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-item rows (B, h) and columns (B, w) broadcast to (B, h, w) grids."""
+    return rows[:, :, None], cols[:, None, :]
 
 
 class IncrementalCNN:
@@ -59,6 +47,7 @@ class IncrementalCNN:
                 self.blocks.append((conv.weight.detach() * scale[:, None, None, None], shift, None, None, pool))
             else:
                 self.blocks.append((conv.weight.detach(), None, scale[:, None, None], shift[:, None, None], pool))
+        self.pools = [block[-1] for block in self.blocks]
         self.pad = model.config.kernel_size // 2
         # fc weights reordered from (c, h, w) to (h, w, c): a channels-last map feeds them without a copy
         channels = model.config.channels[-1]
@@ -73,65 +62,96 @@ class IncrementalCNN:
 
     @torch.no_grad()
     def base(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Unoccluded activations of images (N, 1, 28, 28): per block its zero-padded input, then
-        the output of the last block."""
-        x = (images - self.mean) / self.std
+        """Unoccluded activations of images (N, 1, 28, 28): per block its zero-padded input
+        (N, C, H + 2p, W + 2p), then the output of the last block; all channels-last."""
+        x = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
         stages = []
         for weight, bias, scale, shift, pool in self.blocks:
-            padded = F.pad(x, (self.pad,) * 4)  # (N, C, H + 2p, W + 2p)
-            conv = F.conv2d(padded, weight, bias)  # (N, C', H, W)
-            # channels-last storage: a window cut from it reads whole channel vectors at a time
-            stages.append(padded.contiguous(memory_format=torch.channels_last))
-            x = F.max_pool2d(conv, 2) if pool else conv
-            x = torch.relu(x if scale is None else x * scale + shift)
-        return stages + [x]
+            padded = F.pad(x, (self.pad,) * 4).contiguous(memory_format=torch.channels_last)
+            stages.append(padded)
+            x = self._block_output(F.conv2d(padded, weight, bias), scale, shift, pool)
+        return stages + [x.contiguous(memory_format=torch.channels_last)]
+
+    @staticmethod
+    def _block_output(conv: torch.Tensor, scale, shift, pool: bool) -> torch.Tensor:
+        """(pool ->) batch norm -> ReLU of a conv output; pooling first makes the rest 4x cheaper."""
+        x = F.max_pool2d(conv, 2) if pool else conv
+        return torch.relu_(x if scale is None else x * scale + shift)
 
     @torch.no_grad()
-    def logits(self, base: list[torch.Tensor], image: np.ndarray, box: np.ndarray, fill: float,
-               size: tuple[int, int], pasted: torch.Tensor | None = None) -> torch.Tensor:
+    def logits(self, base: list[torch.Tensor], image, box, fill: float, size=None,
+               pasted: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, 10) of occluded images: item b is image[b] (an index into `base`) with the
-        input box[b] = (top, bottom, left, right), half-open, set to `fill`; every box fits in `size`.
-        With `pasted` (B, h, w) pixels in [0, 1] and every box exactly `size`, the box gets those instead."""
-        h, w = size
+        input box[b] = (top, bottom, left, right), half-open, set to `fill`. With `pasted`
+        (B, h, w) pixels in [0, 1] and every box h x w, the box gets those instead. `size`, if
+        given, is a (height, width) every box fits in (checked only)."""
         image, box = np.asarray(image, np.int64), np.asarray(box, np.int64)
+        assert size is None or ((box[:, 1] - box[:, 0] <= size[0]).all() and (box[:, 3] - box[:, 2] <= size[1]).all())
         side_h, side_w = base[0].shape[-2] - 2 * self.pad, base[0].shape[-1] - 2 * self.pad
-        top = np.minimum(box[:, 0], side_h - h)  # the window: `size` pixels, covering the box, inside the image
-        left = np.minimum(box[:, 2], side_w - w)
-        window = _gather(base[0], image, top + self.pad, left + self.pad, h, w)  # (B, 1, h, w) normalised
-        rows = top[:, None] + np.arange(h)  # (B, h) absolute
-        cols = left[:, None] + np.arange(w)
-        inside = (((rows >= box[:, 0:1]) & (rows < box[:, 1:2]))[:, :, None]
-                  & ((cols >= box[:, 2:3]) & (cols < box[:, 3:4]))[:, None, :])  # (B, h, w)
-        value = fill if pasted is None else pasted[:, None]
-        window = torch.where(torch.from_numpy(inside)[:, None], (value - self.mean) / self.std, window)
-        for i, block in enumerate(self.blocks):
-            window, top, left = self._block(base[i], block, image, window, top, left)
-        if window.shape[-2:] != base[-1].shape[-2:]:  # the window does not cover the last map yet
-            last = base[-1][torch.from_numpy(image)]  # (B, C, H, W) unoccluded output of the last block
-            window = _paste(last, np.zeros_like(top), np.zeros_like(left), window, top, left)
-        return self.head(window)
+        spans_h = block_spans(box[:, 0], box[:, 1], side_h, self.pad, self.pools)
+        spans_w = block_spans(box[:, 2], box[:, 3], side_w, self.pad, self.pools)
+        window = None  # the previous block's fresh output: (flat rows, top, left, h, w)
+        for i, (block, h, w) in enumerate(zip(self.blocks, sizes(spans_h), sizes(spans_w))):
+            (lo_h, _, out_h), (lo_w, _, out_w) = spans_h[i], spans_w[i]
+            top, left = window_starts(lo_h, h, out_h), window_starts(lo_w, w, out_w)
+            scale = 2 if block[-1] else 1  # the conv computes whole pool cells
+            region = (top * scale, left * scale, h * scale + 2 * self.pad, w * scale + 2 * self.pad)
+            if i == 0:
+                x = self._input_region(base[0], image, region, box, fill, pasted)
+            else:
+                x = self._region(base[i], image, region, window)
+            out = self._block_output(F.conv2d(x, block[0], block[1]), *block[2:4], block[4])  # (B, C', h, w)
+            window = (_flat(out), top, left, h, w)
+        last = base[-1]
+        if window[3:] != tuple(last.shape[-2:]):  # the fresh window does not cover the last map
+            last_region = (np.zeros_like(image), np.zeros_like(image)) + tuple(last.shape[-2:])
+            return self.head(self._region(last, image, last_region, window, pad=0))
+        return self.head(out)
 
-    def _block(self, padded_in, block, image, window, top, left):
-        """One conv (-> pool) -> batch norm -> ReLU block over the changed window only:
-        the new window and its top-left corner."""
-        weight, bias, scale, shift, pool = block
-        p = self.pad
-        height, width = padded_in.shape[-2] - 2 * p, padded_in.shape[-1] - 2 * p
-        h, w = window.shape[-2:]
-        if pool:  # the conv output covers whole 2x2 cells: every pooled cell the change reaches
-            ph, pw = min((h + 2 * p) // 2 + 1, height // 2), min((w + 2 * p) // 2 + 1, width // 2)
-            out_top = 2 * np.clip((top - p) // 2, 0, height // 2 - ph)
-            out_left = 2 * np.clip((left - p) // 2, 0, width // 2 - pw)
-            h, w = 2 * ph, 2 * pw
-        else:  # the change grows by p on each side, within the map
-            h, w = min(h + 2 * p, height), min(w + 2 * p, width)
-            out_top = np.clip(top - p, 0, height - h)
-            out_left = np.clip(left - p, 0, width - w)
-        # the input the output window reads: its rows out_top - p ... in unpadded coordinates,
-        # i.e. from out_top in the padded map, with the changed window written over it
-        region = _gather(padded_in, image, out_top, out_left, h + 2 * p, w + 2 * p)
-        region = _paste(region, out_top - p, out_left - p, window, top, left)
-        out = F.conv2d(region, weight, bias)  # (B, C', h, w)
-        if pool:
-            out, out_top, out_left = F.max_pool2d(out, 2), out_top // 2, out_left // 2
-        return torch.relu_(out if scale is None else out * scale + shift), out_top, out_left
+    def _region(self, full: torch.Tensor, image: np.ndarray, region: tuple, window: tuple, pad: int | None = None):
+        """Per item, the region (top, left, height, width) of `full` (N, C, H, W, padded by `pad`
+        around the map) with the fresh `window` (flat rows (B * h * w, C), top, left, h, w; in map
+        coordinates) written over the part of it that the region shows: (B, C, height, width)."""
+        pad = self.pad if pad is None else pad
+        top, left, height, width = region
+        fresh, wtop, wleft, h, w = window
+        count, channels, full_h, full_w = full.shape
+        rows = top[:, None] + np.arange(height)  # (B, height) in padded coordinates
+        cols = left[:, None] + np.arange(width)
+        in_rows, in_cols = rows - pad - wtop[:, None], cols - pad - wleft[:, None]  # window coordinates
+        row_ok, col_ok = (in_rows >= 0) & (in_rows < h), (in_cols >= 0) & (in_cols < w)
+        items = np.arange(len(image))[:, None, None]
+        base_index = (image[:, None, None] * full_h + rows[:, :, None]) * full_w + cols[:, None, :]
+        fresh_index = count * full_h * full_w + (items * h + in_rows[:, :, None]) * w + in_cols[:, None, :]
+        index = np.where(row_ok[:, :, None] & col_ok[:, None, :], fresh_index, base_index)
+        source = torch.cat([_flat(full), fresh])  # the index picks from the unoccluded map or the window
+        return self._gathered(source, index, channels)
+
+    def _input_region(self, padded: torch.Tensor, image: np.ndarray, region: tuple, box: np.ndarray,
+                      fill: float, pasted: torch.Tensor | None):
+        """The first block's input region: normalised pixels, with `fill` (or `pasted`) inside the box."""
+        top, left, height, width = region
+        count, _, full_h, full_w = padded.shape
+        rows = top[:, None] + np.arange(height) - self.pad  # (B, height) in image coordinates
+        cols = left[:, None] + np.arange(width) - self.pad
+        in_rows = (rows >= box[:, 0:1]) & (rows < box[:, 1:2])
+        in_cols = (cols >= box[:, 2:3]) & (cols < box[:, 3:4])
+        base_index = (image[:, None, None] * full_h + rows[:, :, None] + self.pad) * full_w + cols[:, None, :] + self.pad
+        if pasted is None:
+            fresh_index = np.full_like(base_index, count * full_h * full_w)
+            values = torch.tensor([[fill]])
+        else:
+            h, w = pasted.shape[1:]
+            items = np.arange(len(image))[:, None, None]
+            fresh_index = (count * full_h * full_w + (items * h + (rows - box[:, 0:1])[:, :, None]) * w
+                           + (cols - box[:, 2:3])[:, None, :])
+            values = pasted.reshape(-1, 1).float()
+        index = np.where(in_rows[:, :, None] & in_cols[:, None, :], fresh_index, base_index)
+        source = torch.cat([_flat(padded), (values - self.mean) / self.std])
+        return self._gathered(source, index, 1)
+
+    @staticmethod
+    def _gathered(source: torch.Tensor, index: np.ndarray, channels: int) -> torch.Tensor:
+        """Rows of `source` (M, C) picked by index (B, h, w), as a channels-last (B, C, h, w) tensor."""
+        count, h, w = index.shape
+        return source.index_select(0, torch.from_numpy(index.reshape(-1))).view(count, h, w, channels).permute(0, 3, 1, 2)

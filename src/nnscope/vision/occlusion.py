@@ -13,6 +13,7 @@ import torch
 
 from nnscope.errors import NnscopeError
 from nnscope.vision.incremental import IncrementalCNN
+from nnscope.vision.windows import block_spans
 
 SIDE = 28  # MNIST images are SIDE x SIDE pixels
 
@@ -112,18 +113,30 @@ def _group_probabilities(engine: IncrementalCNN, images: torch.Tensor, patch: in
     keys = np.concatenate([np.repeat(np.arange(count), rows * cols)[:, None], boxes.reshape(-1, 4)], 1)
     changed = keys[:, 2] > keys[:, 1]
     items, where = np.unique(keys[changed], axis=0, return_inverse=True)
-    heights, widths = items[:, 2] - items[:, 1], items[:, 4] - items[:, 3]
-    order = np.lexsort((widths, heights))  # similar sizes share a batch, so little is padded
     probabilities = np.zeros((len(items), 10), np.float32)
-    for chunk in np.array_split(order, max(1, -(-len(order) // batch))):
-        if len(chunk) == 0:
-            continue
-        size = (int(heights[chunk].max()), int(widths[chunk].max()))
-        logits = engine.logits(base, items[chunk, 0], items[chunk, 1:],
-                               fill, size)
+    for chunk in _batches(engine, items[:, 1:], batch):
+        logits = engine.logits(base, items[chunk, 0], items[chunk, 1:], fill)
         probabilities[chunk] = torch.softmax(logits, 1).numpy()
     flat = out.reshape(-1, 10)
     flat[np.flatnonzero(changed)] = probabilities[where.reshape(-1)]
+    return out
+
+
+def _batches(engine: IncrementalCNN, boxes: np.ndarray, batch: int) -> list[np.ndarray]:
+    """Indices of `boxes` (B, 4) split into batches of at most `batch` whose changes span the
+    same number of rows and columns in every block after the first: a batch's windows take the
+    size of its largest, so this keeps the costly blocks free of padding (the first block, one
+    input channel, is cheap to pad)."""
+    side = SIDE
+    spans = [block_spans(boxes[:, 0], boxes[:, 1], side, engine.pad, engine.pools),
+             block_spans(boxes[:, 2], boxes[:, 3], side, engine.pad, engine.pools)]
+    lengths = np.stack([hi - lo for axis in spans for lo, hi, _ in axis[1:]], 1)  # (B, 2 * (blocks - 1))
+    _, group = np.unique(lengths, axis=0, return_inverse=True)
+    order = np.argsort(group.reshape(-1), kind="stable")
+    starts = np.flatnonzero(np.diff(group.reshape(-1)[order], prepend=-1))  # where each group begins
+    out = []
+    for members in np.split(order, starts[1:]):
+        out.extend(np.array_split(members, -(-len(members) // batch)))
     return out
 
 
