@@ -10,7 +10,7 @@ from nnscope.cli.common import add_checkpoint_option, add_command, add_data_opti
 from nnscope.data import as_float_images, load_digits
 from nnscope.model import load_model
 from nnscope.vision.examples import check_digit
-from nnscope.vision.transplant import DEFAULT_SIZES, check_sizes, transplant_attack
+from nnscope.vision.transplant import DEFAULT_SIZES, check_sizes, examples_to_draw, transplant_attack
 
 
 def register(subparsers) -> None:
@@ -50,21 +50,11 @@ def run(args) -> dict:
     result["seconds"] = time.perf_counter() - start
     from nnscope.report.figures_occlusion import draw_transplants
 
-    examples = pick_examples(result["successes"])
+    examples = examples_to_draw(result["successes"])
     donor_images = as_float_images(digits.test_images[[s["donor_index"] for s in examples]])[:, 0].numpy()
     result["figures"] = [str(draw_transplants(result, examples, donor_images, args.out / "transplant_examples.png"))]
     result["examples"] = [result["successes"].index(s) for s in examples]  # positions in successes
     return result
-
-
-def pick_examples(successes: list[dict], count: int = 6) -> list[dict]:
-    """Up to `count` successes to draw: the smallest patch first, one per new label, then the most confident."""
-    chosen, seen = [], set()
-    for s in successes:  # successes come sorted by patch size, then confidence
-        if s["prediction"] not in seen:
-            chosen.append(s)
-            seen.add(s["prediction"])
-    return chosen[:count]
 
 
 def show(result: dict, console) -> None:

@@ -124,15 +124,14 @@ def occlusion_section(ctx: Context) -> dict:
 
 def transplant_section(ctx: Context) -> dict:
     """Problem 2.3: square patches cut from other digits pasted on the 6 (as `nnscope attack`)."""
-    from nnscope.cli.attack import pick_examples  # the command's choice of examples to draw, reused
     from nnscope.data import as_float_images
     from nnscope.report.figures_occlusion import draw_transplants
-    from nnscope.vision.transplant import DEFAULT_SIZES, transplant_attack
+    from nnscope.vision.transplant import DEFAULT_SIZES, examples_to_draw, transplant_attack
 
     rate_images = QUICK_RATE_IMAGES if ctx.quick else RATE_IMAGES
     result = transplant_attack(ctx.model, ctx.digits, 6, None, DEFAULT_SIZES, donors_per_digit=2,
                                rate_images=rate_images, rate_stride=2)
-    examples = pick_examples(result["successes"])
+    examples = examples_to_draw(result["successes"])
     result["examples"] = [result["successes"].index(s) for s in examples]
     if examples:
         donors = as_float_images(ctx.digits.test_images[[s["donor_index"] for s in examples]])[:, 0].numpy()

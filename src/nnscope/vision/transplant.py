@@ -152,3 +152,14 @@ def success_rate(model, digits, digit: int, sizes, donors: np.ndarray, count: in
             "rate_by_size": {int(s): len(fooled[s]) / max(1, len(chosen)) for s in sizes},
             "smallest_patch_per_image": smallest,
             "reachable_digits": {int(label): len(ks) for label, ks in sorted(reached.items())}}
+
+
+def examples_to_draw(successes: list[dict], count: int = 6) -> list[dict]:
+    """Up to `count` successes to draw, one per new label, taking the first of each in the given
+    order (successes come sorted by patch size, then confidence: the smallest patch first)."""
+    chosen, seen = [], set()
+    for s in successes:
+        if s["prediction"] not in seen:
+            chosen.append(s)
+            seen.add(s["prediction"])
+    return chosen[:count]
