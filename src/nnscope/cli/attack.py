@@ -6,7 +6,7 @@ from collections import Counter
 
 from rich.table import Table
 
-from nnscope.cli.common import add_checkpoint_option, add_command, add_data_options, add_out_option, log
+from nnscope.cli.common import add_command, add_example_options, log
 from nnscope.data import as_float_images, load_digits
 from nnscope.model import load_model
 from nnscope.vision.examples import check_digit
@@ -24,12 +24,7 @@ def register(subparsers) -> None:
         "--rate-stride pixels).\nWrites OUT/transplant_examples.png.",
         run=run, show=show,
     )
-    add_checkpoint_option(parser)
-    add_out_option(parser)
-    add_data_options(parser)
-    parser.add_argument("--digit", type=int, default=6, help="which digit to attack")
-    parser.add_argument("--index", type=int, default=None, metavar="I",
-                        help="index into the test set of the image (default: the first correctly classified one)")
+    add_example_options(parser, digit=6, verb="attack")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), metavar="S",
                         help="sides of the pasted squares in pixels")
     parser.add_argument("--donors", type=int, default=2, metavar="K", help="donor images per other digit")

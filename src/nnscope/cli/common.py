@@ -15,6 +15,12 @@ from nnscope.model import DEFAULT_CHECKPOINT
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows every default beside its option, keeps the layout of descriptions and examples."""
 
+    def _get_help_string(self, action):
+        # None and on/off flags: the help text itself says what happens when the option is absent
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
 
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr and exit code 2."""
@@ -51,6 +57,16 @@ def add_data_options(parser: Parser) -> None:
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"], help="which data set")
     parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                         help="read the standard IDX files (gzipped or not) from DIR instead of the default source")
+
+
+def add_example_options(parser: Parser, digit: int, verb: str) -> None:
+    """--checkpoint, --out, the data options, --digit and --index: what every one-example analysis takes."""
+    add_checkpoint_option(parser)
+    add_out_option(parser)
+    add_data_options(parser)
+    parser.add_argument("--digit", type=int, default=digit, help=f"which digit to {verb}")
+    parser.add_argument("--index", type=int, default=None, metavar="I",
+                        help="index into the test set of the image (default: the first correctly classified one)")
 
 
 def stdout_console() -> Console:

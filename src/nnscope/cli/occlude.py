@@ -8,7 +8,7 @@ import torch
 from rich.table import Table
 
 from nnscope import distributed
-from nnscope.cli.common import add_checkpoint_option, add_command, add_data_options, add_out_option, log, progress_bar
+from nnscope.cli.common import add_command, add_example_options, log, progress_bar
 from nnscope.data import as_float_images, load_digits
 from nnscope.errors import NnscopeError
 from nnscope.model import load_model
@@ -32,12 +32,7 @@ def register(subparsers) -> None:
         "for byte: torchrun --nproc_per_node 2 -m nnscope occlude --all",
         run=run, show=show,
     )
-    add_checkpoint_option(parser)
-    add_out_option(parser)
-    add_data_options(parser)
-    parser.add_argument("--digit", type=int, default=6, help="which digit to occlude")
-    parser.add_argument("--index", type=int, default=None, metavar="I",
-                        help="index into the test set of the image (default: the first correctly classified one)")
+    add_example_options(parser, digit=6, verb="occlude")
     parser.add_argument("--patch", type=int, default=8, help="side of the square patch in pixels, 1-28")
     parser.add_argument("--stride", type=int, default=1, help="step between patch positions in pixels")
     parser.add_argument("--fill", type=float, default=0.0, help="grey value of the patch, 0 (black) to 1 (white)")

@@ -2,7 +2,7 @@
 
 from rich.table import Table
 
-from nnscope.cli.common import add_checkpoint_option, add_command, add_data_options, add_out_option, log, progress_bar
+from nnscope.cli.common import add_command, add_example_options, log, progress_bar
 from nnscope.data import load_digits
 from nnscope.errors import NnscopeError
 from nnscope.model import load_model
@@ -22,12 +22,7 @@ def register(subparsers) -> None:
         "Writes OUT/shift_example.png, OUT/shift_sweep.png and OUT/shift_per_digit.png.",
         run=run, show=show,
     )
-    add_checkpoint_option(parser)
-    add_out_option(parser)
-    add_data_options(parser)
-    parser.add_argument("--digit", type=int, default=1, help="which digit to shift")
-    parser.add_argument("--index", type=int, default=None, metavar="I",
-                        help="index into the test set of the image to shift; None: the first correctly classified one")
+    add_example_options(parser, digit=1, verb="shift")
     parser.add_argument("--pixels", type=int, default=3, help="how far to shift left and right, 0-27 pixels")
     parser.add_argument("--padding", default="clamp", help=f"how to fill the pixels that come in: {', '.join(PADDINGS)}")
     parser.add_argument("--sweep-max", type=int, default=SWEEP_MAX_SHIFT, metavar="N",

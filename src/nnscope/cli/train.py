@@ -21,8 +21,8 @@ def register(subparsers) -> None:
         run=run, show=show,
     )
     parser.add_argument("--recipe", default="default", choices=list(RECIPES), help="training recipe")
-    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's number of epochs")
-    parser.add_argument("--batch-size", type=int, default=None, help="override the recipe's batch size")
+    parser.add_argument("--epochs", type=int, default=None, help="number of epochs (default: the recipe's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="images per step over all processes (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed: same seed, same weights on CPU")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to train")
     parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, metavar="PATH",
