@@ -56,24 +56,38 @@ def naive_occlusion_probabilities(model, image: torch.Tensor, patch: int = 8, st
 
 def _changed_boxes(images: torch.Tensor, patch: int, stride: int, fill: float) -> np.ndarray:
     """Per image and position, the box (top, bottom, left, right) of pixels the patch really
-    changes (those not already equal to `fill`): (N, rows, cols, 4); an empty box has bottom = top."""
+    changes (those not already equal to `fill`): (N, rows, cols, 4); an empty box has bottom = top.
+
+    Vectorised over positions with sliding-window sums: row y of the square at column c holds a
+    change iff some pixel in columns c .. c + patch - 1 of row y differs; the box's first changed
+    row is then the first such row at or after the square's top (a running minimum from below)."""
     differs = (images[:, 0] != fill).numpy()  # (N, 28, 28)
     starts = patch_starts(patch, stride)
-    boxes = np.zeros(differs.shape[:1] + (len(starts), len(starts), 4), np.int64)
-    offsets = np.arange(patch)
-    for i, row in enumerate(starts):
-        for j, col in enumerate(starts):
-            square = differs[:, row : row + patch, col : col + patch]  # (N, patch, patch)
-            any_row, any_col = square.any(2), square.any(1)  # (N, patch)
-            hit = any_row.any(1)
-            first_row = np.where(any_row, offsets, patch).min(1)
-            last_row = np.where(any_row, offsets, -1).max(1) + 1
-            first_col = np.where(any_col, offsets, patch).min(1)
-            last_col = np.where(any_col, offsets, -1).max(1) + 1
-            boxes[:, i, j] = np.stack([row + first_row, row + np.where(hit, last_row, first_row),
-                                       col + first_col, col + last_col], 1)
-    boxes[:, :, :, 1] = np.maximum(boxes[:, :, :, 1], boxes[:, :, :, 0])  # empty boxes: bottom = top
-    return boxes
+    side = differs.shape[-1]
+    lines = np.arange(side)
+
+    def sliding_any(x: np.ndarray, axis: int) -> np.ndarray:  # any() over `patch` consecutive entries
+        total = np.cumsum(x, axis, dtype=np.int32)
+        total = np.concatenate([np.zeros_like(total.take([0], axis)), total], axis)
+        return (total.take(np.arange(patch, side + 1), axis) - total.take(np.arange(side - patch + 1), axis)) > 0
+
+    def first_and_end(hit: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per entry along `axis`: the first hit at or after it, and one past the last hit at or before it."""
+        shape = [1, 1, 1]
+        shape[axis] = side
+        index = lines.reshape(shape)
+        first = np.flip(np.minimum.accumulate(np.flip(np.where(hit, index, side), axis), axis), axis)
+        end = np.maximum.accumulate(np.where(hit, index, -1), axis) + 1
+        return first, end
+
+    first_row, end_row = first_and_end(sliding_any(differs, 2), 1)  # (N, 28, cols): rows with a change
+    first_col, end_col = first_and_end(sliding_any(differs, 1), 2)  # (N, rows, 28): columns with a change
+    r, c = starts[:, None], starts[None, :]
+    top, bottom = first_row[:, r, c], end_row[:, r + patch - 1, c]  # (N, rows, cols)
+    left, right = first_col[:, r, c], end_col[:, r, c + patch - 1]
+    hit = top < r + patch
+    top, left = np.where(hit, top, r), np.where(hit, left, c)
+    return np.stack([top, np.where(hit, bottom, top), left, np.where(hit, right, left)], -1).astype(np.int64)
 
 
 @torch.no_grad()
@@ -112,7 +126,10 @@ def _group_probabilities(engine: IncrementalCNN, images: torch.Tensor, patch: in
     # one work item per distinct (image, changed box): equal boxes give equal occluded images
     keys = np.concatenate([np.repeat(np.arange(count), rows * cols)[:, None], boxes.reshape(-1, 4)], 1)
     changed = keys[:, 2] > keys[:, 1]
-    items, where = np.unique(keys[changed], axis=0, return_inverse=True)
+    # each key as one number (coordinates are 0 .. SIDE): a 1-D unique is far faster than a row unique
+    code = keys[changed] @ (SIDE + 1) ** np.arange(4, -1, -1)
+    _, first, where = np.unique(code, return_index=True, return_inverse=True)
+    items = keys[changed][first]
     probabilities = np.zeros((len(items), 10), np.float32)
     for chunk in _batches(engine, items[:, 1:], batch):
         logits = engine.logits(base, items[chunk, 0], items[chunk, 1:], fill)
