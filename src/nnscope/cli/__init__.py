@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     except NnscopeError as e:
         stderr_console().print(f"nnscope {args.command}: error: {e}", markup=False, highlight=False, soft_wrap=True)
         return 2
+    except OSError as e:  # a path the user gave that cannot be read or written
+        where = f"{e.filename}: " if e.filename else ""
+        stderr_console().print(f"nnscope {args.command}: error: {where}{e.strerror or e}", markup=False,
+                               highlight=False, soft_wrap=True)
+        return 2
     except KeyboardInterrupt:
         print("nnscope: interrupted", file=sys.stderr)
         return 130

@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import json
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -81,6 +82,13 @@ def check_paths(out: Path, checkpoint: Path) -> None:
         raise NnscopeError(f"--out: {out} is a file; expected a folder for index.html, results.json and the figures")
     if checkpoint.is_dir():
         raise NnscopeError(f"--checkpoint: {checkpoint} is a folder; expected a checkpoint file (trained if missing)")
+    for option, folder in (("--out", out), ("--checkpoint", checkpoint.parent)):
+        try:  # now, not after minutes of training
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise NnscopeError(f"{option}: cannot create the folder {folder} ({e.strerror}); expected a writable path") from None
+        if not os.access(folder, os.W_OK):
+            raise NnscopeError(f"{option}: the folder {folder} is not writable; expected a writable path")
 
 
 def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:
