@@ -96,3 +96,12 @@ def test_torchrun_two_processes_write_one_checkpoint(mnist, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.pt"]  # no temporary files left
     model = load_model(checkpoint)
     assert model.conv3.out_channels == make_recipe("fast").model.channels[2]
+
+
+def test_unwritable_output_folder_fails_before_any_work(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["report", "--out", str(blocker / "sub"), "--checkpoint", str(tmp_path / "m.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "--out: cannot create the folder" in err and err.count("\n") == 1
+    assert not (tmp_path / "m.pt").exists()  # nothing was trained
