@@ -1,11 +1,13 @@
 """Incremental inference equals the full forward pass on the same occluded images, whatever the
 box, the window it is padded to, the pool layout and the kernel size."""
 
+import numpy as np
 import pytest
 import torch
 
 from nnscope.model import CNNConfig
 from nnscope.vision.incremental import IncrementalCNN
+from nnscope.vision.windows import block_spans
 from vision.test_occlusion import digit_like_images, random_model
 
 
@@ -56,3 +58,33 @@ def test_unoccluded_base_equals_model():
     engine = IncrementalCNN(model)
     with torch.no_grad():
         assert torch.allclose(engine.head(engine.base(images)[-1]), model(images), atol=1e-5)
+
+
+@pytest.mark.parametrize("config", [
+    CNNConfig(channels=(6, 8, 12)),
+    CNNConfig(channels=(4, 6, 8), kernel_size=5, pool_after=(False, True, True)),  # 7 -> 3 drops a row
+])
+def test_spans_hold_every_changed_activation_and_no_more(config):
+    # oracle: run the model on occluded noise images and find, per block, the box of outputs that differ
+    model = random_model(7, config)
+    generator = torch.Generator().manual_seed(3)
+    images = torch.rand(40, 1, 28, 28, generator=generator) * 0.8 + 0.1  # no pixel equals the fill
+    boxes = random_boxes(40, 9, generator).numpy()
+    occluded = images.clone()
+    for b, (top, bottom, left, right) in enumerate(boxes.tolist()):
+        occluded[b, :, top:bottom, left:right] = 0.0
+    with torch.no_grad():
+        before = model.forward_with_activations(images)[1]
+        after = model.forward_with_activations(occluded)[1]
+    spans_h = block_spans(boxes[:, 0], boxes[:, 1], 28, config.kernel_size // 2, config.pool_after)
+    spans_w = block_spans(boxes[:, 2], boxes[:, 3], 28, config.kernel_size // 2, config.pool_after)
+    tight = 0
+    for i in range(len(config.channels)):
+        changed = ((after[f"relu{i + 1}"] - before[f"relu{i + 1}"]).abs() > 1e-6).any(1)  # (B, H, W)
+        for b in range(len(boxes)):
+            rows, cols = np.nonzero(changed[b].numpy())
+            (lo_h, hi_h, _), (lo_w, hi_w, _) = [(lo[b], hi[b], side) for lo, hi, side in (spans_h[i], spans_w[i])]
+            if len(rows):
+                assert lo_h <= rows.min() and rows.max() < hi_h and lo_w <= cols.min() and cols.max() < hi_w
+                tight += (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1) == (lo_h, hi_h, lo_w, hi_w)
+    assert tight >= 0.9 * len(boxes) * len(config.channels)  # spans are no larger than the change

@@ -9,6 +9,7 @@ import torch
 
 from nnscope.cli import main
 from nnscope.model import CNN, CNNConfig, MNIST_MEAN, MNIST_STD
+from nnscope.vision.incremental import IncrementalCNN
 from nnscope.vision.occlusion import (
     batched_occlusion_probabilities,
     captum_attribution,
@@ -94,7 +95,8 @@ def digit_like_images(count: int, seed: int) -> torch.Tensor:
     return images
 
 
-@pytest.mark.parametrize("patch,stride,fill", [(8, 1, 0.0), (3, 2, 0.5), (1, 5, 1.0), (12, 4, 0.0), (28, 1, 0.3)])
+@pytest.mark.parametrize("patch,stride,fill", [(8, 1, 0.0), (8, 1, 0.5), (3, 2, 0.5), (1, 5, 1.0), (12, 4, 0.0), (28, 1, 0.3),
+                                               (5, 3, 0.0)])
 def test_equal_to_naive_loop(patch, stride, fill):
     model = random_model(patch)
     images = digit_like_images(2, seed=stride)
@@ -158,3 +160,27 @@ def test_occlude_command_on_the_trained_model(trained_checkpoint, trained_model,
     assert result["aggregate"]["images"] == 5
     for name in ("occlusion_maps.png", "occlusion_parts.png", "occlusion_aggregate.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_positions_hiding_the_same_ink_are_computed_once(monkeypatch):
+    # a vertical bar at column 13 and a short horizontal bar: many patch positions hide the same
+    # ink (columns without ink in between), and many hide none (fill 0 on a black background)
+    image = torch.zeros(1, 1, 28, 28)
+    image[0, 0, 6:22, 13] = 1.0
+    image[0, 0, 10, 13:17] = 0.6
+    model = random_model(4)
+    computed = []
+    original = IncrementalCNN.logits
+    monkeypatch.setattr(IncrementalCNN, "logits",
+                        lambda self, base, image, box, *a, **k: computed.append(len(box)) or original(self, base, image, box, *a, **k))
+    fast = occlusion_probabilities(model, image, 8, 1, 0.0)[0]
+    hidden = {frozenset((r + y, c + x) for y, x in zip(*np.nonzero(image[0, 0, r : r + 8, c : c + 8].numpy())))
+              for r in range(21) for c in range(21)}
+    assert sum(computed) == len(hidden - {frozenset()}) < 441 // 2  # one forward per distinct hidden ink
+    naive = naive_occlusion_probabilities(model, image[0], 8, 1, 0.0)
+    assert np.abs(fast - naive).max() < 1e-5
+    # fill 0.5 changes every pixel under the patch: no position is skipped or shared, still exact
+    computed.clear()
+    fast = occlusion_probabilities(model, image, 8, 1, 0.5)[0]
+    assert sum(computed) == 441
+    assert np.abs(fast - naive_occlusion_probabilities(model, image[0], 8, 1, 0.5)).max() < 1e-5
