@@ -85,7 +85,8 @@ class IncrementalCNN:
         input box[b] = (top, bottom, left, right), half-open, set to `fill`. With `pasted`
         (B, h, w) pixels in [0, 1] and every box h x w, the box gets those instead. `size`, if
         given, is a (height, width) every box fits in (checked only)."""
-        image, box = np.asarray(image, np.int64), np.asarray(box, np.int64)
+        # int32 index arithmetic: half the memory traffic of int64, and index_select takes it
+        image, box = np.asarray(image, np.int32), np.asarray(box, np.int32)
         assert size is None or ((box[:, 1] - box[:, 0] <= size[0]).all() and (box[:, 3] - box[:, 2] <= size[1]).all())
         side_h, side_w = base[0].shape[-2] - 2 * self.pad, base[0].shape[-1] - 2 * self.pad
         spans_h = block_spans(box[:, 0], box[:, 1], side_h, self.pad, self.pools)
@@ -116,11 +117,11 @@ class IncrementalCNN:
         top, left, height, width = region
         fresh, wtop, wleft, h, w = window
         count, channels, full_h, full_w = full.shape
-        rows = top[:, None] + np.arange(height)  # (B, height) in padded coordinates
-        cols = left[:, None] + np.arange(width)
+        rows = top[:, None] + np.arange(height, dtype=np.int32)  # (B, height) in padded coordinates
+        cols = left[:, None] + np.arange(width, dtype=np.int32)
         in_rows, in_cols = rows - pad - wtop[:, None], cols - pad - wleft[:, None]  # window coordinates
         row_ok, col_ok = (in_rows >= 0) & (in_rows < h), (in_cols >= 0) & (in_cols < w)
-        items = np.arange(len(image))[:, None, None]
+        items = np.arange(len(image), dtype=np.int32)[:, None, None]
         base_index = (image[:, None, None] * full_h + rows[:, :, None]) * full_w + cols[:, None, :]
         fresh_index = count * full_h * full_w + (items * h + in_rows[:, :, None]) * w + in_cols[:, None, :]
         index = np.where(row_ok[:, :, None] & col_ok[:, None, :], fresh_index, base_index)
@@ -132,8 +133,8 @@ class IncrementalCNN:
         """The first block's input region: normalised pixels, with `fill` (or `pasted`) inside the box."""
         top, left, height, width = region
         count, _, full_h, full_w = padded.shape
-        rows = top[:, None] + np.arange(height) - self.pad  # (B, height) in image coordinates
-        cols = left[:, None] + np.arange(width) - self.pad
+        rows = top[:, None] + np.arange(height, dtype=np.int32) - self.pad  # (B, height) in image coordinates
+        cols = left[:, None] + np.arange(width, dtype=np.int32) - self.pad
         in_rows = (rows >= box[:, 0:1]) & (rows < box[:, 1:2])
         in_cols = (cols >= box[:, 2:3]) & (cols < box[:, 3:4])
         base_index = (image[:, None, None] * full_h + rows[:, :, None] + self.pad) * full_w + cols[:, None, :] + self.pad
@@ -142,7 +143,7 @@ class IncrementalCNN:
             values = torch.tensor([[fill]])
         else:
             h, w = pasted.shape[1:]
-            items = np.arange(len(image))[:, None, None]
+            items = np.arange(len(image), dtype=np.int32)[:, None, None]
             fresh_index = (count * full_h * full_w + (items * h + (rows - box[:, 0:1])[:, :, None]) * w
                            + (cols - box[:, 2:3])[:, None, :])
             values = pasted.reshape(-1, 1).float()
