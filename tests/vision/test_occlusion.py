@@ -184,3 +184,17 @@ def test_positions_hiding_the_same_ink_are_computed_once(monkeypatch):
     fast = occlusion_probabilities(model, image, 8, 1, 0.5)[0]
     assert sum(computed) == 441
     assert np.abs(fast - naive_occlusion_probabilities(model, image[0], 8, 1, 0.5)).max() < 1e-5
+
+
+def test_maps_do_not_depend_on_the_thread_count():
+    # the report computes on one thread and must print the same numbers as the command on two
+    model, images = random_model(5, CNNConfig()), digit_like_images(3, seed=2)  # the shipped shape: fc reads 3136
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = occlusion_probabilities(model, images, 8, 1, 0.0)
+        torch.set_num_threads(2)
+        two = occlusion_probabilities(model, images, 8, 1, 0.0)
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(one, two)
