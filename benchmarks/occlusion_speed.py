@@ -4,8 +4,8 @@ loop and Captum's Occlusion (perturbations_per_eval 1 and the best of several), 
 same model and images, with the maps checked to agree.
 
 Measured on 2 shared CPU cores, 2 torch threads, the default model (README for the latest):
-nnscope 162.9 images/s, plain batching 29.2, Captum best (perturbations_per_eval=147) 28.8 -> 5.7x,
-naive loop 6.7, Captum perturbations_per_eval=1 5.5; all maps within 5e-7 of each other.
+nnscope 154.0 images/s, plain batching 41.4, Captum best (perturbations_per_eval=441) 28.0 -> 5.5x,
+naive loop 11.3, Captum perturbations_per_eval=1 5.9; all maps within 5e-7 of each other.
 The issue's target (10x Captum's best) is not reached (2.5x before the exact change spans).
 """
 
