@@ -14,7 +14,7 @@ from nnscope.errors import NnscopeError
 from nnscope.model import load_model
 from nnscope.vision.examples import check_digit
 from nnscope.vision.occlusion import check_geometry, occlusion_probabilities, patch_starts, save_probabilities
-from nnscope.vision.occlusion_regions import occlusion_analysis
+from nnscope.vision.occlusion_regions import occlusion_analysis, regions_without_masks
 
 
 def register(subparsers) -> None:
@@ -66,7 +66,7 @@ def run(args) -> dict:
         figures.append(draw_aggregate(result, args.out / "occlusion_aggregate.png"))
     result["figures"] = [str(f) for f in figures]
     regions = result.pop("regions")
-    result["which_parts_matter"] = {k: v for k, v in regions.items() if k not in ("part_masks", "critical", "flipped")}
+    result["which_parts_matter"] = regions_without_masks(regions)
     return result
 
 

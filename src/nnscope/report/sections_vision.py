@@ -54,8 +54,9 @@ def featuremaps_section(ctx: Context) -> dict:
                f"Mean maps over all test '{a}'s and '{b}'s of the six {layer} channels with the largest effect size.",
                "The channels that separate the two digits most, averaged over the test set."),
         figure(ctx.out, draw_ablation(result, f"{prefix}_ablation.png"),
-               f"Logit margin and accuracy when the top-k ranked channels are zeroed, against k random channels.",
-               "Ablation: zeroing the ranked channels against random ones."),
+               "Logit margin and accuracy when the top-k ranked channels are zeroed (top row) or set to their "
+               "mean map (bottom row), against k random channels.",
+               "Ablation: the ranked channels against random ones, zeroed and set to their mean map."),
     ]
     result["answer"] = result.pop("finding")
     result["limit"] = limit
@@ -76,7 +77,7 @@ def shift_section(ctx: Context) -> dict:
                         "probabilities": [v["probabilities"] for v in views]}
     limit = QUICK_SWEEP_LIMIT if ctx.quick else SWEEP_LIMIT
     result["sweep"] = shift_sweep(ctx.model, ctx.digits, limit=limit,
-                                  progress=lambda done, total, info: ctx.progress(done, total, info))
+                                  progress=ctx.progress)
     result["answer"] = describe_shift(result)
     result["figures"] = [
         figure(ctx.out, draw_shift_example(result, ctx.out / "shift_example.png"),
@@ -95,7 +96,7 @@ def occlusion_section(ctx: Context) -> dict:
     """Problem 2.1-2.2: the three occlusion maps of a 6, the ten probabilities at every patch position
     (for the explorer), which parts matter, and the same over many 6s (as `nnscope occlude`)."""
     from nnscope.report.figures_occlusion import draw_aggregate, draw_occlusion_maps, draw_parts
-    from nnscope.vision.occlusion_regions import occlusion_analysis
+    from nnscope.vision.occlusion_regions import occlusion_analysis, regions_without_masks
 
     aggregate = QUICK_AGGREGATE if ctx.quick else AGGREGATE
     result = occlusion_analysis(ctx.model, ctx.digits, digit=6, patch=8, stride=1, fill=0.0, aggregate=aggregate)
@@ -115,7 +116,7 @@ def occlusion_section(ctx: Context) -> dict:
             f"Mean maps over {result['aggregate']['images']} correctly classified test '{d}'s.",
             "The same measured over many images: which regions matter on average."))
     regions = result.pop("regions")
-    result["which_parts_matter"] = {k: v for k, v in regions.items() if k not in ("part_masks", "critical", "flipped")}
+    result["which_parts_matter"] = regions_without_masks(regions)
     result["answer"] = list(regions["text"]) + list(result.get("aggregate", {}).get("text", []))
     result["explorer"] = {"image": pixels(result["image"]), "starts": result["starts"], "patch": p,
                           "fill": result["fill"], "digit": d, "probabilities": result["probabilities"]}

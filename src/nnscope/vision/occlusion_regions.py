@@ -133,6 +133,14 @@ def which_parts_matter(image: np.ndarray, maps: dict, digit: int, patch: int, st
     return summary
 
 
+MASK_KEYS = ("part_masks", "critical", "flipped")  # per-pixel masks: drawn in the figures, left out of JSON
+
+
+def regions_without_masks(regions: dict) -> dict:
+    """The findings of `which_parts_matter` without its per-pixel masks, as `--json` and results.json hold them."""
+    return {k: v for k, v in regions.items() if k not in MASK_KEYS}
+
+
 def describe(summary: dict, digit: int, patch: int) -> list[str]:
     """Sentences from the numbers of `which_parts_matter` (or of `aggregate_parts`)."""
     name = f"P('{digit}')"
