@@ -114,9 +114,7 @@ def run_detached(name: str, out: str, seed: int, quick: bool) -> dict:
     """Run stage `name`, which needs neither the data nor the CNN, in a second process."""
     stage = next(s for s in STAGES if s.name == name)
     ctx = Context(out=Path(out), digits=None, model=None, checkpoint=None, seed=seed, quick=quick)
-    start = time.perf_counter()
-    section = to_jsonable(stage.run(ctx))
-    return {"available": True, **section, "seconds": time.perf_counter() - start}
+    return run_stage(stage, ctx, on_event=lambda event: None)  # the parent reports its start and end
 
 
 @contextlib.contextmanager
