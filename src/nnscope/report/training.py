@@ -9,7 +9,7 @@ import torch
 from nnscope.data import Digits
 from nnscope.errors import NnscopeError
 from nnscope.fileio import to_jsonable
-from nnscope.model import CNN, load_model, read_checkpoint
+from nnscope.model import CNN, model_from_checkpoint, read_checkpoint
 from nnscope.train import make_recipe, recipe_dict, train_and_save
 
 LOSS_POINTS = 60  # the learning curve keeps the mean loss of this many equal runs of steps
@@ -68,7 +68,7 @@ def train_or_reuse(digits: Digits, recipe_name: str, seed: int, checkpoint: Path
         on_event({"stage": "training", "title": title, "status": "done", "seconds": metrics["seconds"]})
     state = read_checkpoint(checkpoint)
     metrics = state["metrics"]
-    model = load_model(checkpoint)
+    model = model_from_checkpoint(state, checkpoint)  # the state just read, not a second read of the file
     section = {
         "available": True,
         "reused_checkpoint": reused,
