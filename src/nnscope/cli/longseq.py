@@ -113,10 +113,9 @@ def show(result: dict, console) -> None:
         console.print(table)
         console.print(f"fixed: {', '.join(result['fixed'])}; learned: {', '.join(result['learned'])}")
         return
-    grads = Table("network", "setting", "x per step", "log10 change", "far share dL/dW or gates", title=(
-        f"gradient through time (T = {max(r['length'] for r in result['gradients']['rnn'])}, "
-        f"k = {result['gradients']['far']})"))
     longest = max(r["length"] for r in result["gradients"]["rnn"])
+    grads = Table("network", "setting", "x per step", "log10 change", "far share dL/dW or gates",
+                  title=f"gradient through time (T = {longest}, k = {result['gradients']['far']})")
     for r in (r for r in result["gradients"]["rnn"] if r["length"] == longest):
         grads.add_row("RNN", f"radius {r['spectral_radius']:g}", f"{r['rate']['factor_per_step']:.3f}",
                       f"{r['rate']['log10_change_over_sequence']:+.1f}", f"{r['far_share']['W']:.1%}")
