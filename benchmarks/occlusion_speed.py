@@ -3,10 +3,10 @@ nnscope (incremental inference in batches) against plain batching, a naive one-p
 loop and Captum's Occlusion (perturbations_per_eval 1 and the best of several), in one run on the
 same model and images, with the maps checked to agree.
 
-Measured on 2 shared CPU cores, 2 torch threads, the default model (README for the latest):
-nnscope 154.0 images/s, plain batching 41.4, Captum best (perturbations_per_eval=441) 28.0 -> 5.5x,
-naive loop 11.3, Captum perturbations_per_eval=1 5.9; all maps within 5e-7 of each other.
-The issue's target (10x Captum's best) is not reached (2.5x before the exact change spans).
+Measured on 2 CPU cores, 2 torch threads, the default model (README for the latest, 2026-11-25):
+nnscope 180.5 images/s, plain batching 30.8, Captum best (perturbations_per_eval=147) 26.6 -> 6.8x,
+naive loop 6.9, Captum perturbations_per_eval=1 4.2; all maps within 5e-7 of each other.
+The issue's target (10x Captum's best) is not reached; the convolutions alone cap it near 11.7x.
 """
 
 import argparse

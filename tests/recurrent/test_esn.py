@@ -8,7 +8,7 @@ import torch
 from nnscope.errors import NnscopeError
 from nnscope.recurrent.esn import (EchoStateConfig, echo_state_check, esn_accuracy, fit_readout, make_reservoir,
                                    readout_predict, reservoir_features)
-from nnscope.recurrent.longseq_study import one_thread
+from nnscope.threads import one_thread
 from nnscope.recurrent.sequences import PAD, SequenceSet, generate_motif_sequences
 
 

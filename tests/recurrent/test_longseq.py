@@ -12,7 +12,7 @@ from nnscope.cli import main
 from nnscope.recurrent import longseq
 from nnscope.recurrent.longseq import (decay_rate, far_share, lstm_gradient_profile, random_lstm, random_rnn,
                                        rnn_gradient_profile)
-from nnscope.recurrent.longseq_study import one_thread
+from nnscope.threads import one_thread
 from nnscope.recurrent.sequences import generate_motif_sequences, one_hot
 from nnscope.recurrent.train_sequences import SequenceClassifier, TrainBudget, train_classifier
 

@@ -8,7 +8,7 @@ import torch
 
 from nnscope.cli import main
 from nnscope.errors import NnscopeError
-from nnscope.recurrent.longseq_study import one_thread
+from nnscope.threads import one_thread
 from nnscope.recurrent.sequences import (AMINO_ACIDS, MOTIFS, PAD, generate_motif_sequences, motif_labels, one_hot,
                                          read_fasta, write_fasta_text)
 

@@ -28,8 +28,8 @@ def register(subparsers) -> None:
         "Writes OUT/occlusion_maps.png, OUT/occlusion_parts.png, OUT/occlusion_aggregate.png.\n"
         "--all instead computes the probabilities for the whole test set (or --limit N images) into one .npz "
         "(--npz): probabilities (N, rows, cols, 10) float32, labels, indices, patch, stride, fill.\n"
-        "--all runs one torch thread per process; use the cores with torchrun, which writes the same file byte "
-        "for byte: torchrun --nproc_per_node 2 -m nnscope occlude --all",
+        "--all uses every torch thread of one process, or one thread per process under torchrun, which writes "
+        "the same file byte for byte: torchrun --nproc_per_node 2 -m nnscope occlude --all",
         run=run, show=show,
     )
     add_example_options(parser, digit=6, verb="occlude")
@@ -73,9 +73,10 @@ def run(args) -> dict:
 def run_all(args, model, digits) -> dict:
     """Probabilities for the first --limit test images, sharded by groups of images over the processes."""
     distributed.init()
-    # one thread per process, as torchrun sets: a conv's float rounding can depend on the thread
-    # count, and any split over processes must give the same bytes; more cores = more processes
-    torch.set_num_threads(1)
+    # the maps do not depend on the thread count (each batch runs on one thread), so a process
+    # alone uses every torch thread; under torchrun the processes share the cores, one thread each
+    if distributed.world_size() > 1:
+        torch.set_num_threads(1)
     count = min(args.limit or len(digits.test_images), len(digits.test_images))
     group = 64  # images per group: every process computes whole groups, so any split gives the same numbers
     groups = distributed.shard(-(-count // group))

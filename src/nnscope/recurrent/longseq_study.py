@@ -2,7 +2,6 @@
 network against a vanilla RNN and an LSTM trained end to end, and the answers written from the numbers.
 """
 
-import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from nnscope.recurrent.esn import EchoStateConfig, echo_state_check, esn_accurac
 from nnscope.recurrent.longseq import lstm_gradient_profile, random_lstm, random_rnn, rnn_gradient_profile
 from nnscope.recurrent.sequences import AMINO_ACIDS, MOTIFS, SequenceSet, generate_motif_sequences
 from nnscope.recurrent.train_sequences import KINDS, TrainBudget, train_classifier
+from nnscope.threads import one_thread
 
 
 @dataclass
@@ -65,18 +65,6 @@ class LongSeqConfig:
 def derived_seed(seed: int, *parts: int) -> int:
     """A seed for one draw of the study, fixed by the study's seed and the draw's coordinates."""
     return int(np.random.SeedSequence([seed, *parts]).generate_state(1)[0])
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Run torch on one thread: a recurrence is a chain of small steps, and with a few hundred numbers per
-    step the hand-off between threads costs more than the arithmetic (measured: 10x to 100x slower on 2 cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def no_progress(stage: str, total: int):

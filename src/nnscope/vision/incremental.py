@@ -9,13 +9,21 @@ gather and paste are a single `index_select`, and many positions of many images 
 conv call per block. Everything is stored channels-last (rows of C values), the layout the CPU
 conv kernels are fastest on and that makes a gathered row one channel vector. Batch norm (eval
 mode) is a per-channel affine after the pool, folded into the conv where its scale is positive.
+
+The last layer is linear, so the logits never need the whole last map: they are the logits of
+the unoccluded map with the window's positions left out (a small table per window size and
+place, from each position's share of the logits) plus the fresh window times its slice of the
+weights, one matrix product per window place.
 """
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from nnscope.model import CNN
+from nnscope.threads import one_thread
 from nnscope.vision.windows import block_spans, sizes, window_starts
 
 
@@ -24,9 +32,16 @@ def _flat(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
 
 
-def _grid(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-item rows (B, h) and columns (B, w) broadcast to (B, h, w) grids."""
-    return rows[:, :, None], cols[:, None, :]
+@dataclass
+class Unoccluded:
+    """What incremental inference reads of the unoccluded images, computed once per group of images."""
+
+    inputs: list[torch.Tensor]  # per block, its zero-padded input (N, C, H + 2p, W + 2p), channels-last
+    last: torch.Tensor  # the last block's output (N, C, H, W), channels-last
+    logits: torch.Tensor  # (N, classes)
+    shares: torch.Tensor  # (N, H * W, classes): each position's share of the logits (bias left out)
+    # (h, w) -> (N, H - h + 1, W - w + 1, classes): logits without an h x w window at each place
+    without: dict = field(default_factory=dict)
 
 
 class IncrementalCNN:
@@ -55,30 +70,67 @@ class IncrementalCNN:
         self.fc_weight = (model.fc.weight.detach().reshape(-1, channels, side, side).permute(0, 2, 3, 1)
                           .reshape(model.fc.out_features, -1))
         self.fc_bias = model.fc.bias.detach()
+        self.last_shape = (channels, side, side)  # of the last block's output (C, H, W)
+        self.window_weights = {}  # (h, w, top, left) -> fc weights of that window, see _window_weight
 
     def head(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, 10) of last-block outputs x (B, C, H, W), stored channels-last or not."""
-        # on one thread: with more, the matrix product splits its long sum (C * H * W terms) between
-        # threads and rounds differently, and the maps must not depend on the thread count
-        # (the report, on one thread, prints the same numbers as the command); it is ~2% of the work
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_thread():
             return torch.addmm(self.fc_bias, x.permute(0, 2, 3, 1).reshape(len(x), -1), self.fc_weight.T)
-        finally:
-            torch.set_num_threads(threads)
 
     @torch.no_grad()
-    def base(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Unoccluded activations of images (N, 1, 28, 28): per block its zero-padded input
-        (N, C, H + 2p, W + 2p), then the output of the last block; all channels-last."""
+    def base(self, images: torch.Tensor) -> Unoccluded:
+        """Unoccluded activations of images (N, 1, 28, 28)."""
         x = ((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
-        stages = []
+        inputs = []
         for weight, bias, scale, shift, pool in self.blocks:
             padded = F.pad(x, (self.pad,) * 4).contiguous(memory_format=torch.channels_last)
-            stages.append(padded)
+            inputs.append(padded)
             x = self._block_output(F.conv2d(padded, weight, bias), scale, shift, pool)
-        return stages + [x.contiguous(memory_format=torch.channels_last)]
+        last = x.contiguous(memory_format=torch.channels_last)
+        count, channels, height, width = last.shape
+        with one_thread():
+            shares = torch.einsum("npc,kpc->npk", _flat(last).view(count, height * width, channels),
+                                  self.fc_weight.view(-1, height * width, channels))
+        return Unoccluded(inputs, last, self.head(last), shares)
+
+    def _without(self, base: Unoccluded, h: int, w: int) -> torch.Tensor:
+        """base.without[(h, w)], computed on first use: the sum of the shares outside the window."""
+        if (h, w) not in base.without:
+            height, width = base.last.shape[-2:]
+            outside = torch.ones(height - h + 1, width - w + 1, height, width)
+            for t in range(height - h + 1):
+                for l in range(width - w + 1):
+                    outside[t, l, t : t + h, l : l + w] = 0
+            with one_thread():
+                base.without[(h, w)] = self.fc_bias + torch.einsum("tlp,npk->ntlk", outside.flatten(2), base.shares)
+        return base.without[(h, w)]
+
+    def _window_weight(self, h: int, w: int, top: int, left: int) -> torch.Tensor:
+        """The fc weights (classes, h * w * C) that read an h x w window at (top, left) of the last map."""
+        key = (h, w, top, left)
+        if key not in self.window_weights:
+            channels, height, width = self.last_shape
+            weight = self.fc_weight.view(-1, height, width, channels)[:, top : top + h, left : left + w]
+            self.window_weights[key] = weight.reshape(len(weight), -1)  # (classes, h * w * C)
+        return self.window_weights[key]
+
+    def _window_logits(self, base: Unoccluded, image: np.ndarray, window: tuple) -> torch.Tensor:
+        """Logits (B, classes) of the unoccluded last maps with the fresh window (flat rows, top,
+        left, h, w; items sorted by window place) written over them."""
+        fresh, top, left, h, w = window
+        count = len(image)
+        rows = fresh.reshape(count, -1)  # item b's window in (row, column, channel) order
+        without = self._without(base, h, w)
+        outside = without[torch.from_numpy(image), torch.from_numpy(top), torch.from_numpy(left)]  # (B, classes)
+        out = torch.empty_like(outside)
+        place = top.astype(np.int64) * base.last.shape[-1] + left
+        bounds = [0, *(np.flatnonzero(np.diff(place)) + 1).tolist(), count]  # where each place's items begin
+        with one_thread():
+            for start, end in zip(bounds[:-1], bounds[1:]):
+                weight = self._window_weight(h, w, int(top[start]), int(left[start]))
+                torch.addmm(outside[start:end], rows[start:end], weight.T, out=out[start:end])
+        return out
 
     @staticmethod
     def _block_output(conv: torch.Tensor, scale, shift, pool: bool) -> torch.Tensor:
@@ -87,7 +139,7 @@ class IncrementalCNN:
         return torch.relu_(x if scale is None else x * scale + shift)
 
     @torch.no_grad()
-    def logits(self, base: list[torch.Tensor], image, box, fill: float, size=None,
+    def logits(self, base: Unoccluded, image, box, fill: float, size=None,
                pasted: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B, 10) of occluded images: item b is image[b] (an index into `base`) with the
         input box[b] = (top, bottom, left, right), half-open, set to `fill`. With `pasted`
@@ -96,32 +148,36 @@ class IncrementalCNN:
         # int32 index arithmetic: half the memory traffic of int64, and index_select takes it
         image, box = np.asarray(image, np.int32), np.asarray(box, np.int32)
         assert size is None or ((box[:, 1] - box[:, 0] <= size[0]).all() and (box[:, 3] - box[:, 2] <= size[1]).all())
-        side_h, side_w = base[0].shape[-2] - 2 * self.pad, base[0].shape[-1] - 2 * self.pad
+        side_h, side_w = base.inputs[0].shape[-2] - 2 * self.pad, base.inputs[0].shape[-1] - 2 * self.pad
         spans_h = block_spans(box[:, 0], box[:, 1], side_h, self.pad, self.pools)
         spans_w = block_spans(box[:, 2], box[:, 3], side_w, self.pad, self.pools)
+        windows = [(window_starts(lo_h, h, out_h), window_starts(lo_w, w, out_w), h, w)
+                   for (lo_h, _, out_h), (lo_w, _, out_w), h, w
+                   in zip(spans_h, spans_w, sizes(spans_h), sizes(spans_w))]
+        # items sorted by where their last window lies, so each place's rows meet the head together
+        order = np.argsort(windows[-1][0] * side_w + windows[-1][1], kind="stable")
+        image, box = image[order], box[order]
+        windows = [(top[order], left[order], h, w) for top, left, h, w in windows]
+        pasted = None if pasted is None else pasted[torch.from_numpy(order)]
         window = None  # the previous block's fresh output: (flat rows, top, left, h, w)
-        for i, (block, h, w) in enumerate(zip(self.blocks, sizes(spans_h), sizes(spans_w))):
-            (lo_h, _, out_h), (lo_w, _, out_w) = spans_h[i], spans_w[i]
-            top, left = window_starts(lo_h, h, out_h), window_starts(lo_w, w, out_w)
+        for i, (block, (top, left, h, w)) in enumerate(zip(self.blocks, windows)):
             scale = 2 if block[-1] else 1  # the conv computes whole pool cells
             region = (top * scale, left * scale, h * scale + 2 * self.pad, w * scale + 2 * self.pad)
             if i == 0:
-                x = self._input_region(base[0], image, region, box, fill, pasted)
+                x = self._input_region(base.inputs[0], image, region, box, fill, pasted)
             else:
-                x = self._region(base[i], image, region, window)
+                x = self._region(base.inputs[i], image, region, window)
             out = self._block_output(F.conv2d(x, block[0], block[1]), *block[2:4], block[4])  # (B, C', h, w)
             window = (_flat(out), top, left, h, w)
-        last = base[-1]
-        if window[3:] != tuple(last.shape[-2:]):  # the fresh window does not cover the last map
-            last_region = (np.zeros_like(image), np.zeros_like(image)) + tuple(last.shape[-2:])
-            return self.head(self._region(last, image, last_region, window, pad=0))
-        return self.head(out)
+        logits = torch.empty(len(order), self.fc_bias.shape[0])
+        logits[torch.from_numpy(order)] = self._window_logits(base, image, window)
+        return logits
 
-    def _region(self, full: torch.Tensor, image: np.ndarray, region: tuple, window: tuple, pad: int | None = None):
-        """Per item, the region (top, left, height, width) of `full` (N, C, H, W, padded by `pad`
-        around the map) with the fresh `window` (flat rows (B * h * w, C), top, left, h, w; in map
+    def _region(self, full: torch.Tensor, image: np.ndarray, region: tuple, window: tuple):
+        """Per item, the region (top, left, height, width) of `full` (N, C, H, W, the map zero-padded
+        by self.pad) with the fresh `window` (flat rows (B * h * w, C), top, left, h, w; in map
         coordinates) written over the part of it that the region shows: (B, C, height, width)."""
-        pad = self.pad if pad is None else pad
+        pad = self.pad
         top, left, height, width = region
         fresh, wtop, wleft, h, w = window
         count, channels, full_h, full_w = full.shape
