@@ -124,7 +124,7 @@ class IncrementalCNN:
         without = self._without(base, h, w)
         outside = without[torch.from_numpy(image), torch.from_numpy(top), torch.from_numpy(left)]  # (B, classes)
         out = torch.empty_like(outside)
-        place = top.astype(np.int64) * base.last.shape[-1] + left
+        place = top * self.last_shape[-1] + left  # as logits() sorted the items
         bounds = [0, *(np.flatnonzero(np.diff(place)) + 1).tolist(), count]  # where each place's items begin
         with one_thread():
             for start, end in zip(bounds[:-1], bounds[1:]):
@@ -155,7 +155,7 @@ class IncrementalCNN:
                    for (lo_h, _, out_h), (lo_w, _, out_w), h, w
                    in zip(spans_h, spans_w, sizes(spans_h), sizes(spans_w))]
         # items sorted by where their last window lies, so each place's rows meet the head together
-        order = np.argsort(windows[-1][0] * side_w + windows[-1][1], kind="stable")
+        order = np.argsort(windows[-1][0] * self.last_shape[-1] + windows[-1][1], kind="stable")
         image, box = image[order], box[order]
         windows = [(top[order], left[order], h, w) for top, left, h, w in windows]
         pasted = None if pasted is None else pasted[torch.from_numpy(order)]
