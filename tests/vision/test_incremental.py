@@ -30,7 +30,8 @@ def random_boxes(count: int, largest: int, generator: torch.Generator) -> torch.
 ])
 @pytest.mark.parametrize("fill", [0.0, 0.7])
 @pytest.mark.parametrize("positive_scales", [False, True])  # True: batch norm folds into the conv
-def test_incremental_equals_full_forward(config, fill, positive_scales):
+@pytest.mark.parametrize("compiled", [True, False])  # the C loops (where a compiler is) or the torch ones
+def test_incremental_equals_full_forward(config, fill, positive_scales, compiled):
     model = random_model(11, config)
     if positive_scales:
         for i in range(1, len(config.channels) + 1):
@@ -39,7 +40,7 @@ def test_incremental_equals_full_forward(config, fill, positive_scales):
     generator = torch.Generator().manual_seed(len(config.channels))
     boxes = random_boxes(60, 9, generator)
     image = torch.randint(0, 3, (60,), generator=generator)
-    engine = IncrementalCNN(model)
+    engine = IncrementalCNN(model, compiled=compiled)
     base = engine.base(images)
     size = (int((boxes[:, 1] - boxes[:, 0]).max()) + 2, int((boxes[:, 3] - boxes[:, 2]).max()))  # padded window
     incremental = engine.logits(base, image, boxes, fill, size)

@@ -14,6 +14,10 @@ The last layer is linear, so the logits never need the whole last map: they are 
 the unoccluded map with the window's positions left out (a small table per window size and
 place, from each position's share of the logits) plus the fresh window times its slice of the
 weights, one matrix product per window place.
+
+The loops around the convs of the later blocks (the first block whole, cutting and pasting
+regions, pool + batch norm + ReLU, the window's logits) run in C where a compiler is available
+(nnscope.vision.kernels); the torch versions here are the fallback and the tests' reference.
 """
 
 from dataclasses import dataclass, field
@@ -24,12 +28,18 @@ from torch.nn import functional as F
 
 from nnscope.model import CNN
 from nnscope.threads import one_thread
+from nnscope.vision import kernels
 from nnscope.vision.windows import block_spans, sizes, window_starts
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (N * H * W, C): one row per position, channels-last."""
     return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+
+
+def _flat_channels(scale, shift) -> tuple:
+    """Batch norm's scale and shift as (C',) tensors, or (None, None) where it is folded into the conv."""
+    return (None, None) if scale is None else (scale.reshape(-1), shift.reshape(-1))
 
 
 @dataclass
@@ -47,7 +57,9 @@ class Unoccluded:
 class IncrementalCNN:
     """The CNN of nnscope.model rearranged for incremental occlusion: per-block affine, cached bases."""
 
-    def __init__(self, model: CNN):
+    def __init__(self, model: CNN, compiled: bool = True):
+        """`compiled`: run the loops around the convs in C (nnscope.vision.kernels) where a
+        compiler is available; False: always the torch version."""
         self.mean, self.std = float(model.mean), float(model.std)
         # per block: conv weight (C', C, k, k), conv bias or None, batch norm as scale and shift
         # (C', 1, 1) or None, pool flag. A positive scale commutes with the max pool, so batch norm
@@ -64,6 +76,12 @@ class IncrementalCNN:
                 self.blocks.append((conv.weight.detach(), None, scale[:, None, None], shift[:, None, None], pool))
         self.pools = [block[-1] for block in self.blocks]
         self.pad = model.config.kernel_size // 2
+        fits = kernels.fits(model.config.channels[0], model.config.kernel_size)
+        self.kernels = kernels.load() if compiled and fits else None
+        self.first_weight = self.blocks[0][0][:, 0].permute(1, 2, 0).contiguous()  # (k, k, C'), as the C loop reads it
+        # without a pool after the last conv, the head's C loop applies its batch norm and ReLU as it
+        # reads each window, which saves a pass over all of them
+        self._raw_last = self.kernels is not None and not self.pools[-1]
         # fc weights reordered from (c, h, w) to (h, w, c): a channels-last map feeds them without a copy
         channels = model.config.channels[-1]
         side = round((model.fc.in_features // channels) ** 0.5)
@@ -98,12 +116,14 @@ class IncrementalCNN:
         """base.without[(h, w)], computed on first use: the sum of the shares outside the window."""
         if (h, w) not in base.without:
             height, width = base.last.shape[-2:]
-            outside = torch.ones(height - h + 1, width - w + 1, height, width)
-            for t in range(height - h + 1):
-                for l in range(width - w + 1):
-                    outside[t, l, t : t + h, l : l + w] = 0
+            rows, cols = torch.arange(height), torch.arange(width)
+            in_rows = (rows >= torch.arange(height - h + 1)[:, None]) & (rows < torch.arange(h, height + 1)[:, None])
+            in_cols = (cols >= torch.arange(width - w + 1)[:, None]) & (cols < torch.arange(w, width + 1)[:, None])
+            # (places_h, places_w, H, W): 1 outside the window placed at (t, l), else 0
+            outside = (~(in_rows[:, None, :, None] & in_cols[None, :, None, :])).float()
             with one_thread():
-                base.without[(h, w)] = self.fc_bias + torch.einsum("tlp,npk->ntlk", outside.flatten(2), base.shares)
+                without = self.fc_bias + torch.einsum("tlp,npk->ntlk", outside.flatten(2), base.shares)
+                base.without[(h, w)] = without.contiguous()
         return base.without[(h, w)]
 
     def _window_weight(self, h: int, w: int, top: int, left: int) -> torch.Tensor:
@@ -120,8 +140,14 @@ class IncrementalCNN:
         left, h, w; items sorted by window place) written over them."""
         fresh, top, left, h, w = window
         count = len(image)
-        rows = fresh.reshape(count, -1)  # item b's window in (row, column, channel) order
         without = self._without(base, h, w)
+        if self.kernels is not None:
+            out = torch.empty(count, without.shape[-1])
+            kernels.call(self.kernels.window_logits, without, *without.shape[1:], self.fc_weight,
+                         *self.last_shape[1:], self.last_shape[0], image, top, left, count, fresh, h, w,
+                         self._raw_last, *_flat_channels(*self.blocks[-1][2:4]), out)
+            return out
+        rows = fresh.reshape(count, -1)  # item b's window in (row, column, channel) order
         outside = without[torch.from_numpy(image), torch.from_numpy(top), torch.from_numpy(left)]  # (B, classes)
         out = torch.empty_like(outside)
         place = top * self.last_shape[-1] + left  # as logits() sorted the items
@@ -159,23 +185,63 @@ class IncrementalCNN:
         image, box = image[order], box[order]
         windows = [(top[order], left[order], h, w) for top, left, h, w in windows]
         pasted = None if pasted is None else pasted[torch.from_numpy(order)]
-        window = None  # the previous block's fresh output: (flat rows, top, left, h, w)
-        for i, (block, (top, left, h, w)) in enumerate(zip(self.blocks, windows)):
-            scale = 2 if block[-1] else 1  # the conv computes whole pool cells
-            region = (top * scale, left * scale, h * scale + 2 * self.pad, w * scale + 2 * self.pad)
+        window = None  # the previous block's fresh output: ((B, h, w, C), top, left, h, w)
+        for i, (top, left, h, w) in enumerate(windows):
             if i == 0:
-                x = self._input_region(base.inputs[0], image, region, box, fill, pasted)
+                fresh = self._first_window(base, image, box, fill, pasted, top, left, h, w)
             else:
-                x = self._region(base.inputs[i], image, region, window)
-            out = self._block_output(F.conv2d(x, block[0], block[1]), *block[2:4], block[4])  # (B, C', h, w)
-            window = (_flat(out), top, left, h, w)
+                fresh = self._next_window(i, base, image, top, left, h, w, window, raw=i == len(windows) - 1)
+            window = (fresh, top, left, h, w)
         logits = torch.empty(len(order), self.fc_bias.shape[0])
         logits[torch.from_numpy(order)] = self._window_logits(base, image, window)
         return logits
 
+    def _first_window(self, base: Unoccluded, image: np.ndarray, box: np.ndarray, fill: float,
+                      pasted: torch.Tensor | None, top: np.ndarray, left: np.ndarray, h: int, w: int) -> torch.Tensor:
+        """The first block's fresh windows (B, h, w, C') at (top, left) of its output."""
+        weight, bias, scale, shift, pool = self.blocks[0]
+        s = 2 if pool else 1  # the conv computes whole pool cells
+        if self.kernels is None:
+            region = (top * s, left * s, h * s + 2 * self.pad, w * s + 2 * self.pad)
+            x = self._input_region(base.inputs[0], image, region, box, fill, pasted)
+            return self._block_output(F.conv2d(x, weight, bias), scale, shift, pool).permute(0, 2, 3, 1)
+        padded = base.inputs[0][:, 0]  # (N, Hp, Wp): one input channel
+        if pasted is not None:
+            pasted = ((pasted.float() - self.mean) / self.std).contiguous()
+        out = torch.empty(len(image), h, w, weight.shape[0])
+        kernels.call(self.kernels.first_block, padded, *padded.shape[1:], image, box, pasted,
+                     *(pasted.shape[1:] if pasted is not None else (0, 0)), (fill - self.mean) / self.std,
+                     top, left, len(image), h, w, weight.shape[-1], self.pad, self.first_weight, bias, pool,
+                     *_flat_channels(scale, shift), weight.shape[0], out)
+        return out
+
+    def _next_window(self, i: int, base: Unoccluded, image: np.ndarray, top: np.ndarray, left: np.ndarray,
+                     h: int, w: int, previous: tuple, raw: bool = False) -> torch.Tensor:
+        """Block i's fresh windows (B, h, w, C') at (top, left) of its output, reading the previous
+        block's fresh windows `previous` over the unoccluded input. `raw` (the last block): leave
+        batch norm and ReLU to the head's C loop where it can (see _raw_last)."""
+        weight, bias, scale, shift, pool = self.blocks[i]
+        s = 2 if pool else 1
+        region = (top * s, left * s, h * s + 2 * self.pad, w * s + 2 * self.pad)
+        if self.kernels is None:
+            x = self._region(base.inputs[i], image, region, previous)
+            return self._block_output(F.conv2d(x, weight, bias), scale, shift, pool).permute(0, 2, 3, 1)
+        full = base.inputs[i].permute(0, 2, 3, 1)  # (N, Hp, Wp, C), stored so
+        fresh, wtop, wleft, fresh_h, fresh_w = previous
+        x = torch.empty(len(image), region[2], region[3], full.shape[-1])
+        kernels.call(self.kernels.paste_region, full, *full.shape[1:], image, region[0], region[1], len(image),
+                     region[2], region[3], fresh, wtop, wleft, fresh_h, fresh_w, self.pad, x)
+        conv = F.conv2d(x.permute(0, 3, 1, 2), weight, bias).permute(0, 2, 3, 1).contiguous()  # (B, sh, sw, C')
+        if raw and self._raw_last:
+            return conv
+        out = torch.empty(len(image), h, w, conv.shape[-1])
+        kernels.call(self.kernels.pool_norm_relu, conv, len(image), *conv.shape[1:], pool,
+                     *_flat_channels(scale, shift), out)
+        return out
+
     def _region(self, full: torch.Tensor, image: np.ndarray, region: tuple, window: tuple):
         """Per item, the region (top, left, height, width) of `full` (N, C, H, W, the map zero-padded
-        by self.pad) with the fresh `window` (flat rows (B * h * w, C), top, left, h, w; in map
+        by self.pad) with the fresh `window` ((B, h, w, C), top, left, h, w; in map
         coordinates) written over the part of it that the region shows: (B, C, height, width)."""
         pad = self.pad
         top, left, height, width = region
@@ -189,7 +255,7 @@ class IncrementalCNN:
         base_index = (image[:, None, None] * full_h + rows[:, :, None]) * full_w + cols[:, None, :]
         fresh_index = count * full_h * full_w + (items * h + in_rows[:, :, None]) * w + in_cols[:, None, :]
         index = np.where(row_ok[:, :, None] & col_ok[:, None, :], fresh_index, base_index)
-        source = torch.cat([_flat(full), fresh])  # the index picks from the unoccluded map or the window
+        source = torch.cat([_flat(full), fresh.reshape(-1, channels)])  # the index picks from the unoccluded map or the window
         return self._gathered(source, index, channels)
 
     def _input_region(self, padded: torch.Tensor, image: np.ndarray, region: tuple, box: np.ndarray,

@@ -95,18 +95,19 @@ def _changed_boxes(images: torch.Tensor, patch: int, stride: int, fill: float) -
 @torch.no_grad()
 def occlusion_probabilities(model, images: torch.Tensor, patch: int = 8, stride: int = 1, fill: float = 0.0,
                             batch: int = 16384, images_per_group: int = 64,
-                            progress: Callable[[int], None] | None = None) -> np.ndarray:
+                            progress: Callable[[int], None] | None = None, compiled: bool = True) -> np.ndarray:
     """Probabilities (N, rows, cols, 10) of the ten classes with the patch at each position of each
     image (N, 1, 28, 28); exact (equal to the naive loop), by incremental inference.
 
     Positions whose patch changes the same pixels give the same image and are computed once; those
     that change nothing give the image's own probabilities. `batch` bounds the items per conv call
     and `images_per_group` the images whose activations are held at once (bounded memory);
-    `progress(n)` is called after each group with the number of images done."""
+    `progress(n)` is called after each group with the number of images done. `compiled`: False runs
+    the torch loops even where the C ones (nnscope.vision.kernels) are available."""
     check_geometry(patch, stride, fill)
     if images.ndim != 4 or images.shape[1:] != (1, SIDE, SIDE):
         raise NnscopeError(f"images: shape {tuple(images.shape)}; expected (N, 1, {SIDE}, {SIDE})")
-    engine = IncrementalCNN(model)
+    engine = IncrementalCNN(model, compiled)
     count, positions = len(images), len(patch_starts(patch, stride))
     out = np.zeros((count, positions, positions, 10), np.float32)
     for start in range(0, count, images_per_group):
