@@ -1,7 +1,8 @@
 /* Loops of incremental occlusion that torch can only do in several passes over memory, each
  * done here in one: building the first block's window (input region, conv with one input channel,
  * pool, batch norm, ReLU), cutting a later block's input region out of the unoccluded map with
- * the fresh window written over it, and pool + batch norm + ReLU of a conv output.
+ * the fresh window written over it, pool + batch norm + ReLU of a conv output, and the logits
+ * from the last block's windows. The convs of the later blocks stay in torch (oneDNN).
  * All maps are float32, channels-last (rows of C values), contiguous; indices are int32.
  * Compiled and loaded by nnscope.vision.kernels; nnscope.vision.incremental holds the torch
  * version of each loop, which the tests compare them with. */
