@@ -139,9 +139,9 @@ def _group_probabilities(engine: IncrementalCNN, images: torch.Tensor, patch: in
         logits = engine.logits(base, items[chunk, 0], items[chunk, 1:], fill)
         probabilities[chunk] = torch.softmax(logits, 1).numpy()
 
-    # one batch per thread, each on one torch thread: torch and numpy release the GIL, so one
-    # thread's convolutions overlap the other's index building, where torch's own threads would
-    # leave a core idle; a batch's numbers do not depend on which thread runs it
+    # one batch per thread, each on one torch thread: torch, numpy and the C loops release the GIL,
+    # so one thread's work overlaps the other's Python, where torch's own threads would leave a
+    # core idle; a batch's numbers do not depend on which thread runs it
     workers = torch.get_num_threads()
     with one_thread(), ThreadPoolExecutor(workers) as pool:
         list(pool.map(run, _batches(engine, items[:, 1:], batch)))
