@@ -9,7 +9,7 @@ import torch
 
 from nnscope.cli import main
 from nnscope.vision.transplant import search, stroke_positions, transplant
-from vision.test_occlusion import cell_max_model
+from vision.test_occlusion import cell_max_model, digit_like_images
 
 
 def test_transplant_replaces_exactly_one_square():
@@ -33,6 +33,22 @@ def test_search_on_hand_set_model_finds_exactly_the_squares_over_the_ink():
     assert set(hits) == expected
     positions = {tuple(p) for p in stroke_positions(image[0], 3, 1)}  # squares within a pixel of the ink
     assert positions == {(r, c) for r in range(7, 12) for c in range(10, 15)}
+
+
+def test_search_does_not_depend_on_the_thread_count():
+    # batches run on as many threads as torch has; the hits, in order, must be the same on one
+    # cell_max_model says '0' while its cell holds white ink; black squares over all of it flip it
+    images = digit_like_images(3, seed=7)[:, 0].numpy()
+    donors = np.concatenate([np.zeros((1, 28, 28), np.float32), digit_like_images(2, seed=8)[:, 0].numpy()])
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = search(cell_max_model(), images, 0, donors, [4, 6], stride=1, batch=300)  # many batches per size
+        torch.set_num_threads(2)
+        two = search(cell_max_model(), images, 0, donors, [4, 6], stride=1, batch=300)
+    finally:
+        torch.set_num_threads(threads)
+    assert one == two and len(one) > 0
 
 
 @pytest.mark.parametrize("option,value", [("--sizes", "0"), ("--sizes", "29"), ("--digit", "11")])

@@ -7,11 +7,14 @@ input); every success it reports is then rebuilt as a plain image and checked by
 pass, so a success is exactly what it says.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 
 from nnscope.data import as_float_images
 from nnscope.errors import NnscopeError
+from nnscope.threads import one_thread
 from nnscope.vision.examples import check_digit, pick_example, predict
 from nnscope.vision.incremental import IncrementalCNN
 from nnscope.vision.occlusion import SIDE
@@ -62,27 +65,32 @@ def donor_indices(model, digits, digit: int, per_digit: int) -> np.ndarray:
 def search(model, images: np.ndarray, digit: int, donors: np.ndarray, sizes, stride: int = 1,
            batch: int = 4096) -> list[tuple]:
     """Every paste (image k, donor d, size, row, col, label) of a donor's square onto the same place
-    of images[k] (K, 28, 28) that the incremental engine classifies as `label`, not `digit`."""
+    of images[k] (K, 28, 28) that the incremental engine classifies as `label`, not `digit`.
+    The batches run on as many threads as torch has, each on one torch thread, as in
+    nnscope.vision.occlusion: the hits do not depend on the thread count."""
     engine = IncrementalCNN(model)
     base = engine.base(torch.from_numpy(images[:, None]).float())
     donor_pixels = torch.from_numpy(donors).float()  # (D, 28, 28)
-    hits = []
+
+    def hits_of(size: int, items: torch.Tensor) -> list[tuple]:
+        k, d, r, c = items.T
+        rows = r[:, None] + torch.arange(size)
+        cols = c[:, None] + torch.arange(size)
+        pasted = donor_pixels[d[:, None, None], rows[:, :, None], cols[:, None, :]]  # (B, size, size)
+        box = torch.stack([r, r + size, c, c + size], 1)
+        labels = engine.logits(base, k, box, 0.0, (size, size), pasted).argmax(1)
+        return [(int(k[j]), int(d[j]), size, int(r[j]), int(c[j]), int(labels[j]))
+                for j in torch.nonzero(labels != digit).flatten().tolist()]
+
+    work = []  # (size, items (B, 4): image, donor, row, col) per batch
     for size in sizes:
         items = [(k, d, r, c) for k in range(len(images)) for r, c in stroke_positions(images[k], size, stride)
                  for d in range(len(donors))]
-        if not items:
-            continue
-        items = torch.tensor(items, dtype=torch.int64)  # (B, 4): image, donor, row, col
-        for start in range(0, len(items), batch):
-            k, d, r, c = items[start : start + batch].T
-            rows = r[:, None] + torch.arange(size)
-            cols = c[:, None] + torch.arange(size)
-            pasted = donor_pixels[d[:, None, None], rows[:, :, None], cols[:, None, :]]  # (B, size, size)
-            box = torch.stack([r, r + size, c, c + size], 1)
-            labels = engine.logits(base, k, box, 0.0, (size, size), pasted).argmax(1)
-            for j in torch.nonzero(labels != digit).flatten().tolist():
-                hits.append((int(k[j]), int(d[j]), size, int(r[j]), int(c[j]), int(labels[j])))
-    return hits
+        items = torch.tensor(items, dtype=torch.int64).reshape(-1, 4)
+        work.extend((size, items[start : start + batch]) for start in range(0, len(items), batch))
+    workers = torch.get_num_threads()
+    with one_thread(), ThreadPoolExecutor(workers) as pool:
+        return [hit for hits in pool.map(lambda job: hits_of(*job), work) for hit in hits]
 
 
 def verified_successes(model, image: np.ndarray, digit: int, hits: list[tuple], donors: np.ndarray,
