@@ -12,6 +12,7 @@ from nnscope.cli.common import add_command, add_example_options, log, progress_b
 from nnscope.data import as_float_images, load_digits
 from nnscope.errors import NnscopeError
 from nnscope.model import load_model
+from nnscope.vision import kernels
 from nnscope.vision.examples import check_digit
 from nnscope.vision.occlusion import check_geometry, occlusion_probabilities, patch_starts, save_probabilities
 from nnscope.vision.occlusion_regions import occlusion_analysis, regions_without_masks
@@ -27,7 +28,8 @@ def register(subparsers) -> None:
         "of the digit matter, for this image and averaged over --aggregate test images of the digit.\n"
         "Writes OUT/occlusion_maps.png, OUT/occlusion_parts.png, OUT/occlusion_aggregate.png.\n"
         "--all instead computes the probabilities for the whole test set (or --limit N images) into one .npz "
-        "(--npz): probabilities (N, rows, cols, 10) float32, labels, indices, patch, stride, fill.\n"
+        "(--npz): probabilities (N, rows, cols, 10) float32, labels, indices, patch, stride, fill, loops (C or "
+        "torch: whether nnscope's C loops, compiled with the system's cc, computed them).\n"
         "--all uses every torch thread of one process, or one thread per process under torchrun, which writes "
         "the same file byte for byte: torchrun --nproc_per_node 2 -m nnscope occlude --all",
         run=run, show=show,
@@ -89,13 +91,14 @@ def run_all(args, model, digits) -> dict:
     seconds = time.perf_counter() - start
     parts = distributed.gather_objects((probabilities, seconds))
     path = args.npz or (args.out / "occlusion_all.npz")
+    loops = "C" if kernels.for_model(model.config) is not None else "torch"
     result = {"images": count, "patch": args.patch, "stride": args.stride, "fill": args.fill,
               "positions": len(patch_starts(args.patch, args.stride)) ** 2, "processes": distributed.world_size(),
-              "seconds": max(s for _, s in parts), "npz": str(path)}
+              "loops": loops, "seconds": max(s for _, s in parts), "npz": str(path)}
     result["images_per_second"] = count / result["seconds"] if result["seconds"] else float("inf")
     if distributed.rank() == 0:
         save_probabilities(path, np.concatenate([p for p, _ in parts]), digits.test_labels[:count],
-                           args.patch, args.stride, args.fill)
+                           args.patch, args.stride, args.fill, loops)
     distributed.barrier()
     return result
 
@@ -105,7 +108,7 @@ def show(result: dict, console) -> None:
         console.print(f"occlusion maps of {result['images']} test images ({result['positions']} positions each, "
                       f"patch {result['patch']}, stride {result['stride']}, fill {result['fill']:g}) in "
                       f"{result['seconds']:.1f} s = {result['images_per_second']:.1f} images/s on "
-                      f"{result['processes']} process(es): {result['npz']}", highlight=False)
+                      f"{result['processes']} process(es), {result['loops']} loops: {result['npz']}", highlight=False)
         return
     digit, maps = result["digit"], result
     table = Table("", "value", title=f"occlusion of test image {result['index']} (a '{digit}'), "

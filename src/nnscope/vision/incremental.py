@@ -76,8 +76,7 @@ class IncrementalCNN:
                 self.blocks.append((conv.weight.detach(), None, scale[:, None, None], shift[:, None, None], pool))
         self.pools = [block[-1] for block in self.blocks]
         self.pad = model.config.kernel_size // 2
-        fits = kernels.fits(model.config.channels[0], model.config.kernel_size)
-        self.kernels = kernels.load() if compiled and fits else None
+        self.kernels = kernels.for_model(model.config) if compiled else None
         self.first_weight = self.blocks[0][0][:, 0].permute(1, 2, 0).contiguous()  # (k, k, C'), as the C loop reads it
         # without a pool after the last conv, the head's C loop applies its batch norm and ReLU as it
         # reads each window, which saves a pass over all of them

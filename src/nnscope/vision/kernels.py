@@ -40,6 +40,11 @@ def fits(channels: int, kernel_size: int, side: int = 28) -> bool:
     return channels <= 256 and side + kernel_size - 1 <= 36
 
 
+def for_model(config):
+    """The compiled library if it serves a model of this config (nnscope.model.CNNConfig), else None."""
+    return load() if fits(config.channels[0], config.kernel_size) else None
+
+
 def _compiler() -> list[str] | None:
     """The C compiler command ($CC or cc), or None if there is none."""
     command = os.environ.get("CC", "cc").split()

@@ -224,9 +224,10 @@ def captum_attribution(probabilities: np.ndarray, target: int, unoccluded: float
 
 
 def save_probabilities(path, probabilities: np.ndarray, labels: np.ndarray, patch: int, stride: int,
-                       fill: float):
+                       fill: float, loops: str):
     """Write the maps of many images to one .npz, atomically and byte for byte reproducibly (no
-    timestamps): probabilities (N, rows, cols, 10) float32, labels (N,), patch, stride, fill, versions."""
+    timestamps): probabilities (N, rows, cols, 10) float32, labels (N,), patch, stride, fill, loops
+    ('C' or 'torch': which loops computed them; the two agree to ~1e-7), versions."""
     import io
     import json
     import zipfile
@@ -236,7 +237,7 @@ def save_probabilities(path, probabilities: np.ndarray, labels: np.ndarray, patc
     arrays = {"probabilities": probabilities.astype(np.float32), "labels": np.asarray(labels),
               "indices": np.arange(len(labels)), "starts": patch_starts(patch, stride),
               "patch": np.int64(patch), "stride": np.int64(stride), "fill": np.float64(fill),
-              "versions": np.array(json.dumps(versions(), sort_keys=True))}
+              "loops": np.array(loops), "versions": np.array(json.dumps(versions(), sort_keys=True))}
 
     def write(f):
         with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
