@@ -135,8 +135,9 @@ class IncrementalCNN:
         return self.window_weights[key]
 
     def _window_logits(self, base: Unoccluded, image: np.ndarray, window: tuple) -> torch.Tensor:
-        """Logits (B, classes) of the unoccluded last maps with the fresh window (flat rows, top,
-        left, h, w; items sorted by window place) written over them."""
+        """Logits (B, classes) of the unoccluded last maps with the fresh windows written over
+        them: window = ((B, h, w, C), top, left, h, w), items sorted by window place (the torch
+        loop's matrix products go place by place); with _raw_last, the last conv's raw outputs."""
         fresh, top, left, h, w = window
         count = len(image)
         without = self._without(base, h, w)
