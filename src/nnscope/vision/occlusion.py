@@ -6,14 +6,13 @@ probabilities at every position (row = vertical position of the patch's top-left
 one-position-per-forward-pass loop it must equal; `occlusion_maps` derives the three maps.
 """
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
 import torch
 
 from nnscope.errors import NnscopeError
-from nnscope.threads import one_thread
+from nnscope.threads import map_on_threads
 from nnscope.vision.incremental import IncrementalCNN
 from nnscope.vision.windows import block_spans
 
@@ -139,12 +138,7 @@ def _group_probabilities(engine: IncrementalCNN, images: torch.Tensor, patch: in
         logits = engine.logits(base, items[chunk, 0], items[chunk, 1:], fill)
         probabilities[chunk] = torch.softmax(logits, 1).numpy()
 
-    # one batch per thread, each on one torch thread: torch, numpy and the C loops release the GIL,
-    # so one thread's work overlaps the other's Python, where torch's own threads would leave a
-    # core idle; a batch's numbers do not depend on which thread runs it
-    workers = torch.get_num_threads()
-    with one_thread(), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, _batches(engine, items[:, 1:], batch)))
+    map_on_threads(run, _batches(engine, items[:, 1:], batch))  # both cores, same numbers on any count
     flat = out.reshape(-1, 10)
     flat[np.flatnonzero(changed)] = probabilities[where.reshape(-1)]
     return out

@@ -7,14 +7,12 @@ input); every success it reports is then rebuilt as a plain image and checked by
 pass, so a success is exactly what it says.
 """
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import torch
 
 from nnscope.data import as_float_images
 from nnscope.errors import NnscopeError
-from nnscope.threads import one_thread
+from nnscope.threads import map_on_threads
 from nnscope.vision.examples import check_digit, pick_example, predict
 from nnscope.vision.incremental import IncrementalCNN
 from nnscope.vision.occlusion import SIDE
@@ -66,8 +64,8 @@ def search(model, images: np.ndarray, digit: int, donors: np.ndarray, sizes, str
            batch: int = 4096) -> list[tuple]:
     """Every paste (image k, donor d, size, row, col, label) of a donor's square onto the same place
     of images[k] (K, 28, 28) that the incremental engine classifies as `label`, not `digit`.
-    The batches run on as many threads as torch has, each on one torch thread, as in
-    nnscope.vision.occlusion: the hits do not depend on the thread count."""
+    The batches run side by side (nnscope.threads.map_on_threads): the hits do not depend on the
+    thread count."""
     engine = IncrementalCNN(model)
     base = engine.base(torch.from_numpy(images[:, None]).float())
     donor_pixels = torch.from_numpy(donors).float()  # (D, 28, 28)
@@ -88,9 +86,7 @@ def search(model, images: np.ndarray, digit: int, donors: np.ndarray, sizes, str
                  for d in range(len(donors))]
         items = torch.tensor(items, dtype=torch.int64).reshape(-1, 4)
         work.extend((size, items[start : start + batch]) for start in range(0, len(items), batch))
-    workers = torch.get_num_threads()
-    with one_thread(), ThreadPoolExecutor(workers) as pool:
-        return [hit for hits in pool.map(lambda job: hits_of(*job), work) for hit in hits]
+    return [hit for hits in map_on_threads(lambda job: hits_of(*job), work) for hit in hits]
 
 
 def verified_successes(model, image: np.ndarray, digit: int, hits: list[tuple], donors: np.ndarray,
