@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from nnscope.data import as_float_images, load_mnist
-from nnscope.model import CNN, DEFAULT_CHECKPOINT, load_model
+from nnscope.model import CNN, load_model
+from nnscope.paths import DEFAULT_CHECKPOINT
 from nnscope.vision import kernels
 from nnscope.vision.occlusion import (
     batched_occlusion_probabilities,

@@ -1,23 +1,36 @@
-"""nnscope: see inside small neural networks and check every number by hand."""
+"""nnscope: see inside small neural networks and check every number by hand.
+
+The public names below are imported on first use (PEP 562), so that `import nnscope` and the
+command line's help do not pay for torch until a name that needs it is touched.
+"""
+
+import importlib
 
 __version__ = "0.1.0"
 
-from nnscope.data import Digits, load_digits, load_mnist  # noqa: E402
-from nnscope.errors import NnscopeError  # noqa: E402
-from nnscope.model import CNN, CNNConfig, load_model  # noqa: E402
-from nnscope.train import RECIPES, make_recipe, train, train_and_save  # noqa: E402
+# public name -> the module that defines it
+_EXPORTS = {
+    "CNN": "nnscope.model",
+    "CNNConfig": "nnscope.model",
+    "Digits": "nnscope.data",
+    "NnscopeError": "nnscope.errors",
+    "RECIPES": "nnscope.train",
+    "load_digits": "nnscope.data",
+    "load_mnist": "nnscope.data",
+    "load_model": "nnscope.model",
+    "make_recipe": "nnscope.train",
+    "train": "nnscope.train",
+    "train_and_save": "nnscope.train",
+}
 
-__all__ = [
-    "CNN",
-    "CNNConfig",
-    "Digits",
-    "NnscopeError",
-    "RECIPES",
-    "__version__",
-    "load_digits",
-    "load_mnist",
-    "load_model",
-    "make_recipe",
-    "train",
-    "train_and_save",
-]
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'nnscope' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

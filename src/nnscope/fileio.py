@@ -1,6 +1,7 @@
 """Atomic file writes and the provenance (seed, versions) stamped on every saved result."""
 
 import json
+import math
 import os
 import platform
 import tempfile
@@ -41,7 +42,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Turn numpy / torch values, tuples and paths into plain JSON types (lists, floats, ints)."""
+    """Turn numpy / torch values, tuples and paths into plain JSON types (lists, floats, ints).
+
+    The one policy for non-finite numbers in results: JSON has no NaN or infinity, so a value that
+    is undefined (0/0, a ratio of nothing) or infinite is written as null, in --json output and in
+    every saved file alike; the sentences built from a result say 'undefined' for it."""
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -49,16 +54,20 @@ def to_jsonable(value: Any) -> Any:
     if hasattr(value, "detach"):  # a torch tensor
         value = value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return to_jsonable(value.astype(object).tolist())
         return value.tolist()
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, Path):
         return str(value)
     return value
 
 
 def dumps_json(value: Any, indent: int | None = None) -> str:
-    """JSON text of `value`; NaN and infinity are refused, since they are not JSON."""
+    """JSON text of `value`; non-finite numbers become null (see `to_jsonable`)."""
     return json.dumps(to_jsonable(value), indent=indent, allow_nan=False)
 
 

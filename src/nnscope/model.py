@@ -14,8 +14,8 @@ from torch import nn
 
 from nnscope.errors import NnscopeError
 from nnscope.fileio import atomic_write, versions
+from nnscope.paths import DEFAULT_CHECKPOINT
 
-DEFAULT_CHECKPOINT = Path("runs") / "mnist_cnn.pt"
 CHECKPOINT_FORMAT = "nnscope-cnn"
 CHECKPOINT_VERSION = 1
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # pixel statistics of the MNIST training set, in [0, 1] units

@@ -36,15 +36,28 @@ def test_stages_follow_the_assignment_order():
     assert ["training"] + [s.name for s in STAGES] == ORDER
 
 
-def test_a_stage_whose_code_is_missing_is_not_available():
-    stage = Stage("ghost", "a stage whose module does not exist", "sections_vision:filters_section",
-                  needs=("nnscope.vision.no_such_module",))
+def test_a_stage_runs_its_entry_point_with_the_quick_or_full_options_and_the_report_seed():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Options:
+        size: int = 5
+        seed: int = 0
+
+    calls = []
+
+    def run_toy(model, data, options, out=None, progress=None):
+        calls.append(options)
+        progress(1, 1, "")
+        return {"size": options.size, "finding": ["measured"], "figures": []}
+
+    stage = Stage("toy", "a toy stage", run=run_toy, options=Options(size=50), quick=Options(size=5))
+    ctx = Context(out=Path("."), digits=None, model=None, checkpoint=None, seed=7, quick=True)
     events = []
-    section = run_stage(stage, None, events.append)
-    assert section["available"] is False and "nnscope.vision.no_such_module" in section["reason"]
-    assert events == [{"stage": "ghost", "title": stage.title, "status": "unavailable"}]
-    assert Stage("x", "t", "sections_vision:no_such_adapter").missing_modules() == [
-        "nnscope.report.sections_vision:no_such_adapter"]
+    section = run_stage(stage, ctx, events.append)
+    assert calls == [Options(size=5, seed=7)]
+    assert section["size"] == 5 and section["answer"] == ["measured"]
+    assert [e["status"] for e in events] == ["start", "step", "done"]
 
 
 def test_stage_key_changes_with_what_changes_the_numbers():

@@ -3,51 +3,69 @@
 Each sub-command lives in its own module of this package with `register(subparsers)`;
 `register` sets `run(args) -> dict` (the result, which `--json` prints) and
 `show(result, console)` (the human view) as the parser's defaults.
+
+Start-up is most of the time of a short job, so only the module of the command being run is
+imported, and the command modules import torch, matplotlib and the analyses inside `run`:
+`nnscope --help`, `nnscope CMD --help` and a bad option answer without importing torch.
 """
 
 import importlib
 import sys
 
-from nnscope import distributed
-from nnscope.cli.common import Parser, emit, stderr_console
+from nnscope import __version__
+from nnscope.cli.commands import COMMANDS
+from nnscope.cli.common import Parser, emit, print_error
 from nnscope.errors import NnscopeError
 
-# sub-command modules, in the order `nnscope --help` lists them
-COMMAND_MODULES = ["data", "train", "filters", "featuremaps", "shift", "occlude", "attack", "rnn", "lstm", "longseq", "report"]
 
 
-def build_parser() -> Parser:
-    """The top-level parser with every sub-command registered."""
+def chosen_command(argv: list[str]) -> str | None:
+    """The sub-command named in `argv` (its first word that is not an option), if it is one."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in COMMANDS else None
+
+
+def build_parser(argv: list[str] | None = None):
+    """The top-level parser: every sub-command listed, the one named in `argv` with all its options."""
     parser = Parser(
         prog="nnscope",
         description="See inside small neural networks and check every number by hand. "
         "Every command takes --json (one JSON document on stdout) and --help.",
     )
-    from nnscope import __version__
-
     parser.add_argument("--version", action="version", version=f"nnscope {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"nnscope.cli.{name}").register(subparsers)
+    chosen = chosen_command(sys.argv[1:] if argv is None else argv)
+    for name, help in COMMANDS.items():
+        if name == chosen:
+            importlib.import_module(f"nnscope.cli.{name}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=help)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; bad input gives one line on stderr and exit code 2."""
-    args = build_parser().parse_args(argv)
+    try:
+        return run_command(argv)
+    except KeyboardInterrupt:  # also while torch imports, in the first seconds
+        print("nnscope: interrupted", file=sys.stderr)
+        return 130
+
+
+def run_command(argv: list[str] | None) -> int:
+    """Parse `argv`, run the command, print its result."""
+    args = build_parser(argv).parse_args(argv)
+    from nnscope import distributed  # torch: only once the options parsed
+
     try:
         result = args.run(args)
     except NnscopeError as e:
-        stderr_console().print(f"nnscope {args.command}: error: {e}", markup=False, highlight=False, soft_wrap=True)
+        print_error(args.command, str(e))
         return 2
     except OSError as e:  # a path the user gave that cannot be read or written
         where = f"{e.filename}: " if e.filename else ""
-        stderr_console().print(f"nnscope {args.command}: error: {where}{e.strerror or e}", markup=False,
-                               highlight=False, soft_wrap=True)
+        print_error(args.command, f"{where}{e.strerror or e}")
         return 2
-    except KeyboardInterrupt:
-        print("nnscope: interrupted", file=sys.stderr)
-        return 130
     finally:
         distributed.shutdown()
     if distributed.rank() == 0:

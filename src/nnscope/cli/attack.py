@@ -15,7 +15,7 @@ from nnscope.vision.transplant import DEFAULT_SIZES, check_sizes, examples_to_dr
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "attack", help="paste squares cut from other digits onto a digit to change its label (Problem 2.3)",
+        subparsers, "attack",
         description="Cut --sizes x --sizes squares from correctly classified test images of the other nine digits "
         "(--donors per digit) and paste each over the same place of the chosen digit, at every position on and "
         "around its strokes (stride 1), searching in batches for pastes the model classifies as another digit. "

@@ -2,24 +2,34 @@
 
 import argparse
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from nnscope.fileio import dumps_json
-from nnscope.model import DEFAULT_CHECKPOINT
+from nnscope.cli.commands import COMMANDS
+from nnscope.paths import DEFAULT_CHECKPOINT
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every default beside its option, keeps the layout of descriptions and examples."""
+def shown_default(value) -> str:
+    """A default as a person types it: `conv1 conv2 conv3`, not `['conv1', 'conv2', 'conv3']`."""
+    if isinstance(value, (list, tuple)):
+        return " ".join(shown_default(v) for v in value)
+    return str(value)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows every default beside its option as it would be typed, keeps the layout of descriptions."""
 
     def _get_help_string(self, action):
         # None and on/off flags: the help text itself says what happens when the option is absent
-        if action.default is None or isinstance(action.default, bool):
+        if action.default is None or isinstance(action.default, bool) or action.default is argparse.SUPPRESS:
             return action.help
-        return super()._get_help_string(action)
+        if "%(default)" in (action.help or "") or not action.option_strings:
+            return action.help
+        return f"{action.help} (default: {shown_default(action.default).replace('%', '%%')})"
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,9 +43,9 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def add_command(subparsers, name: str, help: str, description: str, run, show) -> Parser:
-    """A sub-command parser with --json, wired to `run` and `show`."""
-    parser = subparsers.add_parser(name, help=help, description=description)
+def add_command(subparsers, name: str, description: str, run, show) -> Parser:
+    """A sub-command parser with --json, wired to `run` and `show`; its one-line help is in `COMMANDS`."""
+    parser = subparsers.add_parser(name, help=COMMANDS[name], description=description)
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout and nothing else")
     parser.set_defaults(run=run, show=show)
     return parser
@@ -69,6 +79,23 @@ def add_example_options(parser: Parser, digit: int, verb: str) -> None:
                         help="index into the test set of the image (default: the first correctly classified one)")
 
 
+def options_from_args(cls, args, **renamed):
+    """The frozen options dataclass `cls` from the parsed arguments: each field from the argument of the
+    same name (or the one `renamed` maps it to); a field the command does not offer keeps its default."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        name = renamed.get(f.name, f.name)
+        if hasattr(args, name):
+            value = getattr(args, name)
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**values)
+
+
+def print_error(command: str, message: str) -> None:
+    """The one line of a failed command on stderr, as typed: no markup, no wrapping, no colour codes."""
+    sys.stderr.write(f"nnscope {command}: error: {' '.join(message.split())}\n")
+
+
 def stdout_console() -> Console:
     """Console for human output."""
     return Console()
@@ -82,6 +109,8 @@ def stderr_console() -> Console:
 def emit(args, result: dict) -> None:
     """Print the result: one JSON document with --json, else the command's human view."""
     if args.json:
+        from nnscope.fileio import dumps_json  # numpy: only when there is a result to print
+
         sys.stdout.write(dumps_json(result) + "\n")
     else:
         args.show(result, stdout_console())

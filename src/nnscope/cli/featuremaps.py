@@ -12,7 +12,7 @@ from nnscope.vision.featuremaps import DEFAULT_LAYER, DEFAULT_PAIR, RANDOM_DRAWS
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "featuremaps", help="feature maps of a '0' and an '8' and the channels that separate them (Problem 1.2)",
+        subparsers, "featuremaps",
         description="Show every channel of --layer for a correctly classified example of each digit, on one colour "
         "scale, and their difference. Then, over all test images of the two digits, rank the channels by Cohen's d "
         "of their spatially averaged activation, draw the mean maps of the top channels, and zero the top-k channels "

@@ -10,7 +10,7 @@ from nnscope.vision.filters import DEFAULT_LAYERS, describe_filters, filter_stat
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "filters", help="draw the filters of conv1-conv3 (Problem 1.1)",
+        subparsers, "filters",
         description="Draw every filter of each conv layer: conv1 as a grid of kernels; conv2 and conv3 with one "
         "row per output filter and one tile per input-channel slice. Each layer's figure has one diverging colour "
         "scale centred at zero (blue < 0 < red) with a colour bar. Writes OUT/filters_<layer>.png.",

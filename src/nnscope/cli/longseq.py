@@ -18,7 +18,7 @@ DEFAULTS = LongSeqConfig()
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "longseq", help="Problem 4: vanishing gradients, echo state network and LSTM on long sequences",
+        subparsers, "longseq",
         description="Generate protein-like sequences whose label is a motif at a chosen distance from the end, then\n"
         "(4.1) measure ||dL/dh(t)|| from tau back to 1 and the far past's share of dL/dW, dL/dU against dL/dV, dL/dc\n"
         "at several spectral radii of W; (4.2) fit an echo state network (W, U fixed, V, c by ridge regression)\n"

@@ -11,7 +11,7 @@ from nnscope.recurrent.params import CELL_ACTIVATIONS, load_lstm_params
 def register(subparsers) -> None:
     """Add `nnscope lstm` and its options."""
     parser = add_command(
-        subparsers, "lstm", help="Problem 5: an LSTM cell (DL book eqs. 10.40-10.44), dL/db_f by BPTT, checked",
+        subparsers, "lstm",
         description="Problem 3's network with its recurrence replaced by the LSTM cell of the Deep Learning "
         "book (eqs. 10.40-10.44): outputs, the loss L = (y_1(T) - 0.5)^2 - log y_2(T), dL/db_f by unfolding "
         "through time with every intermediate, the central-difference check, the other biases' gradients.\n"

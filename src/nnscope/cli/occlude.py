@@ -20,7 +20,7 @@ from nnscope.vision.occlusion_regions import occlusion_analysis, regions_without
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "occlude", help="occlusion maps of a digit and which parts matter (Problem 2.1-2.2)",
+        subparsers, "occlude",
         description="Slide a --patch x --patch square of grey --fill (0 = black) over a correctly classified test "
         "digit, left to right and top to bottom with --stride, and record at every position the ten class "
         "probabilities: maps of the true class's probability, the highest probability and the predicted label "

@@ -7,14 +7,14 @@ from rich.table import Table
 
 from nnscope.cli.common import add_command, log, stderr_console
 from nnscope.data import load_mnist
-from nnscope.model import DEFAULT_CHECKPOINT
+from nnscope.paths import DEFAULT_CHECKPOINT
 from nnscope.report.build import ReportOptions, build_report, check_paths
 from nnscope.train import RECIPES
 
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "report", help="train (or reuse the checkpoint), answer Problems 1-5, write report/index.html",
+        subparsers, "report",
         description="Run every analysis with its defaults and write one self-contained page (no network needed):\n"
         "OUT/index.html, OUT/results.json (every number the page shows) and the figures.\n"
         "A checkpoint trained by the same recipe and seed is reused, and so is every stage whose\n"

@@ -14,7 +14,7 @@ from nnscope.recurrent.rnn import rnn_solution
 def register(subparsers) -> None:
     """Add `nnscope rnn` and its options."""
     parser = add_command(
-        subparsers, "rnn", help="Problem 3: the RNN of the DL book, BPTT by hand, checked by central differences",
+        subparsers, "rnn",
         description="The recurrent network of the Deep Learning book (eqs. 10.8-10.11) with the loss "
         "L = (y_1(T) - 0.5)^2 - log y_2(T): outputs y(t), the loss, dL/db by central differences and by "
         "unfolding through time (reverse mode and forward mode), the gradients of b, c, W, U, V, one "

@@ -13,7 +13,7 @@ from nnscope.vision.shift import PADDINGS, SWEEP_MAX_SHIFT, check_padding, check
 
 def register(subparsers) -> None:
     parser = add_command(
-        subparsers, "shift", help="shift a digit left and right and classify it (Problem 1.3), plus a shift sweep",
+        subparsers, "shift",
         description="Shift a correctly classified test digit left and right by --pixels, filling the pixels that "
         "come in by --padding (clamp: the closest valid pixel, so for a left shift by k column j takes column "
         "min(j+k, 27); zero: black; reflect: mirrored about the edge pixel; wrap: from the other side), and "

@@ -7,7 +7,7 @@ from rich.table import Table
 from nnscope import distributed
 from nnscope.cli.common import add_command, add_data_options, log, progress_bar
 from nnscope.data import load_digits
-from nnscope.model import DEFAULT_CHECKPOINT
+from nnscope.paths import DEFAULT_CHECKPOINT
 from nnscope.train import RECIPES, make_recipe, train_and_save
 
 
@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     recipes = "; ".join(f"{name}: {r.epochs} epochs, channels {'-'.join(map(str, r.model.channels))}"
                         for name, r in RECIPES.items())
     parser = add_command(
-        subparsers, "train", help="train the CNN and write its checkpoint",
+        subparsers, "train",
         description=f"Train the CNN on the whole training set held in memory, shuffled every epoch.\n"
         f"Recipes: {recipes}.\nRuns under torchrun too: torchrun --nproc_per_node 2 -m nnscope train",
         run=run, show=show,

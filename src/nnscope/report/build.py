@@ -21,9 +21,10 @@ import torch
 from nnscope.data import Digits, load_mnist
 from nnscope.errors import NnscopeError
 from nnscope.fileio import to_jsonable, versions, write_json
-from nnscope.model import DEFAULT_CHECKPOINT, load_model
+from nnscope.model import load_model
+from nnscope.paths import DEFAULT_CHECKPOINT
 from nnscope.report import training
-from nnscope.report.stages import STAGES, Context, Stage, unavailable
+from nnscope.report.stages import STAGES, Context, Stage
 
 Event = Callable[[dict], None]  # {'stage', 'title', 'status': start|step|done|reused|unavailable, ...}
 RESULTS_FILE = "results.json"
@@ -39,12 +40,15 @@ class ReportOptions:
     quick: bool = False  # smaller aggregates and a short long-sequence study: for tests, seconds not minutes
 
 
+SOURCE_SUFFIXES = (".py", ".c", ".j2", ".js", ".css")  # the code, the C loops and the page's templates
+
+
 def source_hash() -> str:
-    """sha256 of nnscope's Python sources: a code change invalidates stored stages."""
+    """sha256 of nnscope's sources (Python, C and the page's templates): a change invalidates stored stages."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
-        if path.suffix == ".py" and "__pycache__" not in path.parts:  # templates change the page, not the numbers
+        if path.suffix in SOURCE_SUFFIXES and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
@@ -56,7 +60,9 @@ def file_hash(path: Path) -> str:
 
 def stage_key(stage: Stage, options: ReportOptions, checkpoint_sha: str, code: str) -> str:
     """The identity of one stage's result: same key, same numbers."""
+    stage_options = stage.options_for(options.quick, options.seed)
     parts = {"stage": stage.name, "options": asdict(options), "code": code,
+             "stage_options": asdict(stage_options) if stage_options is not None else None,
              "checkpoint": checkpoint_sha if stage.uses_model else None}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -92,11 +98,7 @@ def check_paths(out: Path, checkpoint: Path) -> None:
 
 
 def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:
-    """Run one stage, timing it; a stage whose analysis code is not in the package is 'not available'."""
-    missing = stage.missing_modules()
-    if missing:
-        on_event({"stage": stage.name, "title": stage.title, "status": "unavailable"})
-        return unavailable(f"the analysis code is not installed yet ({', '.join(missing)})")
+    """Run one stage through its entry point, timing it."""
     on_event({"stage": stage.name, "title": stage.title, "status": "start"})
     start = time.perf_counter()
 
@@ -104,7 +106,12 @@ def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:
         on_event({"stage": stage.name, "title": stage.title, "status": "step",
                   "completed": completed, "total": total, "info": info})
 
-    section = to_jsonable(stage.run(ctx.with_progress(progress)))  # as results.json will hold it
+    if stage.adapter is not None:  # TRANSITIONAL
+        result = stage.adapter(ctx.with_progress(progress))
+    else:
+        result = stage.run(ctx.model, ctx.digits, stage.options_for(ctx.quick, ctx.seed), out=ctx.out, progress=progress)
+    section = to_jsonable(result)  # as results.json will hold it
+    section.setdefault("answer", section.get("finding", []))
     seconds = time.perf_counter() - start
     on_event({"stage": stage.name, "title": stage.title, "status": "done", "seconds": seconds})
     return {"available": True, **section, "seconds": seconds}
@@ -142,7 +149,7 @@ def run_stages(ctx: Context, keys: dict[str, str], before: dict, on_event: Event
     run in a second process beside the others."""
     stored = {stage.name for stage in STAGES
               if reusable(before.get(stage.name), keys[stage.name], ctx.out) and before[stage.name].get("available")}
-    detached = [s for s in STAGES if s.detach and s.name not in stored and not s.missing_modules()]
+    detached = [s for s in STAGES if s.detach and s.name not in stored]
     sections = {}
     with second_process(detached, ctx, on_event) as futures:
         for stage in STAGES:

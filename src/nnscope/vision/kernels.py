@@ -72,7 +72,7 @@ def _build(compiler: list[str], library: Path) -> bool:
 def load():
     """The compiled library (a ctypes.CDLL with typed functions), or None without a working compiler
     or when $NNSCOPE_NO_KERNELS is set."""
-    from nnscope.data import nnscope_home
+    from nnscope.paths import nnscope_home
 
     compiler = _compiler()
     if compiler is None or os.environ.get("NNSCOPE_NO_KERNELS"):
