@@ -4,6 +4,7 @@
 COMMANDS = {
     "data": "fetch and verify MNIST (or Fashion-MNIST) and print what was found",
     "train": "train the CNN and write its checkpoint",
+    "layers": "list every module of a model (nnscope, TorchScript, torch.export or FILE.py:NAME): type, output shape, parameters",
     "filters": "draw the filters of conv1-conv3 (Problem 1.1)",
     "featuremaps": "feature maps of a '0' and an '8' and the channels that separate them (Problem 1.2)",
     "shift": "shift a digit left and right and classify it (Problem 1.3), plus a shift sweep",

@@ -1,0 +1,64 @@
+"""`nnscope layers`: every module of a model with its type, output shape for one input and parameters."""
+
+from nnscope.cli.common import add_command
+from nnscope.cli.model_options import add_model_options, model_options
+
+
+def register(subparsers) -> None:
+    parser = add_command(
+        subparsers, "layers",
+        description="Load a model (an nnscope checkpoint, a TorchScript file, a torch.export .pt2 program or "
+        "FILE.py:NAME with --weights), run it once on one input of --input-shape (or --image's size) and list "
+        "every module as named_modules() names it: its type, its output shape for one image (without the batch "
+        "dimension), the parameters it holds itself, and the order in which first calls start. The conv layers are listed in "
+        "forward order, as the analyses number them. Loading FILE.py:NAME runs that file's code.",
+        run=run, show=show,
+    )
+    add_model_options(parser)
+
+
+def run(args) -> dict:
+    from nnscope.models import load_model_from_options  # torch: only once the options parsed
+
+    loaded = load_model_from_options(model_options(args))
+    return {
+        "model": loaded.source,
+        "format": loaded.format,
+        "input_shape": list(loaded.input_shape),
+        "fixed_size": loaded.fixed_size,
+        "classes": loaded.classes,
+        "class_names": list(loaded.class_names),
+        "conv_layers": list(loaded.conv_layers),
+        "parameters": sum(layer["parameters"] for layer in loaded.layers),
+        "shapes_observed": loaded.format != "torchscript",  # TorchScript runs outside Python: no hooks fire
+        "layers": loaded.layers,
+    }
+
+
+def shown_shape(shape) -> str:
+    """[16, 28, 28] -> '16 x 28 x 28'; a tuple of outputs -> 'a, b'; unknown -> '-'."""
+    if shape is None:
+        return "-"
+    if shape and isinstance(shape[0], list):
+        return ", ".join(shown_shape(s) for s in shape)
+    return " x ".join(map(str, shape)) or "scalar"
+
+
+def show(result: dict, console) -> None:
+    from rich.table import Table
+
+    table = Table("layer", "type", "output per image", "parameters", "order", title=result["model"])
+    for layer in result["layers"]:
+        depth = layer["name"].count(".") + (1 if layer["name"] else 0)
+        name = "  " * depth + (layer["name"].rsplit(".", 1)[-1] if layer["name"] else "(model)")
+        order = "-" if layer["call_order"] is None else f"#{layer['call_order'] + 1}"
+        table.add_row(name, layer["type"], shown_shape(layer["output_shape"]), f"{layer['parameters']:,}", order)
+    console.print(table)
+    c, h, w = result["input_shape"]
+    size = "this size only" if result["fixed_size"] else "other sizes too"
+    console.print(f"input {c} x {h} x {w} ({size}), {result['classes']} classes, "
+                  f"{result['parameters']:,} parameters", highlight=False)
+    console.print("conv layers in forward order: " + (", ".join(result["conv_layers"]) or "none"), highlight=False)
+    if not result["shapes_observed"]:
+        console.print("TorchScript runs outside Python: inner output shapes are not observable and the order "
+                      "is that of its compiled code", highlight=False)

@@ -1,0 +1,142 @@
+"""The four ways to name a model (`--model SPEC`) and what each file says about itself.
+
+- an nnscope checkpoint (its 'nnscope-cnn' format tag), read by `nnscope.model.load_model`;
+- a TorchScript file (`torch.jit.save`), read by `torch.jit.load`;
+- a `torch.export` program (`torch.export.save`, `.pt2`), read by `torch.export.load` and unflattened
+  so that its submodules keep their names and can be hooked;
+- `path/to/file.py:NAME` (see `nnscope.models.pyfile`: importing the file runs its code), with
+  optional `--weights`.
+Checkpoints, weights, TorchScript and exported programs are read by PyTorch's own deserialisers
+(`torch.load(weights_only=True)`, TorchScript, torch.export): reading them runs no Python code.
+"""
+
+import pickle
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from nnscope.errors import NnscopeError
+from nnscope.images import one_line
+from nnscope.models.pyfile import module_from_python_file, split_python_spec
+from nnscope.models.weights import load_weights
+
+FORMATS = ("nnscope", "torchscript", "export", "python")
+NNSCOPE_INPUT_SHAPE = (1, 28, 28)  # the CNN nnscope trains: grey MNIST digits
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+
+
+@dataclass
+class Network:
+    """The user's network as read from SPEC, before it is probed."""
+
+    module: nn.Module  # eval mode; its named_modules() name the layers
+    format: str  # one of FORMATS
+    source: str  # what was read, for people: "TorchScript file model.pt"
+    input_shape: tuple[int, int, int] | None = None  # (C, H, W) when the file says so
+    static_batch: int | None = None  # the only batch size an exported program runs, when fixed at export
+    class_names: tuple[str, ...] | None = None  # when the format knows them
+    layer_types: dict[str, str] = field(default_factory=dict)  # module name -> type, where type(m) would not say
+
+
+def zip_names(path: Path) -> list[str]:
+    """The members of a zip archive, or [] for any other file (old torch.save files are not zips)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return []
+
+
+def read_network(spec: str | Path, weights: str | Path | None = None) -> Network:
+    """The network that `spec` names, in eval mode on the CPU, with `weights` loaded into a .py model."""
+    python = split_python_spec(str(spec))
+    if python is not None:
+        path, name = python
+        module = module_from_python_file(path, name)
+        if weights is not None:
+            load_weights(module, weights, f"{path}:{name}")
+        source = f"{path}:{name}" + (f" with weights {weights}" if weights is not None else "")
+        return Network(module.eval(), "python", source)
+    path = Path(spec)
+    if weights is not None:
+        raise NnscopeError(f"--weights: only used with --model FILE.py:NAME; {path} carries its own weights")
+    if not path.exists():
+        raise NnscopeError(f"--model: {path}: no such file; expected an nnscope checkpoint, a TorchScript file, "
+                           "a torch.export .pt2 program or FILE.py:NAME")
+    if path.is_dir():
+        raise NnscopeError(f"--model: {path} is a folder; expected a model file or FILE.py:NAME")
+    names = zip_names(path)
+    if any(n.endswith("/archive_format") for n in names):
+        return read_exported(path)
+    if any("/code/" in n for n in names) and any(n.endswith("/constants.pkl") for n in names):
+        return read_torchscript(path)
+    return read_saved(path)
+
+
+def read_torchscript(path: Path) -> Network:
+    """A TorchScript file; its submodules' types are their original class names."""
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except RuntimeError as e:
+        raise NnscopeError(f"--model: {path}: TorchScript file torch.jit.load cannot read ({one_line(e)})") from None
+    types = {name: m.original_name for name, m in module.named_modules()}
+    return Network(module.eval(), "torchscript", f"TorchScript file {path}", layer_types=types)
+
+
+def read_exported(path: Path) -> Network:
+    """A torch.export program, unflattened back into named submodules, with the input shape it was exported for."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's deprecation notices about its own serialiser
+            program = torch.export.load(str(path))
+            module = torch.export.unflatten(program)
+    except Exception as e:  # torch.export raises many types for a damaged or foreign archive
+        raise NnscopeError(f"--model: {path}: torch.export program torch.export.load cannot read ({one_line(e)})") from None
+    inputs = [n for n in program.graph.nodes if n.op == "placeholder" and n.name in program.graph_signature.user_inputs]
+    if len(inputs) != 1:
+        raise NnscopeError(f"--model: {path}: the exported program takes {len(inputs)} inputs; expected one image batch")
+    shape = tuple(inputs[0].meta["val"].shape) if "val" in inputs[0].meta else ()
+    static = [d if isinstance(d, int) else None for d in shape]  # a dynamic dimension is a SymInt
+    input_shape = tuple(static[1:]) if len(static) == 4 and None not in static[1:] else None
+    batch = static[0] if len(static) == 4 else None
+    return Network(module.eval(), "export", f"torch.export program {path}", input_shape=input_shape,
+                   static_batch=batch, layer_types=exported_layer_types(program))
+
+
+def exported_layer_types(program) -> dict[str, str]:
+    """Module path -> class name, from the `nn_module_stack` torch.export records on every node."""
+    types = {"": "ExportedProgram"}
+    for node in program.graph.nodes:
+        for module_path, type_name in node.meta.get("nn_module_stack", {}).values():
+            module_path = module_path.removeprefix("L['self'].").removeprefix("L['self']")
+            types.setdefault(module_path, str(type_name).rsplit(".", 1)[-1])
+    return types
+
+
+def read_saved(path: Path) -> Network:
+    """A torch.save file: an nnscope checkpoint is read as one; anything else says what to give instead."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise NnscopeError(
+            f"--model: {path}: a pickled Python object that only runs with torch.load(weights_only=False), "
+            "which nnscope never does; save the model with torch.jit.save or torch.export.save, or give its "
+            "code as FILE.py:NAME and its state_dict with --weights"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile):
+        raise NnscopeError(f"--model: {path}: not a model nnscope can read; expected an nnscope checkpoint, "
+                           "a TorchScript file, a torch.export .pt2 program or FILE.py:NAME") from None
+    from nnscope.model import CHECKPOINT_FORMAT, load_model
+
+    if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+        return Network(load_model(path), "nnscope", f"nnscope checkpoint {path}",
+                       input_shape=NNSCOPE_INPUT_SHAPE, class_names=DIGIT_NAMES)
+    if isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise NnscopeError(f"--model: {path} holds weights only (a state dict); give the model's code as "
+                           f"--model FILE.py:NAME --weights {path}")
+    raise NnscopeError(f"--model: {path}: a torch.save file holding a {type(state).__name__}, not a model; "
+                       "expected an nnscope checkpoint, a TorchScript file, a torch.export .pt2 program or FILE.py:NAME")

@@ -1,0 +1,209 @@
+"""Any PyTorch image classifier, checked against nnscope's contract and described by one forward pass.
+
+The contract: the model takes float (N, C, H, W) with pixels in [0, 1] (normalisation inside the
+model, or given per channel by `mean` / `std`) and returns logits (N, K). Loading runs the model
+once on a seeded random batch: that pass checks the contract, counts the classes K and records
+which `nn.Conv2d` modules run, in forward order.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from nnscope.errors import NnscopeError
+from nnscope.images import one_line
+from nnscope.models.formats import Network, read_network
+from nnscope.models.layers import (describe_layers, hooked_forward, is_conv2d, layer_type, resolve_layer, shape_of,
+                                   torchscript_call_order)
+
+PROBE_BATCH = 2  # images in the probing pass: a (1, K) output would not show whether N is kept
+PROBE_SEED = 0  # the probing images are torch.rand with this seed: the same pass on every run
+SIZE_CHECK_GROWTH = (3, 5)  # (dH, dW) pixels added to probe whether the model takes other sizes
+
+
+class PixelModel(nn.Module):
+    """The user's network behind nnscope's contract: normalises [0, 1] pixels per channel when `mean` and `std`
+    are given, and runs a program exported for one batch size `static_batch` images at a time."""
+
+    def __init__(self, network: nn.Module, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                 static_batch: int | None = None):
+        super().__init__()
+        self.network = network
+        self.normalised = mean is not None
+        if self.normalised:
+            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+            self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.static_batch = static_batch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W) in [0, 1] -> (N, K)
+        if self.normalised:
+            x = (x - self.mean) / self.std
+        if self.static_batch is None or len(x) == self.static_batch:
+            return self.network(x)
+        chunks = []
+        for start in range(0, len(x), self.static_batch):
+            chunk = x[start:start + self.static_batch]
+            padded = torch.cat([chunk, chunk[-1:].expand(self.static_batch - len(chunk), *chunk.shape[1:])])
+            chunks.append(self.network(padded)[:len(chunk)])  # the padding rows repeat the last image, dropped
+        return torch.cat(chunks)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for every analysis: call `module` on pixels in [0, 1]; name layers in `network`."""
+
+    module: nn.Module  # eval mode: (N, C, H, W) pixels in [0, 1] -> (N, K) logits, normalisation included
+    network: nn.Module  # the user's own module: named_modules() gives the layer names, hooks go here
+    format: str  # 'nnscope', 'torchscript', 'export' or 'python'
+    source: str  # what was loaded, for people
+    input_shape: tuple[int, int, int]  # (C, H, W) of the probing pass
+    fixed_size: bool  # True when the model failed on another H x W: images must be input_shape's size
+    classes: int  # K, measured: the width of the output
+    class_names: tuple[str, ...]  # K names: --class-names, the data set's, or '0', '1', ...
+    conv_layers: tuple[str, ...]  # the nn.Conv2d modules' names in forward order (first call)
+    layers: list[dict]  # every module: name, type, output_shape (per image), parameters, call_order
+    static_batch: int | None = None  # an exported program's fixed batch size: hooks see chunks of this many
+
+    @property
+    def channels(self) -> int:
+        """C of the input."""
+        return self.input_shape[0]
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(H, W) an image must have, or None when the model takes any size."""
+        return tuple(self.input_shape[1:]) if self.fixed_size else None
+
+    def layer(self, name: str, option: str = "--layers") -> nn.Module:
+        """The submodule named `name`; an unknown name gives one line with the close matches."""
+        return resolve_layer(self, name, option)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are (CPU when it has none)."""
+        tensor = next(iter([*self.module.parameters(), *self.module.buffers()]), None)
+        return tensor.device if tensor is not None else torch.device("cpu")
+
+
+def read_class_names(path: str | Path) -> tuple[str, ...]:
+    """One class name a line (blank lines at the end ignored)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise NnscopeError(f"--class-names: {path}: cannot read ({one_line(e)}); expected a text file, one name a line") from None
+    names = [line.strip() for line in lines]
+    while names and not names[-1]:
+        names.pop()
+    if not names or not all(names):
+        raise NnscopeError(f"--class-names: {path}: expected one non-empty class name a line")
+    return tuple(names)
+
+
+def check_norm(option: str, values: Sequence[float] | None, channels: int) -> list[float] | None:
+    """Per-channel `--mean` / `--std`: one value (for every channel) or one per channel."""
+    if values is None:
+        return None
+    values = [float(v) for v in values]
+    if len(values) == 1:
+        return values * channels
+    if len(values) != channels:
+        raise NnscopeError(f"{option}: {len(values)} values; the model takes {channels} channels, expected 1 or {channels}")
+    return values
+
+
+def probe(model: PixelModel, shape: tuple[int, int, int], batch: int) -> torch.Tensor:
+    """The model's output on a seeded random batch of `shape`; any exception becomes one line."""
+    generator = torch.Generator().manual_seed(PROBE_SEED)
+    x = torch.rand(batch, *shape, generator=generator)
+    device = next(iter([*model.parameters(), *model.buffers()]), x).device
+    with torch.no_grad():
+        return model(x.to(device))
+
+
+def check_logits(output, batch: int, shape: tuple[int, int, int], source: str) -> int:
+    """K of an (N, K) float output; else one line saying what came back."""
+    what = f"{source} on a ({batch}, {', '.join(map(str, shape))}) input"
+    if not isinstance(output, torch.Tensor):
+        raise NnscopeError(f"--model: {what} returned a {type(output).__name__}; expected a tensor of logits (N, K)")
+    if output.ndim != 2 or output.shape[0] != batch or output.shape[1] < 1 or not output.is_floating_point():
+        raise NnscopeError(f"--model: {what} returned {output.dtype} of shape {tuple(output.shape)}; "
+                           f"expected logits (N, K) = ({batch}, K)")
+    return int(output.shape[1])
+
+
+def takes_other_sizes(model: PixelModel, shape: tuple[int, int, int]) -> bool:
+    """Whether the model also runs on a slightly larger image and still returns (N, K)."""
+    bigger = (shape[0], shape[1] + SIZE_CHECK_GROWTH[0], shape[2] + SIZE_CHECK_GROWTH[1])
+    try:
+        output = probe(model, bigger, PROBE_BATCH)
+    except Exception:  # a fixed-size model fails in its own way (a Linear of the wrong width, a guard)
+        return False
+    return isinstance(output, torch.Tensor) and output.ndim == 2 and output.shape[0] == PROBE_BATCH
+
+
+def candidate_shapes(network: Network, input_shape, image_shape) -> list[tuple[int, int, int]]:
+    """Input shapes to probe, in order: --input-shape, the file's own, the image's (its channels, then the other)."""
+    if input_shape is not None:
+        return [tuple(int(v) for v in input_shape)]
+    if network.input_shape is not None:
+        return [network.input_shape]
+    if image_shape is not None:
+        c, h, w = image_shape
+        return [(c, h, w), (3 if c == 1 else 1, h, w)]
+    raise NnscopeError(f"--input-shape: the input size of {network.source} is not known; give --input-shape C H W "
+                       "or --image PATH")
+
+
+def load_user_model(spec: str | Path, weights: str | Path | None = None, mean: Sequence[float] | None = None,
+                    std: Sequence[float] | None = None, input_shape: Sequence[int] | None = None,
+                    class_names: Sequence[str] | str | Path | None = None, image_shape: Sequence[int] | None = None,
+                    device: str | torch.device = "cpu") -> LoadedModel:
+    """Load SPEC (an nnscope checkpoint, TorchScript, torch.export .pt2 or FILE.py:NAME; a .py file's code RUNS),
+    check the contract with one forward pass and describe it. `image_shape` (C, H, W) of --image when no shape is given."""
+    network = read_network(spec, weights)
+    module = network.module.to(device).eval()
+    errors = []
+    for shape in candidate_shapes(network, input_shape, image_shape):
+        norm_mean, norm_std = check_norm("--mean", mean, shape[0]), check_norm("--std", std, shape[0])
+        if (norm_mean is None) != (norm_std is None):
+            raise NnscopeError("--mean and --std: give both or neither")
+        model = PixelModel(module, norm_mean, norm_std, network.static_batch).to(device).eval()
+        try:
+            if network.format == "torchscript":
+                output, calls = probe(model, shape, PROBE_BATCH), dict.fromkeys(torchscript_call_order(module))
+                calls[""] = shape_of(output)  # the one output seen from Python
+            else:
+                output, calls = hooked_forward(module, lambda: probe(model, shape, PROBE_BATCH))
+        except NnscopeError:
+            raise
+        except Exception as e:  # the user's forward pass: whatever it raises is reported in one line
+            errors.append(f"on a ({PROBE_BATCH}, {', '.join(map(str, shape))}) input it raised "
+                          f"{type(e).__name__}: {one_line(e)}")
+            continue
+        classes = check_logits(output, PROBE_BATCH, shape, network.source)
+        break
+    else:
+        raise NnscopeError(f"--model: {network.source} does not run: {errors[0]}")
+    names = class_names_for(class_names, network, classes)
+    layers = describe_layers(module, calls, network.layer_types)
+    modules = dict(module.named_modules())
+    convs = tuple(n for n in calls if is_conv2d(modules[n], layer_type(modules[n], n, network.layer_types)))
+    return LoadedModel(model, module, network.format, network.source, shape, not takes_other_sizes(model, shape),
+                       classes, names, convs, layers, network.static_batch)
+
+
+def class_names_for(given, network: Network, classes: int) -> tuple[str, ...]:
+    """K class names: the given list or file, the format's own, else '0', '1', ...; a count that differs is an error."""
+    if given is None:
+        names = network.class_names if network.class_names and len(network.class_names) == classes else None
+        return names or tuple(str(k) for k in range(classes))
+    names = read_class_names(given) if isinstance(given, (str, Path)) else tuple(map(str, given))
+    if len(names) != classes:
+        where = f"{given}: " if isinstance(given, (str, Path)) else ""
+        raise NnscopeError(f"--class-names: {where}{len(names)} names; the model returns {classes} logits, "
+                           f"expected {classes} names")
+    return names
