@@ -80,7 +80,9 @@ def read_network(spec: str | Path, weights: str | Path | None = None) -> Network
 def read_torchscript(path: Path) -> Network:
     """A TorchScript file; its submodules' types are their original class names."""
     try:
-        module = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch's notice that TorchScript is deprecated
+            module = torch.jit.load(str(path), map_location="cpu")
     except RuntimeError as e:
         raise NnscopeError(f"--model: {path}: TorchScript file torch.jit.load cannot read ({one_line(e)})") from None
     types = {name: m.original_name for name, m in module.named_modules()}
@@ -121,7 +123,10 @@ def read_saved(path: Path) -> Network:
     """A torch.save file: an nnscope checkpoint is read as one; anything else says what to give instead."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as e:
+        if "unsupported global" not in str(e).lower():  # no class to import: garbage or another format
+            raise NnscopeError(f"--model: {path}: not a model nnscope can read; expected an nnscope checkpoint, "
+                               "a TorchScript file, a torch.export .pt2 program or FILE.py:NAME") from None
         raise NnscopeError(
             f"--model: {path}: a pickled Python object that only runs with torch.load(weights_only=False), "
             "which nnscope never does; save the model with torch.jit.save or torch.export.save, or give its "
