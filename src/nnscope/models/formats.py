@@ -23,6 +23,7 @@ from nnscope.errors import NnscopeError
 from nnscope.images import one_line
 from nnscope.models.pyfile import module_from_python_file, split_python_spec
 from nnscope.models.weights import load_weights
+from nnscope.paths import DEFAULT_CHECKPOINT
 
 FORMATS = ("nnscope", "torchscript", "export", "python")
 NNSCOPE_INPUT_SHAPE = (1, 28, 28)  # the CNN nnscope trains: grey MNIST digits
@@ -64,6 +65,9 @@ def read_network(spec: str | Path, weights: str | Path | None = None) -> Network
     path = Path(spec)
     if weights is not None:
         raise NnscopeError(f"--weights: only used with --model FILE.py:NAME; {path} carries its own weights")
+    if not path.exists() and path == DEFAULT_CHECKPOINT:
+        raise NnscopeError(f"--model: {path}: no such file; train nnscope's CNN with 'nnscope train', "
+                           "or give your own model as --model SPEC")
     if not path.exists():
         raise NnscopeError(f"--model: {path}: no such file; expected an nnscope checkpoint, a TorchScript file, "
                            "a torch.export .pt2 program or FILE.py:NAME")

@@ -161,13 +161,15 @@ def candidate_shapes(network: Network, input_shape, image_shape) -> list[tuple[i
 def load_user_model(spec: str | Path, weights: str | Path | None = None, mean: Sequence[float] | None = None,
                     std: Sequence[float] | None = None, input_shape: Sequence[int] | None = None,
                     class_names: Sequence[str] | str | Path | None = None, image_shape: Sequence[int] | None = None,
-                    device: str | torch.device = "cpu") -> LoadedModel:
+                    image_name: str | Path = "--image", device: str | torch.device = "cpu") -> LoadedModel:
     """Load SPEC (an nnscope checkpoint, TorchScript, torch.export .pt2 or FILE.py:NAME; a .py file's code RUNS),
-    check the contract with one forward pass and describe it. `image_shape` (C, H, W) of --image when no shape is given."""
+    check the contract with one forward pass and describe it. `image_shape` (C, H, W) of the image `image_name`
+    sizes the pass when neither `input_shape` nor the file gives one."""
     network = read_network(spec, weights)
     module = network.module.to(device).eval()
     errors = []
-    for shape in candidate_shapes(network, input_shape, image_shape):
+    shapes = candidate_shapes(network, input_shape, image_shape)
+    for shape in shapes:
         norm_mean, norm_std = check_norm("--mean", mean, shape[0]), check_norm("--std", std, shape[0])
         if (norm_mean is None) != (norm_std is None):
             raise NnscopeError("--mean and --std: give both or neither")
@@ -187,6 +189,10 @@ def load_user_model(spec: str | Path, weights: str | Path | None = None, mean: S
         classes = check_logits(output, PROBE_BATCH, shape, network.source)
         break
     else:
+        if input_shape is None and network.input_shape is None:  # the image's size was tried: say so
+            h, w = shapes[0][1:]
+            raise NnscopeError(f"{image_name}: image of {h} x {w} pixels; {network.source} does not run on it "
+                               f"({errors[-1]}); give an image of the size the model takes")
         raise NnscopeError(f"--model: {network.source} does not run: {errors[0]}")
     names = class_names_for(class_names, network, classes)
     layers = describe_layers(module, calls, network.layer_types)

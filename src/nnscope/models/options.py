@@ -21,7 +21,8 @@ def load_model_and_image(options: ModelOptions, device: str | torch.device = "cp
         pixels = read_pixels(options.image)  # (H, W, C): read first, so that an unreadable image is named
         image_shape = (pixels.shape[2], pixels.shape[0], pixels.shape[1])
     loaded = load_user_model(options.spec, options.weights, options.mean, options.std, options.input_shape,
-                             options.class_names, image_shape=image_shape, device=device)
+                             options.class_names, image_shape=image_shape, image_name=options.image or "--image",
+                             device=device)
     if options.image is None:
         return loaded, None
     return loaded, load_image(options.image, loaded.channels, loaded.image_size)
