@@ -227,3 +227,40 @@ def test_unknown_layer_lists_close_matches(nets_file):
     assert loaded.layer("features.5") is loaded.network.features[5]
     with pytest.raises(NnscopeError, match=r"--layers: no layer 'feature.5' .*close matches: features.5"):
         loaded.layer("feature.5")
+
+
+def rewritten_archive(source: Path, target: Path, change) -> None:
+    """A copy of the zip `source` with each member's bytes passed through `change(name, data)`."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for info in old.infolist():
+            new.writestr(info, change(info.filename, old.read(info.filename)))
+
+
+def test_exported_program_with_pickled_payloads_is_refused(tmp_path):
+    import io
+    import json
+
+    net = trained_like("OutOfOrder")
+    torch.export.save(torch.export.export(net, (torch.rand(1, 1, 5, 5),)), tmp_path / "ok.pt2")
+
+    def pickled_weight(name, data):
+        if not name.endswith("_weights_config.json"):
+            return data
+        config = json.loads(data)
+        first = next(iter(config["config"]))
+        config["config"][first]["use_pickle"] = True
+        return json.dumps(config).encode()
+
+    rewritten_archive(tmp_path / "ok.pt2", tmp_path / "pickled.pt2", pickled_weight)
+    bad(["is stored as a pickled object", "plain tensors"], tmp_path / "pickled.pt2")
+    code_object = io.BytesIO()
+    torch.save(user_nets.OutOfOrder(), code_object)  # unpickling it imports and builds a class: code
+
+    def code_inputs(name, data):
+        return code_object.getvalue() if "/data/sample_inputs/" in name else data
+
+    rewritten_archive(tmp_path / "ok.pt2", tmp_path / "inputs.pt2", code_inputs)
+    bad(["sample inputs need torch.load(weights_only=False)"], tmp_path / "inputs.pt2")
+    assert load_user_model(tmp_path / "ok.pt2").conv_layers == ("early", "middle", "late")

@@ -6,10 +6,13 @@
   so that its submodules keep their names and can be hooked;
 - `path/to/file.py:NAME` (see `nnscope.models.pyfile`: importing the file runs its code), with
   optional `--weights`.
-Checkpoints, weights, TorchScript and exported programs are read by PyTorch's own deserialisers
-(`torch.load(weights_only=True)`, TorchScript, torch.export): reading them runs no Python code.
+Checkpoints and weights are read with `torch.load(weights_only=True)`; TorchScript's code is
+compiled and run by TorchScript, not by Python. `torch.export.load` would unpickle some payloads
+with `weights_only=False`, so a .pt2 is opened only after `check_pt2_payloads` found none.
 """
 
+import io
+import json
 import pickle
 import warnings
 import zipfile
@@ -75,7 +78,7 @@ def read_network(spec: str | Path, weights: str | Path | None = None) -> Network
         raise NnscopeError(f"--model: {path} is a folder; expected a model file or FILE.py:NAME")
     names = zip_names(path)
     if any(n.endswith("/archive_format") for n in names):
-        return read_exported(path)
+        return read_exported(path, names)
     if any("/code/" in n for n in names) and any(n.endswith("/constants.pkl") for n in names):
         return read_torchscript(path)
     return read_saved(path)
@@ -93,8 +96,33 @@ def read_torchscript(path: Path) -> Network:
     return Network(module.eval(), "torchscript", f"TorchScript file {path}", layer_types=types)
 
 
-def read_exported(path: Path) -> Network:
+def check_pt2_payloads(path: Path, names: list[str]) -> None:
+    """Refuse a .pt2 whose weights or constants are pickled objects or whose sample inputs need more than
+    weights_only=True: torch.export.load would unpickle them with code allowed."""
+    with zipfile.ZipFile(path) as archive:
+        for name in names:
+            if name.endswith(("_weights_config.json", "_constants_config.json")):
+                try:
+                    entries = json.loads(archive.read(name)).get("config", {})
+                except (ValueError, AttributeError):
+                    raise NnscopeError(f"--model: {path}: unreadable {name}; expected a torch.export.save archive") from None
+                for key, entry in entries.items():
+                    pickled = entry.get("use_pickle") or not str(entry.get("path_name", "")).startswith(("weight_", "tensor_"))
+                    if pickled:
+                        raise NnscopeError(f"--model: {path}: {key!r} is stored as a pickled object, which torch.export.load "
+                                           "would unpickle with code allowed; nnscope reads only plain tensors; "
+                                           "save the model as TorchScript, or as FILE.py:NAME with --weights")
+            elif "/data/sample_inputs/" in name and not name.endswith("/"):
+                try:
+                    torch.load(io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True)
+                except Exception:  # anything weights_only=True refuses
+                    raise NnscopeError(f"--model: {path}: its sample inputs need torch.load(weights_only=False), "
+                                       "which nnscope never does; export the program with tensor inputs only") from None
+
+
+def read_exported(path: Path, names: list[str]) -> Network:
     """A torch.export program, unflattened back into named submodules, with the input shape it was exported for."""
+    check_pt2_payloads(path, names)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's deprecation notices about its own serialiser
