@@ -83,3 +83,10 @@ def test_bad_images_give_one_line(tmp_path):
         load_image(tmp_path / "broken.npy", channels=1)
     with pytest.raises(NnscopeError, match=r"the model takes 4 channels"):
         load_image(tmp_path / "small.png", channels=4)
+
+
+def test_sixteen_bit_grey_keeps_its_precision(tmp_path):
+    deep = (np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000)  # 0..55000 of 65535
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    image = load_image(tmp_path / "deep.png", channels=1)
+    np.testing.assert_allclose(image[0], deep / 65535, rtol=0, atol=1e-7)

@@ -264,3 +264,15 @@ def test_exported_program_with_pickled_payloads_is_refused(tmp_path):
     rewritten_archive(tmp_path / "ok.pt2", tmp_path / "inputs.pt2", code_inputs)
     bad(["sample inputs need torch.load(weights_only=False)"], tmp_path / "inputs.pt2")
     assert load_user_model(tmp_path / "ok.pt2").conv_layers == ("early", "middle", "late")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("fmt", ["script", "export", "safetensors"])
+def test_loads_onto_cuda(fmt, tmp_path, nets_file):
+    net = trained_like("ResidualNet")
+    spec, weights = save_as(fmt, "ResidualNet", net, tmp_path, nets_file)
+    loaded = load_user_model(spec, weights, input_shape=None if fmt == "export" else (3, 30, 26), device="cuda")
+    assert loaded.device.type == "cuda" and loaded.conv_layers == NETS["ResidualNet"][2]
+    x = torch.rand(2, 3, 30, 26)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.module(x.cuda()).cpu(), net(x), rtol=1e-4, atol=1e-4)

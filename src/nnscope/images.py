@@ -31,8 +31,12 @@ def read_pixels(path: str | Path) -> np.ndarray:
     try:
         with Image.open(path) as picture:
             picture.load()
-            # palette, 16-bit grey, alpha: everything becomes 8-bit grey or RGB, the two layouts models take
-            mode = "L" if picture.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB"
+            if picture.mode.startswith("I"):  # 16-bit grey: 0-65535 scaled to [0, 1], no precision dropped
+                return pixels_from_array(np.asarray(picture, dtype=np.float32) / 65535, path)
+            if picture.mode == "F":  # 32-bit float grey: must already be in [0, 1]
+                return pixels_from_array(np.asarray(picture, dtype=np.float32), path)
+            # palette, alpha, 1-bit: everything else becomes 8-bit grey or RGB, the two layouts models take
+            mode = "L" if picture.mode in ("1", "L", "LA") else "RGB"
             pixels = np.asarray(picture.convert(mode), dtype=np.uint8)
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise NnscopeError(f"{path}: cannot read the image ({one_line(e)})") from None
