@@ -158,22 +158,12 @@ def candidate_shapes(network: Network, input_shape, image_shape) -> list[tuple[i
                        "or --image PATH")
 
 
-def load_user_model(spec: str | Path, weights: str | Path | None = None, mean: Sequence[float] | None = None,
-                    std: Sequence[float] | None = None, input_shape: Sequence[int] | None = None,
-                    class_names: Sequence[str] | str | Path | None = None, image_shape: Sequence[int] | None = None,
-                    image_name: str | Path = "--image", device: str | torch.device = "cpu") -> LoadedModel:
-    """Load SPEC (an nnscope checkpoint, TorchScript, torch.export .pt2 or FILE.py:NAME; a .py file's code RUNS),
-    check the contract with one forward pass and describe it. `image_shape` (C, H, W) of the image `image_name`
-    sizes the pass when neither `input_shape` nor the file gives one."""
-    network = read_network(spec, weights)
-    module = network.module.to(device).eval()
+def first_pass(network: Network, module: nn.Module, shapes: list, mean, std, device, image_name) -> tuple:
+    """(model, shape, K, module name -> output shape in call order) of the first shape the model runs on."""
     errors = []
-    shapes = candidate_shapes(network, input_shape, image_shape)
     for shape in shapes:
-        norm_mean, norm_std = check_norm("--mean", mean, shape[0]), check_norm("--std", std, shape[0])
-        if (norm_mean is None) != (norm_std is None):
-            raise NnscopeError("--mean and --std: give both or neither")
-        model = PixelModel(module, norm_mean, norm_std, network.static_batch).to(device).eval()
+        model = PixelModel(module, check_norm("--mean", mean, shape[0]), check_norm("--std", std, shape[0]),
+                           network.static_batch).to(device).eval()
         try:
             if network.format == "torchscript":
                 output, calls = probe(model, shape, PROBE_BATCH), dict.fromkeys(torchscript_call_order(module))
@@ -186,20 +176,35 @@ def load_user_model(spec: str | Path, weights: str | Path | None = None, mean: S
             errors.append(f"on a ({PROBE_BATCH}, {', '.join(map(str, shape))}) input it raised "
                           f"{type(e).__name__}: {one_line(e)}")
             continue
-        classes = check_logits(output, PROBE_BATCH, shape, network.source)
-        break
-    else:
-        if input_shape is None and network.input_shape is None:  # the image's size was tried: say so
-            h, w = shapes[0][1:]
-            raise NnscopeError(f"{image_name}: image of {h} x {w} pixels; {network.source} does not run on it "
-                               f"({errors[-1]}); give an image of the size the model takes")
-        raise NnscopeError(f"--model: {network.source} does not run: {errors[0]}")
-    names = class_names_for(class_names, network, classes)
-    layers = describe_layers(module, calls, network.layer_types)
+        return model, shape, check_logits(output, PROBE_BATCH, shape, network.source), calls
+    if len(shapes) > 1:  # only the image's size gives more than one shape to try: name the image
+        h, w = shapes[0][1:]
+        raise NnscopeError(f"{image_name}: image of {h} x {w} pixels; {network.source} does not run on it "
+                           f"({errors[-1]}); give an image of the size the model takes")
+    raise NnscopeError(f"--model: {network.source} does not run: {errors[0]}")
+
+
+def load_user_model(spec: str | Path, weights: str | Path | None = None, mean: Sequence[float] | None = None,
+                    std: Sequence[float] | None = None, input_shape: Sequence[int] | None = None,
+                    class_names: Sequence[str] | str | Path | None = None, image_shape: Sequence[int] | None = None,
+                    image_name: str | Path = "--image", device: str | torch.device = "cpu") -> LoadedModel:
+    """Load SPEC (an nnscope checkpoint, TorchScript, torch.export .pt2 or FILE.py:NAME; a .py file's code RUNS),
+    check the contract with one forward pass and describe it. `image_shape` (C, H, W) of the image `image_name`
+    sizes the pass when neither `input_shape` nor the file gives one."""
+    if (mean is None) != (std is None):
+        raise NnscopeError("--mean and --std: give both or neither")
+    network = read_network(spec, weights)
+    module = network.module.to(device).eval()
+    shapes = candidate_shapes(network, input_shape, image_shape)
+    model, shape, classes, calls = first_pass(network, module, shapes, mean, std, device, image_name)
     modules = dict(module.named_modules())
     convs = tuple(n for n in calls if is_conv2d(modules[n], layer_type(modules[n], n, network.layer_types)))
-    return LoadedModel(model, module, network.format, network.source, shape, not takes_other_sizes(model, shape),
-                       classes, names, convs, layers, network.static_batch)
+    return LoadedModel(
+        module=model, network=module, format=network.format, source=network.source, input_shape=shape,
+        fixed_size=not takes_other_sizes(model, shape), classes=classes,
+        class_names=class_names_for(class_names, network, classes), conv_layers=convs,
+        layers=describe_layers(module, calls, network.layer_types), static_batch=network.static_batch,
+    )
 
 
 def class_names_for(given, network: Network, classes: int) -> tuple[str, ...]:
