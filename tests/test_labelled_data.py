@@ -40,8 +40,10 @@ def test_mixed_grey_and_rgb_become_rgb_or_the_model_channels(tmp_path):
     picture(tmp_path / "a" / "grey.png", 50)
     picture(tmp_path / "b" / "rgb.png", 80, mode="RGB")
     assert load_labelled_data(tmp_path).images.shape == (2, 3, 6, 5)
-    grey = load_labelled_data(tmp_path, channels=1)
+    grey = load_labelled_data(tmp_path, channels=1, size=(6, 5))
     assert grey.images.shape == (2, 1, 6, 5) and grey.images[:, 0, 0, 0].tolist() == [50, 80]
+    with pytest.raises(NnscopeError, match=r"images of 6 x 5 pixels; the model takes 28 x 28"):
+        load_labelled_data(tmp_path, channels=1, size=(28, 28))
 
 
 def test_idx_files_of_any_count_and_size(tmp_path):

@@ -58,7 +58,8 @@ def pixels_from_array(array: np.ndarray, name: str | Path) -> np.ndarray:
     elif array.ndim == 3 and array.shape[0] in CHANNEL_COUNTS and array.shape[2] not in CHANNEL_COUNTS:
         array = array.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
     if array.ndim != 3 or array.shape[2] not in CHANNEL_COUNTS:
-        raise NnscopeError(f"{name}: array of shape {tuple(array.shape)}; expected (H, W), (H, W, C) or (C, H, W) with C 1 or 3")
+        raise NnscopeError(f"{name}: array of shape {tuple(array.shape)}; "
+                           "expected (H, W), (H, W, C) or (C, H, W) with C 1 or 3")
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
     if array.dtype.kind not in "fiu":

@@ -41,8 +41,9 @@ class LabelledImages:
         return tuple(self.images.shape[1:])
 
 
-def load_labelled_data(path: str | Path, channels: int | None = None) -> LabelledImages:
-    """The data set at `path` (ImageFolder tree, IDX files or .npz), converted to `channels` when given."""
+def load_labelled_data(path: str | Path, channels: int | None = None, size: tuple[int, int] | None = None) -> LabelledImages:
+    """The data set at `path` (ImageFolder tree, IDX files or .npz), converted to `channels` when given;
+    `size` (H, W) when the model takes only that size."""
     path = Path(path)
     if not path.exists():
         raise NnscopeError(f"--data: {path}: no such file or folder; expected an image folder tree, IDX files or an .npz")
@@ -52,7 +53,12 @@ def load_labelled_data(path: str | Path, channels: int | None = None) -> Labelle
         data = read_idx_data(path)
     else:
         data = read_image_folder(path)
-    return checked(with_channels(data, channels) if channels is not None else data)
+    data = checked(with_channels(data, channels) if channels is not None else data)
+    if size is not None and data.input_shape[1:] != tuple(size):
+        h, w = data.input_shape[1:]
+        raise NnscopeError(f"--data: {data.source}: images of {h} x {w} pixels; "
+                           f"the model takes {size[0]} x {size[1]} (H x W)")
+    return data
 
 
 def stacked(pixels: list[np.ndarray], names: list[str], source: str) -> tuple[np.ndarray, float]:

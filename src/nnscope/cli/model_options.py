@@ -15,7 +15,8 @@ def add_model_options(parser: Parser, image: bool = True) -> None:
                        help="an nnscope checkpoint, a TorchScript file (torch.jit.save), a torch.export program "
                        "(.pt2) or FILE.py:NAME, NAME a class or function returning an nn.Module or a module "
                        "instance; FILE.py:NAME IMPORTS AND RUNS THAT FILE'S CODE (your own code), while "
-                       "checkpoints, weights, TorchScript and .pt2 files run no Python code")
+                       "checkpoints, weights, TorchScript and .pt2 files are read without running Python code "
+                       "(a .pt2 holding pickled objects is refused)")
     group.add_argument("--weights", type=Path, default=DEFAULTS.weights, metavar="FILE",
                        help="weights for FILE.py:NAME: a state dict saved by torch.save (read with "
                        "weights_only=True) or a .safetensors file (default: the module's own)")

@@ -105,12 +105,13 @@ def check_pt2_payloads(path: Path, names: list[str]) -> None:
                 try:
                     entries = json.loads(archive.read(name)).get("config", {})
                 except (ValueError, AttributeError):
-                    raise NnscopeError(f"--model: {path}: unreadable {name}; expected a torch.export.save archive") from None
+                    raise NnscopeError(f"--model: {path}: unreadable {name}; "
+                                       "expected a torch.export.save archive") from None
                 for key, entry in entries.items():
-                    pickled = entry.get("use_pickle") or not str(entry.get("path_name", "")).startswith(("weight_", "tensor_"))
-                    if pickled:
-                        raise NnscopeError(f"--model: {path}: {key!r} is stored as a pickled object, which torch.export.load "
-                                           "would unpickle with code allowed; nnscope reads only plain tensors; "
+                    plain_tensor = str(entry.get("path_name", "")).startswith(("weight_", "tensor_"))
+                    if entry.get("use_pickle") or not plain_tensor:
+                        raise NnscopeError(f"--model: {path}: {key!r} is stored as a pickled object, which "
+                                           "torch.export.load would unpickle with code allowed; nnscope reads only plain tensors; "
                                            "save the model as TorchScript, or as FILE.py:NAME with --weights")
             elif "/data/sample_inputs/" in name and not name.endswith("/"):
                 try:

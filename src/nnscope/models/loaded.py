@@ -94,7 +94,8 @@ def read_class_names(path: str | Path) -> tuple[str, ...]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
-        raise NnscopeError(f"--class-names: {path}: cannot read ({one_line(e)}); expected a text file, one name a line") from None
+        raise NnscopeError(f"--class-names: {path}: cannot read ({one_line(e)}); "
+                           "expected a text file, one name a line") from None
     names = [line.strip() for line in lines]
     while names and not names[-1]:
         names.pop()

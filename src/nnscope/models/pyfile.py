@@ -51,7 +51,8 @@ def import_file(path: Path):
     except SyntaxError as e:
         raise NnscopeError(f"--model: {path} line {e.lineno}: SyntaxError: {e.msg}") from None
     except Exception as e:  # the user's code: any exception is theirs, reported in one line
-        raise NnscopeError(f"--model: importing {path} failed: {where_it_failed(e, path)}{type(e).__name__}: {one_line(e)}") from None
+        raise NnscopeError(f"--model: importing {path} failed: {where_it_failed(e, path)}"
+                           f"{type(e).__name__}: {one_line(e)}") from None
     finally:
         sys.path[:] = saved_path
         sys.dont_write_bytecode = saved_bytecode
@@ -66,7 +67,8 @@ def module_from_python_file(path: Path, name: str) -> nn.Module:
                          if not n.startswith("_") and (callable(v) or isinstance(v, nn.Module))
                          and getattr(v, "__module__", module.__name__) == module.__name__)
         close = difflib.get_close_matches(name, defined, n=3)
-        hint = f"close matches: {', '.join(close)}" if close else f"defined there: {', '.join(defined) or 'nothing callable'}"
+        listed = ", ".join(defined) or "nothing callable"
+        hint = f"close matches: {', '.join(close)}" if close else f"defined there: {listed}"
         raise NnscopeError(f"--model: {path} has no {name!r}; {hint}")
     value = getattr(module, name)
     if isinstance(value, nn.Module):
