@@ -34,10 +34,8 @@ def where_it_failed(error: BaseException, path: Path) -> str:
     return f"{path.name} line {frames[-1].lineno}: " if frames else ""
 
 
-def import_file(path: Path):
-    """The module object of the user's file, executed once, with its folder importable (for its own helpers)."""
-    if not path.is_file():
-        raise NnscopeError(f"--model: {path}: no such file; expected FILE.py:NAME with FILE.py a Python file")
+def run_file(path: Path):
+    """Execute the user's file as a fresh module, its folder importable (for its own helpers); return the module."""
     module_name = f"nnscope_user_model_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
@@ -48,15 +46,26 @@ def import_file(path: Path):
     sys.modules[module_name] = module  # dataclasses and pickling look the module up by name
     try:
         spec.loader.exec_module(module)
-    except SyntaxError as e:
-        raise NnscopeError(f"--model: {path} line {e.lineno}: SyntaxError: {e.msg}") from None
-    except Exception as e:  # the user's code: any exception is theirs, reported in one line
-        raise NnscopeError(f"--model: importing {path} failed: {where_it_failed(e, path)}"
-                           f"{type(e).__name__}: {one_line(e)}") from None
+    except BaseException:
+        sys.modules.pop(module_name, None)  # no half-run module left behind
+        raise
     finally:
         sys.path[:] = saved_path
         sys.dont_write_bytecode = saved_bytecode
     return module
+
+
+def import_file(path: Path):
+    """The module object of the user's file (see `run_file`), its failures as one line naming the line."""
+    if not path.is_file():
+        raise NnscopeError(f"--model: {path}: no such file; expected FILE.py:NAME with FILE.py a Python file")
+    try:
+        return run_file(path)
+    except SyntaxError as e:
+        raise NnscopeError(f"--model: {path} line {e.lineno}: SyntaxError: {e.msg}") from None
+    except (Exception, SystemExit) as e:  # the user's code: whatever it raises (or exits with) is one line
+        raise NnscopeError(f"--model: importing {path} failed: {where_it_failed(e, path)}"
+                           f"{type(e).__name__}: {one_line(e)}") from None
 
 
 def module_from_python_file(path: Path, name: str) -> nn.Module:
