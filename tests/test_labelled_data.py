@@ -58,6 +58,12 @@ def test_idx_files_of_any_count_and_size(tmp_path):
         assert data.class_names == ("0", "1", "2")
 
 
+def test_idx_folder_with_only_the_training_pair(tmp_path):
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((3, 2, 2), np.uint8), 0x803)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.array([0, 1, 1], np.uint8), 0x801)
+    assert load_labelled_data(tmp_path).labels.tolist() == [0, 1, 1]
+
+
 def test_npz_with_channels_last_floats_and_names(tmp_path):
     images = np.random.default_rng(0).random((4, 5, 6, 3)).astype(np.float32)  # (N, H, W, C)
     np.savez(tmp_path / "d.npz", images=images, labels=np.array([1, 0, 1, 0]), class_names=np.array(["no", "yes"]))

@@ -180,6 +180,9 @@ def test_bad_specs_give_one_line_each(tmp_path, nets_file):
     broken = tmp_path / "broken.py"
     broken.write_text("import torch\n\nraise ValueError('no GPU here')\n")
     bad(["importing", "broken.py line 3", "ValueError: no GPU here"], f"{broken}:Net")
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\nsys.exit('usage: exits.py DATA')\n")
+    bad(["importing", "exits.py line 2", "SystemExit: usage: exits.py DATA"], f"{exits}:Net")
     syntax = tmp_path / "syntax.py"
     syntax.write_text("def f(:\n")
     bad(["syntax.py line 1", "SyntaxError"], f"{syntax}:f")
