@@ -16,6 +16,9 @@ OPTION_NAMES = {"lengths": "--lengths", "distances": "--distances", "spectral_ra
                 "train_count": "--train-count", "test_count": "--test-count", "esn_size": "--esn-size",
                 "esn_radius": "--esn-radius", "esn_input_scaling": "--esn-input-scaling", "ridge": "--ridge",
                 "fasta": "--fasta", "seed": "--seed"}
+# the unit each whole-number option counts, for its error message
+UNITS = {"hidden": "of units", "updates": "of Adam updates", "train_count": "of sequences",
+         "test_count": "of sequences", "esn_size": "of reservoir units"}
 ESN_FIELDS = ("esn_size", "esn_radius", "esn_input_scaling", "ridge", "fasta", "seed")  # what --fasta uses
 
 
@@ -76,10 +79,6 @@ class LongSeqOptions:
             return []
         return [OPTION_NAMES[f.name] for f in fields(self)
                 if f.name not in ESN_FIELDS and getattr(self, f.name) != f.default]
-
-
-UNITS = {"hidden": "of units", "updates": "of Adam updates", "train_count": "of sequences",
-         "test_count": "of sequences", "esn_size": "of reservoir units"}
 
 
 def listed(option: str, values) -> tuple:
