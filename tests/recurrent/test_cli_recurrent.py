@@ -115,3 +115,59 @@ def test_overflow_is_reported_not_printed_as_nan(tmp_path, capsys):
     path.write_text(json.dumps({**PROBLEM3, "V": [[-2, 1], [-1e300, 0]]}))
     assert main(["lstm", "--params", str(path)]) == 2
     assert "not finite" in capsys.readouterr().err
+
+
+def test_run_functions_give_the_command_json_with_finding_and_no_figures(capsys):
+    from nnscope.fileio import to_jsonable
+    from nnscope.options.lstm import LSTMOptions
+    from nnscope.recurrent.lstm import run_lstm
+    from nnscope.recurrent.rnn import run_rnn
+
+    rnn, lstm = run_rnn(), run_lstm(options=LSTMOptions(cell_activation="tanh"))
+    assert to_jsonable(rnn) == run_json(capsys, ["rnn", "--json"])
+    assert to_jsonable(lstm) == run_json(capsys, ["lstm", "--json", "--cell-activation", "tanh"])
+    assert rnn["figures"] == [] == lstm["figures"]
+    g = np.asarray(rnn["grad_b_bptt"])  # the first-order change of L for the step b - eta g: -eta |g|^2
+    assert rnn["loss_change_first_order_prediction"] == pytest.approx(-0.002 * float(g @ g), rel=1e-15)
+    assert "3.007207986" in rnn["finding"][0] and "relative error 3.2e-09" in rnn["finding"][1]
+    assert lstm["finding"][:3] == lstm["bias_choice"] and "cell activation tanh" in lstm["bias_choice"][2]
+    np.testing.assert_allclose(lstm["gates_with_zero_input"]["f"], 1 / (1 + np.exp(-1.0)), rtol=1e-15)
+
+
+def test_human_views_end_with_the_finding(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    for command, text in (("rnn", "b_2 matters most"), ("lstm", "lower than the RNN's 3.00720798656")):
+        assert main([command]) == 0
+        assert text in capsys.readouterr().out, command
+
+
+def test_options_name_the_option_from_python():
+    from nnscope.errors import NnscopeError
+    from nnscope.options.lstm import LSTMOptions
+    from nnscope.options.rnn import RNNOptions
+
+    with pytest.raises(NnscopeError, match=r"^--cell-activation: unknown value 'relu'; expected one of sigmoid, tanh$"):
+        LSTMOptions(cell_activation="relu").check()
+    with pytest.raises(NnscopeError, match=r"^--params: 3; expected the path of a JSON parameter file$"):
+        RNNOptions(params=3).check()
+
+
+@pytest.mark.parametrize("command", ["rnn", "lstm"])
+def test_a_folder_as_params_is_one_line(tmp_path, capsys, command):
+    assert main([command, "--params", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"nnscope {command}: error: --params: {tmp_path} is a folder; expected a JSON parameter file\n"
+
+
+def test_the_check_heading_says_checked_only_when_the_gradients_agree():
+    from rich.console import Console
+
+    from nnscope.cli.rnn import gradient_check_table
+    from nnscope.recurrent.rnn import run_rnn
+
+    result = run_rnn()
+    agree = gradient_check_table(result, "b", explain=False).title
+    assert agree == "dL/db: unfolding through time checked by central differences"
+    broken = {**result, "grad_b_finite_difference": [0.0, 0.0], "bptt_vs_finite_difference_relative_error": 1.0}
+    table = gradient_check_table(broken, "b", explain=False)
+    assert "checked" not in table.title and "DISAGREE (relative error 1.0e+00" in table.title
+    Console(file=open("/dev/null", "w")).print(table)  # renders

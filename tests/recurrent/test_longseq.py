@@ -162,7 +162,7 @@ def test_training_learns_a_motif_at_the_end(kind):
 
 
 @pytest.mark.parametrize("options,named", [(["--radii", "0", "1"], "--radii"), (["--updates", "0"], "--updates"),
-                                           (["--lengths", "3"], "--lengths"), (["--esn-size", "0"], "reservoir size"),
+                                           (["--lengths", "3"], "--lengths"), (["--esn-size", "0"], "--esn-size"),
                                            (["--far", "5000"], "--far")])
 def test_cli_names_the_bad_option(tmp_path, capsys, options, named):
     assert main(["longseq", *options, "--out", str(tmp_path)]) == 2
@@ -171,9 +171,91 @@ def test_cli_names_the_bad_option(tmp_path, capsys, options, named):
 
 
 def test_answer_wording_follows_the_numbers():
-    from nnscope.recurrent.longseq_answers import behaviour, reach
+    from nnscope.findings.longseq import behaviour, reach
 
     assert [behaviour(v) for v in (-1533.0, -2.0, 2.9, 159.0)] == ["vanishes", "is kept", "is kept", "explodes"]
     rows = [{"distance": d, "test_accuracy": a} for d, a in ((0, 1.0), (10, 0.94), (30, 0.53), (100, 0.95))]
     assert reach(rows) == "up to distance 10"  # 100 is solved but 30 is not: reach stops at the first failure
     assert reach([{"distance": 0, "test_accuracy": 0.6}]) == "at no distance"
+
+
+def test_the_lstm_of_the_gradient_measurement_shares_the_rnns_draws():
+    rnn = random_rnn(6, 1.0, 0.1, seed=5)
+    lstm = random_lstm(6, 1.0, 0.1, seed=9, rnn=rnn)
+    for name in "UWV":
+        assert torch.equal(lstm[name], rnn[name]), name
+    assert float(torch.linalg.eigvals(lstm["W"]).abs().max()) == pytest.approx(1.0, rel=1e-12)
+    alone = random_lstm(6, 1.0, 0.1, seed=9)  # the gates' own matrices are the same draws with or without
+    for name in ("U_f", "W_f", "U_g", "W_g", "U_o", "W_o", "b_f"):
+        assert torch.equal(lstm[name], alone[name]), name
+
+
+def test_the_study_records_what_it_compared_and_what_is_zero_by_construction(tiny_longseq):
+    _, result = tiny_longseq
+    grads = result["gradients"]
+    w = grads["lstm_weights"]
+    assert w["from_rnn"] == ["U", "W", "V"] and w["cell_activation"] == "tanh" and w["W_spectral_radius"] == 1.0
+    for row in grads["rnn"] + grads["lstm"]:
+        assert row["far_share_zero_by_construction"] == ["V", "c"]
+        assert row["far_share"]["V"] == 0.0 and row["far_share"]["c"] == 0.0
+    assert "same U and W draws" not in result["answers"]["4.3"]
+    assert "the RNN's own draws of U, W, V (W scaled to spectral radius 1)" in result["answers"]["4.3"]
+    assert "squashed by tanh" in result["answers"]["4.3"]
+    assert "0 by construction" in result["answers"]["4.1"]
+    assert result["finding"] == list(result["answers"].values())
+
+
+def captured_figures(monkeypatch, result, out) -> dict:
+    """Draw the figures of `result` into `out`, keeping each figure's axes before it is closed."""
+    from nnscope.report import figures_longseq
+
+    kept, save = {}, figures_longseq.save_figure
+
+    def keep(fig, path, **kwargs):
+        kept[path.name] = [(ax.get_title(), [t.get_text() for t in ax.texts]) for ax in fig.axes]
+        return save(fig, path, **kwargs)
+
+    monkeypatch.setattr(figures_longseq, "save_figure", keep)
+    records = figures_longseq.longseq_figures(result, out)
+    return records, kept
+
+
+def test_figures_show_the_panels_titles_and_labels(tiny_longseq, tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder, result = tiny_longseq
+    assert [f["file"] for f in result["figures"]] == ["longseq_gradient_norms.png", "longseq_gradient_shares.png",
+                                                      "longseq_accuracy.png"]
+    records, kept = captured_figures(monkeypatch, result, tmp_path)
+    assert records == result["figures"] and all(f["alt"] and f["caption"] for f in records)
+    for name, axes in kept.items():
+        assert len(axes) == 2, name  # every figure has two panels
+        width, height = Image.open(tmp_path / name).size
+        assert width > 1000 and 350 < height < 700, (name, width, height)
+        assert (folder / name).is_file()
+    norms = [title for title, _ in kept["longseq_gradient_norms.png"]]
+    assert norms == ["vanilla RNN (eqs. 10.8-10.11), T = 120", "LSTM, T = 120, U, W, V as the RNN's (W at radius 1)"]
+    shares = kept["longseq_gradient_shares.png"]
+    assert shares[0][0] == "far past's share (V and c are read at tau only: 0 by construction)"
+    assert shares[1][0] == "gradient norms, T = 120"
+    holds = "holds" if result["esn"]["check"]["holds"] else "FAILS"
+    assert kept["longseq_accuracy.png"][1][0].endswith(holds)
+
+
+def test_bar_labels_say_zero_by_construction_for_v_and_c(tiny_longseq, tmp_path, monkeypatch):
+    from matplotlib.container import BarContainer
+
+    from nnscope.report import figures_longseq
+
+    _, result = tiny_longseq
+    labels = {}
+    original = figures_longseq.plt.Axes.bar_label
+
+    def record(ax, container: BarContainer, texts=None, **kwargs):
+        labels.setdefault(container.get_label(), []).append(list(texts))
+        return original(ax, container, texts, **kwargs)
+
+    monkeypatch.setattr(figures_longseq.plt.Axes, "bar_label", record)
+    figures_longseq.gradient_share_figure(result, tmp_path / "shares.png")
+    assert labels["dL/dV"][0] == labels["dL/dc"][0] == ["0 by construction"] * 2  # two radii
+    assert all(label != "0 by construction" for label in labels["dL/dW"][0])

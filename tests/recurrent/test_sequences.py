@@ -82,6 +82,8 @@ def test_fasta_ragged_lowercase_and_comments(tmp_path):
     (">a yes\nMK\n", r"line 1: label 'yes' of 'a'; expected 0 or 1"),
     ("MKV\n>a 1\nMK\n", r"line 1: residues before the first"),
     (">a 1\n>b 0\nMK\n", r"line 1: record 'a' has no residues"),
+    (">a 1\n*\n>b 0\nMK\n", r"line 1: record 'a' has no residues"),  # a lone stop codon is no sequence
+    (">a 1\nMK\n>b 0\n**\n", r"line 3: record 'b' has no residues"),
     ("\n\n", r"no '>id label' record"),
 ])
 def test_fasta_errors_name_the_line(tmp_path, text, message):
@@ -99,6 +101,14 @@ def test_cli_reports_a_bad_fasta_in_one_line(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "unknown residue 'B'" in err and "Traceback" not in err
     assert main(["longseq", "--fasta", str(tmp_path / "missing.fa"), "--out", str(tmp_path)]) == 2
     assert "cannot read it" in capsys.readouterr().err
+
+
+def test_too_few_fasta_records_name_the_file(tmp_path, capsys):
+    path = tmp_path / "three.fa"
+    path.write_text(">a 0\nMK\n>b 1\nMKV\n>c 0\nAC\n")
+    assert main(["longseq", "--fasta", str(path), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"nnscope longseq: error: --fasta {path}: expected at least 4 records with "
+                                       f"both labels 0 and 1, got 3 record(s) with labels [0, 1]\n")
 
 
 def test_cli_fits_the_echo_state_network_on_a_ragged_fasta_file(tmp_path, capsys):

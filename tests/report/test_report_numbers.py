@@ -116,15 +116,21 @@ def without(d: dict, *keys) -> dict:
     return {k: v for k, v in d.items() if k not in drop}
 
 
-def test_recurrent_numbers_match_the_commands(quick_report, capsys):
+def test_recurrent_sections_are_what_their_entry_points_return(quick_report):
+    """The report calls run_rnn / run_lstm, as the commands do: the section is that result plus the timing."""
+    from nnscope.fileio import to_jsonable
+    from nnscope.report.stages import STAGES
+
     out, _ = quick_report
     sections = json.loads((out / "results.json").read_text())["sections"]
-    for name in ("rnn", "lstm"):
-        if sections[name]["available"]:
-            assert_same(without(sections[name]), command_json(capsys, name), name)
-    if sections["rnn"]["available"]:  # and they are MISSION.md's reference figures
-        assert sections["rnn"]["loss"] == pytest.approx(3.007207986556634, abs=1e-12)
-        assert sections["rnn"]["loss_after_step"] == pytest.approx(3.00683079577, abs=1e-11)
+    for stage in (s for s in STAGES if s.name in ("rnn", "lstm")):
+        assert sections[stage.name]["available"], stage.name
+        expected = to_jsonable(stage.run(None, None, stage.options_for(True, 0)))
+        assert_same(without(sections[stage.name], "finding"), without(expected, "finding"), stage.name)
+        assert sections[stage.name]["answer"] == sections[stage.name]["finding"] == expected["finding"]
+    # and they are MISSION.md's reference figures
+    assert sections["rnn"]["loss"] == pytest.approx(3.007207986556634, abs=1e-12)
+    assert sections["rnn"]["loss_after_step"] == pytest.approx(3.00683079577, abs=1e-11)
 
 
 def test_occlusion_and_transplant_numbers_match_the_commands(quick_report, trained_checkpoint, tmp_path, capsys):
@@ -153,22 +159,22 @@ def test_occlusion_and_transplant_numbers_match_the_commands(quick_report, train
             assert "adversarial_image" in transplant["successes"][k]
 
 
-def test_longseq_numbers_match_the_command(quick_report, tmp_path, capsys):
-    from nnscope.report.sections_recurrent import longseq_config
+def test_longseq_section_is_the_short_study_and_its_answers_are_built_from_it(quick_report):
+    """The detached stage ran run_longseq on SHORT_STUDY (that the command maps the same values to the same
+    options is tested in tests/recurrent); its sentences are those the findings write from its numbers."""
+    from dataclasses import asdict
+
+    from nnscope.fileio import to_jsonable
+    from nnscope.findings.longseq import describe_longseq, longseq_answers
+    from nnscope.options.longseq import SHORT_STUDY
+    from nnscope.recurrent.longseq_study import study_config
 
     out, _ = quick_report
     section = json.loads((out / "results.json").read_text())["sections"]["longseq"]
-    if not section["available"]:
-        pytest.skip("the long-sequence study is not in this build")
-    c = longseq_config(quick=True, seed=0)
-    printed = command_json(
-        capsys, "longseq", "--out", str(tmp_path), "--lengths", *map(str, c.lengths), "--distances", *map(str, c.distances),
-        "--radii", *map(str, c.spectral_radii), "--forget-biases", *map(str, c.forget_biases), "--hidden", str(c.hidden),
-        "--train-count", str(c.train_count), "--test-count", str(c.test_count), "--updates", str(c.budget.updates))
-    assert_same(section["config"], printed["config"], "longseq.config")
-    assert_same(section["gradients"], printed["gradients"], "longseq.gradients")
-    assert_same(section["esn"], printed["esn"], "longseq.esn")
-    for kind in ("rnn", "lstm"):
-        for mine, theirs in zip(section["trained"][kind], printed["trained"][kind]):
-            assert_same(without(mine), without(theirs), f"longseq.trained.{kind}")
-    assert section["answers"] == printed["answers"]
+    assert section["available"]
+    assert_same(section["config"], to_jsonable(asdict(study_config(SHORT_STUDY))), "longseq.config")
+    assert section["answers"] == longseq_answers(section)
+    assert section["answer"] == section["finding"] == describe_longseq(section)
+    assert [f["file"] for f in section["figures"]] == ["longseq_gradient_norms.png", "longseq_gradient_shares.png",
+                                                      "longseq_accuracy.png"]
+    assert all((out / f["file"]).is_file() for f in section["figures"])

@@ -1,22 +1,18 @@
 """`nnscope longseq`: Problem 4 measured: vanishing gradients, echo state network, LSTM, on long sequences."""
 
 import contextlib
-from dataclasses import replace
 from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import add_command, add_out_option, log, progress_bar
-from nnscope.fileio import atomic_write_text, versions, write_json
-from nnscope.recurrent.esn import EchoStateConfig
-from nnscope.recurrent.longseq_study import LongSeqConfig, fasta_esn_study, run_longseq_study
-from nnscope.recurrent.sequences import read_fasta
-from nnscope.report.figures_longseq import longseq_figures
+from nnscope.cli.common import add_command, add_out_option, log, options_from_args, progress_bar
+from nnscope.options.longseq import LongSeqOptions
 
-DEFAULTS = LongSeqConfig()
+DEFAULTS = LongSeqOptions
 
 
 def register(subparsers) -> None:
+    """Add `nnscope longseq` and its options."""
     parser = add_command(
         subparsers, "longseq",
         description="Generate protein-like sequences whose label is a motif at a chosen distance from the end, then\n"
@@ -25,85 +21,85 @@ def register(subparsers) -> None:
         "and compare its accuracy by motif distance with a vanilla RNN and an LSTM trained by BPTT; (4.3) measure\n"
         "the gradient carried by the LSTM's cell state at several forget biases. Writes the figures, the answers\n"
         "(longseq_answers.md) and every curve (longseq.json) to --out. With --fasta, fits the echo state network\n"
-        "on your labelled sequences ('>id label' headers, label 0 or 1) instead.",
+        "on your labelled sequences ('>id label' headers, label 0 or 1) instead and writes longseq_fasta.json.",
         run=run, show=show,
     )
-    parser.add_argument("--lengths", type=int, nargs="+", default=list(DEFAULTS.lengths), metavar="T",
-                        help="sequence lengths: gradients and the ESN at each, RNN/LSTM training at the shortest")
-    parser.add_argument("--distances", type=int, nargs="+", default=list(DEFAULTS.distances), metavar="D",
-                        help="motif distances from the end of the sequence (residues after the motif)")
-    parser.add_argument("--radii", type=float, nargs="+", default=list(DEFAULTS.spectral_radii), metavar="R",
-                        help="spectral radii of W for the gradient measurement")
-    parser.add_argument("--forget-biases", type=float, nargs="+", default=list(DEFAULTS.forget_biases), metavar="B",
+    parser.add_argument("--lengths", type=int, nargs="+", default=DEFAULTS.lengths, metavar="T",
+                        help="sequence lengths in residues: gradients and the ESN at each, RNN/LSTM training at the "
+                        "shortest")
+    parser.add_argument("--distances", type=int, nargs="+", default=DEFAULTS.distances, metavar="D",
+                        help="motif distances from the end of the sequence, in residues after the motif")
+    parser.add_argument("--radii", type=float, nargs="+", default=DEFAULTS.spectral_radii, metavar="R",
+                        help="spectral radii of W for the gradient measurement (each > 0)")
+    parser.add_argument("--forget-biases", type=float, nargs="+", default=DEFAULTS.forget_biases, metavar="B",
                         help="LSTM forget-gate biases for the gradient measurement")
     parser.add_argument("--far", type=int, default=DEFAULTS.far, metavar="K",
                         help="inputs more than K steps before the end count as the far past")
-    parser.add_argument("--hidden", type=int, default=DEFAULTS.hidden, help="units of the RNNs and LSTMs")
-    parser.add_argument("--updates", type=int, default=DEFAULTS.budget.updates,
+    parser.add_argument("--hidden", type=int, default=DEFAULTS.hidden, metavar="N",
+                        help="units of the RNNs and LSTMs")
+    parser.add_argument("--updates", type=int, default=DEFAULTS.updates, metavar="N",
                         help="Adam updates for each end-to-end model (the small budget)")
-    parser.add_argument("--train-count", type=int, default=DEFAULTS.train_count, help="training sequences per distance")
-    parser.add_argument("--test-count", type=int, default=DEFAULTS.test_count, help="test sequences per distance")
-    parser.add_argument("--esn-size", type=int, default=DEFAULTS.esn.size, help="reservoir units of the ESN")
-    parser.add_argument("--esn-radius", type=float, default=DEFAULTS.esn.spectral_radius,
+    parser.add_argument("--train-count", type=int, default=DEFAULTS.train_count, metavar="N",
+                        help="training sequences per distance")
+    parser.add_argument("--test-count", type=int, default=DEFAULTS.test_count, metavar="N",
+                        help="test sequences per distance")
+    parser.add_argument("--esn-size", type=int, default=DEFAULTS.esn_size, metavar="N",
+                        help="reservoir units of the ESN")
+    parser.add_argument("--esn-radius", type=float, default=DEFAULTS.esn_radius, metavar="R",
                         help="spectral radius of the ESN's fixed W (below 1 for the echo-state property)")
-    parser.add_argument("--esn-input-scaling", type=float, default=DEFAULTS.esn.input_scaling,
-                        help="the ESN's fixed U has entries uniform in [-s, s]")
-    parser.add_argument("--ridge", type=float, default=DEFAULTS.esn.ridge, help="ridge penalty of the ESN readout V")
-    parser.add_argument("--fasta", type=Path, default=None, metavar="FILE",
+    parser.add_argument("--esn-input-scaling", type=float, default=DEFAULTS.esn_input_scaling, metavar="S",
+                        help="the ESN's fixed U has entries uniform in [-S, S]")
+    parser.add_argument("--ridge", type=float, default=DEFAULTS.ridge, metavar="LAMBDA",
+                        help="ridge penalty of the ESN readout V (>= 0)")
+    parser.add_argument("--fasta", type=Path, default=DEFAULTS.fasta, metavar="FILE",
                         help="labelled sequences ('>id label' headers): fit and test the ESN on them instead")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="seed of every random draw")
     add_out_option(parser)
 
 
 class StageBars:
-    """One progress bar per stage of the study, on stderr; the previous bar closes when the next opens."""
+    """Progress `(completed, total, info)` as one bar per stage of the study on stderr: a new bar opens
+    whenever the count starts again or the total changes (the study's next stage)."""
 
     def __init__(self):
-        self.stack = contextlib.ExitStack()
+        self.stack, self.advance, self.done, self.total = contextlib.ExitStack(), None, 0, None
 
-    def __call__(self, stage: str, total: int):
+    def __call__(self, completed: int, total: int | None = None, info: str = "") -> None:
+        if self.advance is None or completed < self.done or total != self.total:
+            self.close()
+            self.stack = contextlib.ExitStack()
+            self.advance = self.stack.enter_context(progress_bar(info.split(":")[0], total))
+            self.done, self.total = 0, total
+        self.advance(completed - self.done, info.split(": ", 1)[-1])
+        self.done = completed
+
+    def close(self) -> None:
+        """Close the open bar, if any."""
         self.stack.close()
-        self.stack = contextlib.ExitStack()
-        return self.stack.enter_context(progress_bar(stage, total))
+        self.advance = None
 
 
 def run(args) -> dict:
-    esn = EchoStateConfig(size=args.esn_size, spectral_radius=args.esn_radius, input_scaling=args.esn_input_scaling,
-                          ridge=args.ridge, seed=args.seed).check()
-    if args.fasta is not None:
-        result = fasta_esn_study(read_fasta(args.fasta), esn, seed=args.seed)
-        result.update(fasta=str(args.fasta), seed=args.seed, esn=vars(esn), versions=versions())
-        write_json(args.out / "longseq_fasta.json", result)
-        return result
-    config = LongSeqConfig(
-        lengths=tuple(args.lengths), distances=tuple(args.distances), spectral_radii=tuple(args.radii),
-        forget_biases=tuple(args.forget_biases), far=args.far, hidden=args.hidden, train_count=args.train_count,
-        test_count=args.test_count, esn=esn, budget=replace(DEFAULTS.budget, updates=args.updates, hidden=args.hidden,
-                                                           seed=args.seed), seed=args.seed).check()
+    """Check the options, run the study, write its figures, answers and numbers to --out."""
+    options = options_from_args(LongSeqOptions, args, spectral_radii="radii")
+    options.check()
+    for option in options.unused():
+        log(f"note: {option} is ignored with --fasta (only the echo state network runs)")
+    # torch and matplotlib: only once the options are valid (start-up)
+    from nnscope.recurrent.longseq_study import run_longseq, write_longseq_files
+
     bars = StageBars()
     try:
-        result = run_longseq_study(config, progress=bars)
+        result = run_longseq(None, None, options, out=args.out, progress=bars)  # checks --out before the work
     finally:
-        bars.stack.close()
-    log(f"measured in {result['seconds']:.1f} s; writing figures to {args.out}")
-    result["figures"] = {k: str(v) for k, v in longseq_figures(result, args.out).items()}
-    result["answers_file"] = str(atomic_write_text(args.out / "longseq_answers.md", answers_markdown(result)))
-    result["json_file"] = str(args.out / "longseq.json")
-    write_json(args.out / "longseq.json", result)
-    return result
-
-
-def answers_markdown(result: dict) -> str:
-    """The generated answers as a small Markdown page."""
-    titles = {"4.1": "Which parameters are hardest to learn, and why?",
-              "4.2": "As an echo state network: which weights are fixed, which are learned?",
-              "4.3": "Why does an LSTM cell help?"}
-    parts = [f"# Problem 4: long sequences (seed {result['seed']})\n"]
-    parts += [f"## {key} {titles[key]}\n\n{text}\n" for key, text in result["answers"].items()]
-    return "\n".join(parts)
+        bars.close()
+    if "seconds" in result:
+        log(f"measured in {result['seconds']:.1f} s; figures and answers in {args.out}")
+    return write_longseq_files(result, args.out)
 
 
 def show(result: dict, console) -> None:
+    """Tables of the gradient rates and the accuracies, the answers, the files written."""
     if "records" in result:  # --fasta
         table = Table("features", "train accuracy", "test accuracy",
                       title=f"echo state network on {result['fasta']}: {result['train']} train / {result['test']} "
@@ -111,11 +107,13 @@ def show(result: dict, console) -> None:
         for kind in ("final", "mean"):
             table.add_row(f"{kind} state", f"{result[kind]['train_accuracy']:.1%}", f"{result[kind]['test_accuracy']:.1%}")
         console.print(table)
-        console.print(f"fixed: {', '.join(result['fixed'])}; learned: {', '.join(result['learned'])}")
+        for line in result["finding"]:
+            console.print(line, highlight=False)
         return
     longest = max(r["length"] for r in result["gradients"]["rnn"])
     grads = Table("network", "setting", "x per step", "log10 change", "far share dL/dW or gates",
-                  title=f"gradient through time (T = {longest}, k = {result['gradients']['far']})")
+                  title=f"gradient through time (T = {longest}, far past: more than k = {result['gradients']['far']} "
+                        f"steps back; dL/dV, dL/dc: 0 by construction)")
     for r in (r for r in result["gradients"]["rnn"] if r["length"] == longest):
         grads.add_row("RNN", f"radius {r['spectral_radius']:g}", f"{r['rate']['factor_per_step']:.3f}",
                       f"{r['rate']['log10_change_over_sequence']:+.1f}", f"{r['far_share']['W']:.1%}")
@@ -133,5 +131,6 @@ def show(result: dict, console) -> None:
     console.print(acc)
     for key, text in result["answers"].items():
         console.print(f"[bold]{key}[/bold] {text}\n", highlight=False)
-    console.print(f"figures: {', '.join(result['figures'].values())}; answers: {result['answers_file']}; "
-                  f"every curve: {result['json_file']} ({result['seconds']:.0f} s)")
+    out = Path(result["json_file"]).parent
+    console.print(f"figures: {', '.join(str(out / f['file']) for f in result['figures'])}; answers: "
+                  f"{result['answers_file']}; every curve: {result['json_file']} ({result['seconds']:.0f} s)")

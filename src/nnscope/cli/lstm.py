@@ -2,10 +2,9 @@
 
 import functools
 
-from nnscope.cli.common import add_command
+from nnscope.cli.common import add_command, options_from_args
 from nnscope.cli.rnn import add_params_options, add_row, array_text, gradient_check_table, loss_text, make_table
-from nnscope.recurrent.lstm import lstm_solution
-from nnscope.recurrent.params import CELL_ACTIVATIONS, load_lstm_params
+from nnscope.options.lstm import CELL_ACTIVATIONS, LSTMOptions
 
 
 def register(subparsers) -> None:
@@ -21,14 +20,20 @@ def register(subparsers) -> None:
         run=run, show=show,
     )
     add_params_options(parser)
-    parser.add_argument("--cell-activation", choices=CELL_ACTIVATIONS, default=None,
-                        help="squashing of the cell input; default: the file's cell_activation, else sigmoid")
+    parser.add_argument("--cell-activation", choices=CELL_ACTIVATIONS, default=LSTMOptions.cell_activation,
+                        help="squashing of the cell input; without it, the file's cell_activation, else sigmoid "
+                        "(the book's eq. 10.41)")
 
 
 def run(args) -> dict:
-    """Load the parameters and compute the worked solution (JSON-able)."""
+    """Check the options, then load the parameters and compute the worked solution."""
+    options = options_from_args(LSTMOptions, args)
+    options.check()
+    # torch and matplotlib: only once the options are valid (start-up)
+    from nnscope.recurrent.lstm import run_lstm
+
     args.show = functools.partial(show, explain=args.explain)
-    return lstm_solution(load_lstm_params(args.params, args.cell_activation))
+    return run_lstm(None, None, options)
 
 
 def show(result: dict, console, explain: bool = False) -> None:
@@ -102,3 +107,5 @@ def show(result: dict, console, explain: bool = False) -> None:
         if name in grads:
             add_row(table, explain, f"dL/d{name}", grads[name], "its own gate's share")
     console.print(table)
+    for line in result["finding"][len(result["bias_choice"]):]:  # the bias lines are printed above
+        console.print(line, highlight=False)

@@ -3,12 +3,13 @@
 import functools
 from pathlib import Path
 
-import numpy as np
 from rich.table import Table
 
-from nnscope.cli.common import add_command
-from nnscope.recurrent.params import load_rnn_params
-from nnscope.recurrent.rnn import rnn_solution
+from nnscope.cli.common import add_command, options_from_args
+from nnscope.options.rnn import RNNOptions
+
+
+AGREE = 1e-4  # largest relative error between BPTT and central differences that the heading calls checked
 
 
 def register(subparsers) -> None:
@@ -28,16 +29,21 @@ def register(subparsers) -> None:
 
 def add_params_options(parser) -> None:
     """--params FILE and --explain, shared with `nnscope lstm`."""
-    parser.add_argument("--params", type=Path, default=None, metavar="FILE",
-                        help="JSON parameter file; default: the values of Problem 3")
+    parser.add_argument("--params", type=Path, default=RNNOptions.params, metavar="FILE",
+                        help="JSON parameter file; without it, the values of Problem 3")
     parser.add_argument("--explain", action="store_true",
                         help="add the chain-rule formula each row applies, next to the numbers")
 
 
 def run(args) -> dict:
-    """Load the parameters and compute the worked solution (JSON-able)."""
+    """Check the options, then load the parameters and compute the worked solution."""
+    options = options_from_args(RNNOptions, args)
+    options.check()
+    # torch and matplotlib: only once the options are valid (start-up)
+    from nnscope.recurrent.rnn import run_rnn
+
     args.show = functools.partial(show, explain=args.explain)
-    return rnn_solution(load_rnn_params(args.params))
+    return run_rnn(None, None, options)
 
 
 # ---- formatting shared with `nnscope lstm` ----
@@ -48,11 +54,11 @@ def number(v: float) -> str:
 
 
 def array_text(v) -> str:
-    """A vector or matrix as nested brackets of 10-digit numbers."""
-    v = np.asarray(v, dtype=np.float64)
-    if v.ndim == 0:
-        return number(float(v))
-    return "[" + ", ".join(array_text(row) for row in v) + "]"
+    """A vector or matrix (array or nested lists) as nested brackets of 10-digit numbers."""
+    v = v.tolist() if hasattr(v, "tolist") else v
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(array_text(row) for row in v) + "]"
+    return number(float(v))
 
 
 def make_table(title: str, explain: bool, first: str = "quantity") -> Table:
@@ -71,7 +77,10 @@ def add_row(table: Table, explain: bool, label: str, value, formula: str = "", e
 
 def gradient_check_table(result: dict, name: str, explain: bool) -> Table:
     """dL/d`name` by BPTT beside central differences, with their relative error."""
-    table = make_table(f"dL/d{name}: unfolding through time checked by central differences", explain, "method")
+    error = result["bptt_vs_finite_difference_relative_error"]
+    verdict = "checked by central differences" if error <= AGREE else \
+        f"and central differences DISAGREE (relative error {error:.1e}; try another epsilon)"
+    table = make_table(f"dL/d{name}: unfolding through time {verdict}", explain, "method")
     T = result["sizes"]["T"]
     add_row(table, explain, "central differences (ε = " + number(result["epsilon"]) + ")",
             result[f"grad_{name}_finite_difference"], f"(L({name} + ε e_i) − L({name} − ε e_i)) / 2ε, per entry i")
@@ -154,7 +163,14 @@ def show(result: dict, console, explain: bool = False) -> None:
     add_row(table, explain, "L before", repr(result["loss"]))
     add_row(table, explain, "L after", repr(result["loss_after_step"]), "the forward pass again, new b")
     change = result["loss_after_step"] - result["loss"]
-    predicted = -lr * float(np.sum(np.square(result["grad_b_bptt"]))) + 0.0
+    predicted = result["loss_change_first_order_prediction"] + 0.0  # + 0.0 turns -0.0 into 0.0
     add_row(table, explain, "change in L", f"{change:.6e} (first-order prediction {predicted:.6e})",
             "L(b − η g) − L(b) ≈ −η ‖g‖²")
     console.print(table)
+    show_finding(result, console)
+
+
+def show_finding(result: dict, console) -> None:
+    """The sentences built from the numbers, one paragraph each."""
+    for line in result["finding"]:
+        console.print(line, highlight=False)

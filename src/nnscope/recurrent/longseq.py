@@ -19,6 +19,10 @@ from nnscope.recurrent.rnn import rnn_step_backward, rnn_step_forward
 from nnscope.recurrent.sequences import AMINO_ACIDS, one_hot
 
 RESCALE = 1e100  # bring dL/dh back to norm 1 once it is this large or this many times smaller
+LSTM_CELL_ACTIVATION = "tanh"  # the cell input squashed as the RNN's state is (the book's eq. 10.41: sigmoid)
+# V and c act on h(tau) alone: no input before the last step reaches their gradient, so their far-past
+# share is 0 by construction, written as such, not measured
+ZERO_BY_CONSTRUCTION = ("V", "c")
 
 
 def random_rnn(hidden: int, spectral_radius: float, input_scaling: float, seed: int) -> dict[str, torch.Tensor]:
@@ -32,8 +36,12 @@ def random_rnn(hidden: int, spectral_radius: float, input_scaling: float, seed: 
             "c": torch.zeros(2, dtype=torch.float64)}
 
 
-def random_lstm(hidden: int, forget_bias: float, input_scaling: float, seed: int) -> dict[str, torch.Tensor]:
-    """The twelve LSTM cell arrays (gate matrices N(0, 1/hidden), biases 0 but b_f) plus V, c; float64."""
+def random_lstm(hidden: int, forget_bias: float, input_scaling: float, seed: int,
+                rnn: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The twelve LSTM cell arrays (gate matrices N(0, 1/hidden), biases 0 but b_f) plus V, c; float64.
+
+    With `rnn` (a `random_rnn`), the cell input's U, W and the readout V are that RNN's own draws, so the
+    LSTM and the RNN differ in the gates alone."""
     g = torch.Generator().manual_seed(seed)
     params = {}
     for key in CELL_KEYS:  # same seed, same draws: two LSTMs differ only in b_f
@@ -46,6 +54,8 @@ def random_lstm(hidden: int, forget_bias: float, input_scaling: float, seed: int
     params["b_f"] += forget_bias
     params["V"] = torch.randn(2, hidden, generator=g, dtype=torch.float64) / math.sqrt(hidden)
     params["c"] = torch.zeros(2, dtype=torch.float64)
+    if rnn is not None:
+        params.update(U=rnn["U"], W=rnn["W"], V=rnn["V"])
     return params
 
 
@@ -115,12 +125,12 @@ def rnn_gradient_profile(net: dict, tokens: np.ndarray, labels: np.ndarray, far:
     norms.update(V=log10_norm(dV), c=log10_norm(dc))
     return {"loss": loss, "log10": curves, "log10_gradient_norm": norms,
             "far_share": {"W": far_share(curves["dW_step"], far), "U": far_share(curves["dU_step"], far),
-                          "b": far_share(curves["db_step"], far), "V": 0.0, "c": 0.0},
-            "rate": decay_rate(curves["dL_dh"])}
+                          "b": far_share(curves["db_step"], far), **dict.fromkeys(ZERO_BY_CONSTRUCTION, 0.0)},
+            "far_share_zero_by_construction": list(ZERO_BY_CONSTRUCTION), "rate": decay_rate(curves["dL_dh"])}
 
 
 def lstm_gradient_profile(params: dict, tokens: np.ndarray, labels: np.ndarray, far: int,
-                          cell_activation: str = "tanh") -> dict:
+                          cell_activation: str = LSTM_CELL_ACTIVATION) -> dict:
     """||dL/dh(t)||, the gradient carried back by the cell state ||dL/ds(t)||, the forget gate, far shares."""
     x = one_hot(tokens)  # (T, N, 20)
     T, n = len(x), params["W"].shape[0]
@@ -142,7 +152,8 @@ def lstm_gradient_profile(params: dict, tokens: np.ndarray, labels: np.ndarray, 
         curves["forget_gate"][step] = float(torch.log10(caches[t].f).mean())
         (dh, ds), scale = rescaled([dh, ds], scale)
     return {"loss": loss, "log10": curves, "log10_gradient_norm": {"V": log10_norm(dV), "c": log10_norm(dc)},
-            "far_share": {"U_and_W": far_share(curves["recurrent_step"], far), "V": 0.0, "c": 0.0},
+            "far_share": {"U_and_W": far_share(curves["recurrent_step"], far), **dict.fromkeys(ZERO_BY_CONSTRUCTION, 0.0)},
+            "far_share_zero_by_construction": list(ZERO_BY_CONSTRUCTION),
             "geometric_mean_forget_gate": float(10 ** curves["forget_gate"].mean()),
             "rate": decay_rate(curves["dL_dh"]), "cell_rate": decay_rate(curves["dL_ds_cell"])}
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnscope.findings.lstm import bias_choice, describe_lstm
+from nnscope.options.lstm import LSTMOptions
 from nnscope.recurrent import ops
 from nnscope.recurrent.gradcheck import parameter_gradient, relative_error
 from nnscope.recurrent.output import (custom_loss, custom_loss_backward, output_backward, output_forward,
                                       require_finite)
-from nnscope.recurrent.params import GATE_MATRICES, LSTMParams, RNNParams
+from nnscope.recurrent.params import GATE_MATRICES, LSTMParams, RNNParams, load_lstm_params
 from nnscope.recurrent.rnn import rnn_forward
 
 GATES = {"f": ("b_f", "U_f", "W_f"), "g": ("b_g", "U_g", "W_g"), "q": ("b_o", "U_o", "W_o"), "z": ("b", "U", "W")}
@@ -145,40 +147,6 @@ def lstm_loss(p: LSTMParams) -> float:
     return lstm_forward(p).loss
 
 
-def bias_choice(p: LSTMParams, fwd: LSTMForward) -> list[str]:
-    """Why the gate biases are what they are, stated with the gate values measured on this sequence."""
-    def span(gate: str) -> str:
-        values = np.array([getattr(c, gate) for c in fwd.caches])
-        return f"{values.min():.3f} to {values.max():.3f}"
-
-    def sigma(b: np.ndarray) -> str:
-        values = ops.sigmoid(b)
-        return f"{values[0]:.4f}" if np.ptp(values) == 0 else "[" + ", ".join(f"{v:.4f}" for v in values) + "]"
-
-    keep = ops.sigmoid(p.b_f)
-    forget = (f"forget gate: σ(b_f) = {sigma(p.b_f)}, so with x = 0 and h(t-1) = 0 the cell keeps "
-              f"{keep.min():.0%}" + (f" to {keep.max():.0%}" if np.ptp(keep) else "") + " of s(t-1) per step. ")
-    if np.all(p.b_f == 1.0):
-        forget += ("b_f = 1 opens the gate from the start, so the state and its gradient flow back through "
-                   "s(t) before anything is learned (Jozefowicz, Zaremba and Sutskever 2015). ")
-    else:
-        forget += "b_f comes from the parameter file (the default b_f = 1 opens the gate from the start). "
-    gates = f"input and output gates: σ(b_g) = {sigma(p.b_g)}, σ(b_o) = {sigma(p.b_o)}. "
-    if np.all(p.b_g == 0.0) and np.all(p.b_o == 0.0):
-        gates += "b_g = b_o = 0 leaves them half open, neither blocking nor saturated: the data decide. "
-    else:
-        gates += "b_g and b_o come from the parameter file (the default 0 leaves them half open). "
-    shared = "U and W serve every gate" if len(p.shared) == len(GATE_MATRICES) else \
-        f"U and W serve {', '.join(p.shared) or 'no gate matrix'}; the file gives the others"
-    return [
-        forget + f"Measured f(t) on this sequence: {span('f')}.",
-        gates + f"Measured g(t): {span('g')}, q(t): {span('q')}.",
-        f"cell input: b, U, W, c, V and x as given ({shared}), so the loss compares with the RNN's on the "
-        f"same parameters; cell activation {p.cell_activation} (the book's eq. 10.41 uses sigmoid, tanh is "
-        f"the common variant); measured cell input: {span('z')}.",
-    ]
-
-
 @np.errstate(all="ignore")  # overflow is reported once, by require_finite
 def lstm_solution(p: LSTMParams) -> dict:
     """Problem 5 for any parameters: outputs, loss, dL/db_f by BPTT with every intermediate, checked."""
@@ -197,7 +165,9 @@ def lstm_solution(p: LSTMParams) -> dict:
     return require_finite({
         "network": "lstm", "cell_activation": p.cell_activation, "sizes": p.sizes, "epsilon": p.epsilon,
         "h0": p.h0, "s0": p.s0, "biases": {"b_f": p.b_f, "b_g": p.b_g, "b_o": p.b_o, "b": p.b},
-        "shared_gate_matrices": list(p.shared), "bias_choice": bias_choice(p, fwd),
+        "shared_gate_matrices": list(p.shared),
+        # sigma(b_*): how open each gate is with x = 0 and h(t-1) = 0 (q is the output gate, bias b_o)
+        "gates_with_zero_input": {"f": ops.sigmoid(p.b_f), "g": ops.sigmoid(p.b_g), "q": ops.sigmoid(p.b_o)},
         "outputs": fwd.y, "loss": fwd.loss, "rnn_loss_same_parameters": rnn_forward(rnn).loss,
         "dL_dy_T": bwd.dL_dy, "dL_do_T": bwd.dL_do,
         "grad_b_f_bptt": bwd.grads["b_f"], "grad_b_f_finite_difference": grad_b_f_fd,
@@ -206,3 +176,14 @@ def lstm_solution(p: LSTMParams) -> dict:
         "other_biases_relative_error": {k: relative_error(bwd.grads[k], v) for k, v in other_biases.items()},
         "grads": bwd.grads, "steps": steps,
     })
+
+
+def run_lstm(model=None, data=None, options: LSTMOptions = LSTMOptions(), out=None, progress=None) -> dict:
+    """Problem 5 (`nnscope lstm`): the worked solution of the options' parameters, `bias_choice` and `finding`;
+    `model`, `data`, `out` and `progress` are unused (one signature for the report's stages; no figures)."""
+    options.check()
+    result = lstm_solution(load_lstm_params(options.params, options.cell_activation))
+    result["bias_choice"] = bias_choice(result)
+    result["finding"] = describe_lstm(result)
+    result["figures"] = []
+    return result

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnscope.findings.rnn import describe_rnn
+from nnscope.options.rnn import RNNOptions
 from nnscope.recurrent import ops
 from nnscope.recurrent.gradcheck import parameter_gradient, relative_error
 from nnscope.recurrent.output import (custom_loss, custom_loss_backward, output_backward, output_forward,
                                       require_finite)
-from nnscope.recurrent.params import RNNParams
+from nnscope.recurrent.params import RNNParams, load_rnn_params
 
 
 def rnn_step_forward(W, U, b, h_prev, x):
@@ -128,5 +130,17 @@ def rnn_solution(p: RNNParams) -> dict:
         "bptt_vs_finite_difference_relative_error": relative_error(bwd.grads["b"], grad_b_fd),
         "reverse_vs_forward_mode_relative_error": relative_error(bwd.grads["b"], grad_b_forward),
         "grads": bwd.grads, "b_before_step": p.b, "b_after_step": b_after,
-        "loss_after_step": rnn_loss(p.with_value("b", b_after)), "steps": steps,
+        "loss_after_step": rnn_loss(p.with_value("b", b_after)),
+        # L(b - eta g) - L(b) to first order: -eta ||g||^2
+        "loss_change_first_order_prediction": -p.learning_rate * float(np.sum(bwd.grads["b"] ** 2)), "steps": steps,
     })
+
+
+def run_rnn(model=None, data=None, options: RNNOptions = RNNOptions(), out=None, progress=None) -> dict:
+    """Problem 3 (`nnscope rnn`): the worked solution of the options' parameters and its `finding`;
+    `model`, `data`, `out` and `progress` are unused (one signature for the report's stages; no figures)."""
+    options.check()
+    result = rnn_solution(load_rnn_params(options.params))
+    result["finding"] = describe_rnn(result)
+    result["figures"] = []
+    return result

@@ -123,7 +123,7 @@ def read_fasta(path: str | Path) -> SequenceSet:
         raise NnscopeError(f"FASTA file {path}: no '>id label' record found")
     sequences = []
     for name, _, parts, header_line in records:
-        if not parts:
+        if not "".join(text for text, _ in parts):  # no lines, or only a stop codon '*'
             raise NnscopeError(f"FASTA file {path}, line {header_line}: record {name!r} has no residues")
         sequences.append(np.concatenate([encode(text, f"FASTA file {path}, line {number}")
                                          for text, number in parts]))

@@ -1,4 +1,4 @@
-"""Figures of Problem 4, drawn from the plain result of `run_longseq_study` (nothing is computed here
+"""Figures of Problem 4, drawn from the plain result of `run_longseq` (nothing is computed here
 but what a plot needs: the rows to draw and their order).
 
 Gradient norms span hundreds of decades (10^-1500 is below what float64 holds), so they are drawn
@@ -38,8 +38,9 @@ def gradient_norm_figure(result: dict, path: str | Path) -> Path:
         right.plot(as_array(r["log10"]["dL_ds_cell"]), color=colour, lw=1.8,
                    label=f"b_f = {r['forget_bias']:g}: cell dL/ds, x{r['cell_rate']['factor_per_step']:.3f}/step")
         right.plot(as_array(r["log10"]["dL_dh"]), color=colour, lw=1, ls="--", label=f"b_f = {r['forget_bias']:g}: dL/dh")
-    T = rnn[0]["length"]
-    for ax, title in ((left, f"vanilla RNN (eqs. 10.8-10.11), T = {T}"), (right, f"LSTM, T = {T}, same U, W draws")):
+    T, weights = rnn[0]["length"], grads["lstm_weights"]
+    shared = f"{', '.join(weights['from_rnn'])} as the RNN's (W at radius {weights['W_spectral_radius']:g})"
+    for ax, title in ((left, f"vanilla RNN (eqs. 10.8-10.11), T = {T}"), (right, f"LSTM, T = {T}, {shared}")):
         ax.axhline(0, color="grey", lw=0.6)
         ax.axvline(grads["far"], color="grey", lw=0.8, ls=":")
         ax.text(grads["far"], ax.get_ylim()[1], f" k = {grads['far']}", color="grey", va="top", fontsize=8)
@@ -61,11 +62,13 @@ def gradient_share_figure(result: dict, path: str | Path) -> Path:
     width = 0.8 / len(names)
     colours = plt.get_cmap("tab10").colors
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
+    zero = rows[0]["far_share_zero_by_construction"]  # V and c: 0 by construction, not measured
     for i, name in enumerate(names):
         shares = [100 * r["far_share"][name] for r in rows]
         norms = as_array([r["log10_gradient_norm"][name] for r in rows])
         bars = left.bar(x + (i - 2) * width, shares, width, color=colours[i], label=f"dL/d{name}")
-        left.bar_label(bars, [f"{v:.0f}" if v >= 1 else f"{v:.1g}" for v in shares], fontsize=6, rotation=90, padding=2)
+        labels = ["0 by construction" if name in zero else f"{v:.0f}" if v >= 1 else f"{v:.1g}" for v in shares]
+        left.bar_label(bars, labels, fontsize=6, rotation=90, padding=2)
         bars = right.bar(x + (i - 2) * width, norms, width, color=colours[i], label=f"dL/d{name}")
         right.bar_label(bars, [f"{v:.1f}" for v in norms], fontsize=6, rotation=90, padding=2)
     labels = [f"{r['spectral_radius']:g}" for r in rows]
@@ -79,7 +82,7 @@ def gradient_share_figure(result: dict, path: str | Path) -> Path:
         ax.set_xlabel("spectral radius of W")
         ax.grid(alpha=0.3, axis="y")
         ax.legend(fontsize=8)
-    left.set_title("far past's share (V and c are read at tau only: 0%)")
+    left.set_title(f"far past's share ({' and '.join(zero)} are read at tau only: 0 by construction)")
     right.set_title(f"gradient norms, T = {rows[0]['length']}")
     return save_figure(fig, path)
 
@@ -123,11 +126,30 @@ def accuracy_figure(result: dict, path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
-def longseq_figures(result: dict, out: str | Path) -> dict[str, Path]:
-    """Write every Problem 4 figure into folder `out`."""
+FIGURES = {  # file name -> (draw, alt text, caption)
+    "longseq_gradient_norms.png": (
+        gradient_norm_figure,
+        "Log-scale curves of the gradient norm ||dL/dh(t)|| from the last step back to the first, for the RNN at "
+        "several spectral radii of W and the LSTM at several forget-gate biases.",
+        "4.1 and 4.3: how far back the gradient reaches."),
+    "longseq_gradient_shares.png": (
+        gradient_share_figure,
+        "Share of dL/dW and dL/dU that comes from inputs far before the end, against the spectral radius, beside "
+        "dL/dV and dL/dc, whose share is 0 by construction.",
+        "4.1: which parameters learn from the far past."),
+    "longseq_accuracy.png": (
+        accuracy_figure,
+        "Test accuracy against the distance of the motif from the end for the echo state network, a vanilla RNN "
+        "and an LSTM trained with the same budget.",
+        "4.2 and 4.3: who solves the task."),
+}
+
+
+def longseq_figures(result: dict, out: str | Path) -> list[dict]:
+    """Write every Problem 4 figure into folder `out`; their records (file relative to `out`, alt, caption)."""
     out = Path(out)
-    return {
-        "gradient_norms": gradient_norm_figure(result, out / "longseq_gradient_norms.png"),
-        "gradient_shares": gradient_share_figure(result, out / "longseq_gradient_shares.png"),
-        "accuracy": accuracy_figure(result, out / "longseq_accuracy.png"),
-    }
+    records = []
+    for name, (draw, alt, caption) in FIGURES.items():
+        draw(result, out / name)
+        records.append({"file": name, "alt": alt, "caption": caption})
+    return records

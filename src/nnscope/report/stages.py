@@ -11,7 +11,13 @@ interactive widgets, the data they embed.
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
-from nnscope.report import sections_recurrent, sections_vision
+from nnscope.options.longseq import SHORT_STUDY, LongSeqOptions
+from nnscope.options.lstm import LSTMOptions
+from nnscope.options.rnn import RNNOptions
+from nnscope.recurrent.longseq_study import run_longseq
+from nnscope.recurrent.lstm import run_lstm
+from nnscope.recurrent.rnn import run_rnn
+from nnscope.report import sections_vision
 from nnscope.report.context import Context, unavailable  # noqa: F401 (re-exported for build)
 
 
@@ -36,14 +42,15 @@ class Stage:
         return options
 
 
-VISION, RECURRENT = sections_vision, sections_recurrent
+VISION = sections_vision
 STAGES = [
     Stage("filters", "problem 1.1: filters", adapter=VISION.filters_section),
     Stage("featuremaps", "problem 1.2: feature maps of a 0 and an 8", adapter=VISION.featuremaps_section),
     Stage("shift", "problem 1.3: shifting a 1", adapter=VISION.shift_section),
     Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", adapter=VISION.occlusion_section),
     Stage("transplant", "problem 2.3: patch transplants", adapter=VISION.transplant_section),
-    Stage("rnn", "problem 3: BPTT by hand", adapter=RECURRENT.rnn_section, uses_model=False),
-    Stage("longseq", "problem 4: long sequences", adapter=RECURRENT.longseq_section, uses_model=False, detach=True),
-    Stage("lstm", "problem 5: an LSTM cell", adapter=RECURRENT.lstm_section, uses_model=False),
+    Stage("rnn", "problem 3: BPTT by hand", run=run_rnn, options=RNNOptions(), uses_model=False),
+    Stage("longseq", "problem 4: long sequences", run=run_longseq, options=LongSeqOptions(), quick=SHORT_STUDY,
+          uses_model=False, detach=True),
+    Stage("lstm", "problem 5: an LSTM cell", run=run_lstm, options=LSTMOptions(), uses_model=False),
 ]

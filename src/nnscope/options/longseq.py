@@ -1,0 +1,93 @@
+"""What `nnscope longseq` (Problem 4) can be asked: the generated task, the networks, the echo state network."""
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from nnscope.errors import NnscopeError
+from nnscope.options.checks import real_number, whole_number
+
+MOTIF_RESIDUES = 6  # length of the task's two motifs (nnscope.recurrent.sequences.MOTIFS; a test keeps them equal)
+LARGEST_SEED = 2**63 - 1  # torch's generators take seeds below 2^64, numpy any; one bound for every draw
+
+# the option of the command line behind each field
+OPTION_NAMES = {"lengths": "--lengths", "distances": "--distances", "spectral_radii": "--radii",
+                "forget_biases": "--forget-biases", "far": "--far", "hidden": "--hidden", "updates": "--updates",
+                "train_count": "--train-count", "test_count": "--test-count", "esn_size": "--esn-size",
+                "esn_radius": "--esn-radius", "esn_input_scaling": "--esn-input-scaling", "ridge": "--ridge",
+                "fasta": "--fasta", "seed": "--seed"}
+# the unit each whole-number option counts, for its error message
+UNITS = {"hidden": "of units", "updates": "of Adam updates", "train_count": "of sequences",
+         "test_count": "of sequences", "esn_size": "of reservoir units"}
+ESN_FIELDS = ("esn_size", "esn_radius", "esn_input_scaling", "ridge", "fasta", "seed")  # what --fasta uses
+
+
+@dataclass(frozen=True)
+class LongSeqOptions:
+    """The long-sequence study; the defaults take about 90 s of CPU time (1000 and 5000 steps)."""
+
+    lengths: tuple[int, ...] = (1000, 5000)  # sequence lengths tau in residues (= steps): gradients and the ESN at
+    #   each, the RNN and LSTM trained at the shortest
+    distances: tuple[int, ...] = (0, 10, 30, 100, 300)  # residues between the motif and the end of the sequence
+    spectral_radii: tuple[float, ...] = (0.5, 0.9, 1.0, 1.5, 2.0)  # largest |eigenvalue| of the RNN's W, per run
+    forget_biases: tuple[float, ...] = (0.0, 1.0, 3.0)  # b_f of the LSTM in the gradient measurement
+    far: int = 100  # k, in steps: inputs more than k steps before the end count as the far past
+    hidden: int = 32  # units of every RNN and LSTM (measured and trained)
+    updates: int = 40  # Adam updates of each end-to-end model (the small budget)
+    train_count: int = 512  # training sequences per distance (ESN, RNN and LSTM see the same ones)
+    test_count: int = 256  # held-out test sequences per distance
+    esn_size: int = 100  # reservoir units of the echo state network
+    esn_radius: float = 0.95  # spectral radius of the ESN's fixed W (below 1 for the echo-state property)
+    esn_input_scaling: float = 0.1  # the ESN's fixed U has entries uniform in [-s, s]
+    ridge: float = 1e-6  # ridge penalty lambda of the ESN's readout V (c is not penalised)
+    fasta: Path | str | None = None  # labelled sequences ('>id label'): fit and test the ESN on them instead
+    seed: int = 0  # every random draw of the study derives from it
+
+    def check(self) -> None:
+        """Raise NnscopeError naming the option (as the command line spells it) that does not fit."""
+        for name, low in (("hidden", 2), ("updates", 1), ("train_count", 2), ("test_count", 2), ("esn_size", 1)):
+            whole_number(OPTION_NAMES[name], getattr(self, name), low, unit=UNITS[name])
+        whole_number("--seed", self.seed, 0, LARGEST_SEED)
+        real_number("--esn-radius", self.esn_radius, 0, what="a spectral radius")
+        real_number("--esn-input-scaling", self.esn_input_scaling, 0, what="an input scaling")
+        real_number("--ridge", self.ridge, 0, what="a ridge penalty")
+        if self.fasta is not None and (not isinstance(self.fasta, (str, os.PathLike)) or Path(self.fasta).is_dir()):
+            raise NnscopeError(f"--fasta: {self.fasta}; expected a FASTA file of labelled sequences")
+        lengths = listed("--lengths", self.lengths)
+        for length in lengths:
+            whole_number("--lengths", length, MOTIF_RESIDUES + 1, unit="of residues")
+        shortest, longest = min(lengths), max(lengths)
+        room = shortest - MOTIF_RESIDUES  # the motif must fit between the start and `distance` residues before the end
+        for distance in listed("--distances", self.distances):
+            whole_number("--distances", distance)
+            if not 0 <= distance <= room:
+                raise NnscopeError(f"--distances: {distance}; expected a whole number of residues from 0 to {room} "
+                                   f"(the shortest of --lengths, {shortest}, minus the motif's {MOTIF_RESIDUES})")
+        whole_number("--far", self.far)
+        if not 0 <= self.far <= room:
+            raise NnscopeError(f"--far: {self.far}; expected a whole number of steps from 0 to {room}: the sequences "
+                               f"of the gradient measurement carry their motif k steps before the end, and the "
+                               f"shortest of --lengths is {shortest} (the motif takes {MOTIF_RESIDUES})")
+        for radius in listed("--radii", self.spectral_radii):
+            real_number("--radii", radius, 0, what="a spectral radius", open_low=True)
+        for bias in listed("--forget-biases", self.forget_biases):
+            real_number("--forget-biases", bias, what="a forget-gate bias")
+
+    def unused(self) -> list[str]:
+        """The options set away from their defaults that do nothing here (with --fasta: all but the ESN's)."""
+        if self.fasta is None:
+            return []
+        return [OPTION_NAMES[f.name] for f in fields(self)
+                if f.name not in ESN_FIELDS and getattr(self, f.name) != f.default]
+
+
+def listed(option: str, values) -> tuple:
+    """`values` as a tuple with at least one entry; else NnscopeError naming `option`."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)) or not values:
+        raise NnscopeError(f"{option}: {values!r}; expected one value or more")
+    return tuple(values)
+
+
+# the short study of the quick report and the tests: seconds, not minutes
+SHORT_STUDY = LongSeqOptions(lengths=(200, 1000), distances=(0, 20, 100), spectral_radii=(0.5, 1.0, 1.5),
+                             forget_biases=(0.0, 1.0), hidden=8, train_count=64, test_count=64, updates=8)
