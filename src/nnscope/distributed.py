@@ -1,12 +1,12 @@
 """Scale-out with PyTorch's own engine: under torchrun, one process group (gloo on CPU, nccl on GPU).
 
-Without torchrun every helper here is a no-op for a single process.
+Without torchrun every helper here is a no-op for a single process. The rank and the world size
+come from torchrun's environment, so the command line asks them without importing torch; the
+helpers that talk to the process group import it when called.
 """
 
 import os
-
-import torch
-import torch.distributed as dist
+import sys
 
 
 def world_size() -> int:
@@ -26,6 +26,9 @@ def local_rank() -> int:
 
 def init() -> None:
     """Join the process group once, when started by torchrun with more than one process."""
+    import torch
+    import torch.distributed as dist
+
     if world_size() > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
@@ -34,21 +37,26 @@ def init() -> None:
 
 
 def shutdown() -> None:
-    """Leave the process group, if one was joined."""
-    if dist.is_initialized():
+    """Leave the process group, if one was joined (torch is not even imported when none was)."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 
 def barrier() -> None:
     """Wait for every process (no-op for one)."""
+    import torch.distributed as dist
+
     if dist.is_initialized():
         dist.barrier()
 
 
-def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """The model wrapped in DistributedDataParallel when there are several processes."""
+def wrap(model, device):
+    """The model (an nn.Module) wrapped in DistributedDataParallel when there are several processes."""
     if world_size() == 1:
         return model
+    import torch
+
     init()
     device_ids = [device.index] if device.type == "cuda" else None
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
@@ -64,6 +72,8 @@ def gather_objects(obj):
     """Every rank's `obj`, in rank order, on every rank (a one-item list for one process)."""
     if world_size() == 1:
         return [obj]
+    import torch.distributed as dist
+
     init()
     out = [None] * world_size()
     dist.all_gather_object(out, obj)

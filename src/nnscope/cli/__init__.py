@@ -12,7 +12,7 @@ imported, and the command modules import torch, matplotlib and the analyses insi
 import importlib
 import sys
 
-from nnscope import __version__
+from nnscope import __version__, distributed
 from nnscope.cli.commands import COMMANDS
 from nnscope.cli.common import Parser, emit, print_error
 from nnscope.errors import NnscopeError
@@ -55,8 +55,6 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(argv: list[str] | None) -> int:
     """Parse `argv`, run the command, print its result."""
     args = build_parser(argv).parse_args(argv)
-    from nnscope import distributed  # torch: only once the options parsed
-
     try:
         result = args.run(args)
     except NnscopeError as e:
