@@ -86,28 +86,69 @@ def test_training_numbers_are_the_checkpoints(quick_report, trained_checkpoint):
     assert_same(training["history"], json.loads(json.dumps(metrics["history"])))
 
 
-def test_problem1_numbers_match_the_commands(quick_report, trained_checkpoint, tmp_path, capsys):
+def test_problem1_stages_call_the_entry_points_with_the_report_options():
+    """The stage and the command call one function; what differs is only the options, written here once."""
+    from nnscope.options.featuremaps import FeatureMapsOptions
+    from nnscope.options.filters import FiltersOptions
+    from nnscope.options.shift import ShiftOptions
+    from nnscope.report.stages import STAGES
+    from nnscope.vision.featuremaps import run_featuremaps
+    from nnscope.vision.filters import run_filters
+    from nnscope.vision.shift import run_shift
+
+    stages = {s.name: s for s in STAGES}
+    assert stages["filters"].run is run_filters and stages["filters"].options_for(False, 0) == FiltersOptions()
+    assert stages["featuremaps"].run is run_featuremaps
+    assert stages["featuremaps"].options_for(False, 3) == FeatureMapsOptions(seed=3)  # the whole test set
+    assert stages["featuremaps"].options_for(True, 0) == FeatureMapsOptions(limit=1000)
+    assert stages["shift"].run is run_shift
+    assert stages["shift"].options_for(False, 0) == ShiftOptions(sweep_images=2000, slider=6)  # slider -6..+6 px
+    assert stages["shift"].options_for(True, 0) == ShiftOptions(sweep_images=300, slider=6)
+
+
+def test_problem1_sections_are_what_the_entry_points_return(quick_report, trained_model, mnist):
+    """results.json holds what run_<analysis> returns for the stage's options (the cheap parts recomputed)."""
+    import torch
+
+    from nnscope.report.stages import STAGES
+
     out, _ = quick_report
     sections = json.loads((out / "results.json").read_text())["sections"]
-    common = ["--checkpoint", str(trained_checkpoint), "--out", str(tmp_path)]
+    stages = {s.name: s for s in STAGES}
+    # the report ran these stages on one thread, beside the detached long-sequence stage; float32 sums in another
+    # order differ in the 9th digit, so recompute on one thread too and compare to 1e-12
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        recomputed_sections_agree(sections, stages, trained_model, mnist)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def recomputed_sections_agree(sections: dict, stages: dict, trained_model, mnist) -> None:
+    """The Problem 1 sections of results.json against run_<analysis> recomputed now."""
+    from dataclasses import replace
+
+    from nnscope.fileio import to_jsonable
+    from nnscope.vision.featuremaps import feature_map_comparison
+    from nnscope.vision.filters import run_filters
+    from nnscope.vision.shift import run_shift
+
     if sections["filters"]["available"]:
-        printed = command_json(capsys, "filters", *common)
-        layers = {name: {k: v for k, v in layer.items() if k != "figure"} for name, layer in printed["layers"].items()}
-        assert_same(sections["filters"]["layers"], layers, "filters")
-        assert sections["filters"]["answer"] == printed["description"]
+        mine = json.loads(json.dumps(to_jsonable(run_filters(trained_model, mnist))))
+        layers = {name: {k: v for k, v in layer.items() if k != "figure"} for name, layer in sections["filters"]["layers"].items()}
+        assert_same(layers, mine["layers"], "filters")
+        assert sections["filters"]["answer"] == sections["filters"]["finding"] == mine["finding"]
     if sections["shift"]["available"]:
-        printed = command_json(capsys, "shift", "--no-sweep", *common)
-        for key in ("index", "digit", "pixels", "padding", "changed", "original", "left", "right"):
-            assert_same(sections["shift"][key], printed[key], f"shift.{key}")
-        slider = sections["shift"]["slider"]
-        middle = slider["shifts"].index(0)
-        assert slider["probabilities"][middle] == printed["original"]["probabilities"]
-        for side, dx in (("left", -3), ("right", 3)):
-            assert slider["probabilities"][slider["shifts"].index(dx)] == printed[side]["probabilities"]
+        options = replace(stages["shift"].options_for(True, 0), sweep=False)  # the sweep is tested in test_shift
+        mine = json.loads(json.dumps(to_jsonable(run_shift(trained_model, mnist, options))))
+        for key in ("index", "digit", "pixels", "padding", "changed", "first_change", "original", "left", "right", "slider"):
+            assert_same(sections["shift"][key], mine[key], f"shift.{key}")
+        assert sections["shift"]["sweep"]["images"] == 300 and sections["shift"]["answer"] == sections["shift"]["finding"]
     if sections["featuremaps"]["available"]:
-        printed = command_json(capsys, "featuremaps", "--draws", "1", *common)
-        assert_same(sections["featuremaps"]["examples"], printed["examples"], "featuremaps.examples")
-        assert sections["featuremaps"]["layer"] == printed["layer"]
+        mine = json.loads(json.dumps(to_jsonable(feature_map_comparison(trained_model, mnist))))
+        assert_same(sections["featuremaps"]["examples"], mine["examples"], "featuremaps.examples")
+        assert sections["featuremaps"]["limit"] == 1000 and sections["featuremaps"]["layer"] == "conv3"
 
 
 def without(d: dict, *keys) -> dict:

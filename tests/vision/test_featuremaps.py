@@ -11,8 +11,9 @@ from nnscope.cli import main
 from nnscope.data import Digits
 from nnscope.errors import NnscopeError
 from nnscope.model import CNN, CNNConfig, MNIST_MEAN, MNIST_STD
+from nnscope.options.featuremaps import FeatureMapsOptions
 from nnscope.vision.featuremaps import (ablation_study, channel_ranking, cohens_d, feature_map_comparison,
-                                        featuremap_analysis, layer_activations, where_largest)
+                                        layer_activations, run_featuremaps, where_largest)
 
 
 def test_cohens_d_matches_the_textbook_formula():
@@ -134,16 +135,77 @@ def test_comparison_on_a_hand_weighted_model():
         feature_map_comparison(model, digits, (8, 8), "conv1")
 
 
+def test_run_featuremaps_figures_show_what_they_say(tmp_path, saved_figures):
+    model, digits = hand_weighted_model(), toy_digits()
+    result = run_featuremaps(model, digits, FeatureMapsOptions(layer="relu3", top=5, draws=2), out=tmp_path)
+    assert [f["file"] for f in result["figures"]] == ["featuremaps_relu3.png", "featuremaps_relu3_top.png",
+                                                      "featuremaps_relu3_ablation.png"]
+    maps = saved_figures["featuremaps_relu3.png"]
+    assert (maps["panels"], maps["colorbars"], maps["images"]) == (5, 2, 5)  # two inputs, '0', '8', difference
+    assert maps["titles"][2:] == [f"{t}: relu3, 2 channels of 7 x 7" for t in ("'0'", "'8'", "'0' minus '8'")]
+    top = saved_figures["featuremaps_relu3_top.png"]  # --top 5 on 2 channels: both, 3 panels each
+    assert (top["panels"], top["colorbars"]) == (2 * 3, 2) and "means over 30 '0's and 20 '8's" in top["suptitle"]
+    ablation = saved_figures["featuremaps_relu3_ablation.png"]
+    assert (ablation["panels"], ablation["colorbars"]) == (4, 0)  # margin and accuracy, zero row and mean row
+    assert ablation["titles"][0] == "channels zeroed" and "feeds the linear output layer" in ablation["titles"][2]
+    early = run_featuremaps(model, digits, FeatureMapsOptions(layer="relu1", draws=2), out=tmp_path / "early")
+    assert not early["feeds_output_layer"] and saved_figures["featuremaps_relu1_ablation.png"]["titles"][2] == \
+        "channels set to their mean map"
+
+
+def test_mean_fill_of_the_last_block_adds_one_logit_vector():
+    """relu3 feeds the linear layer: the mean fill moves each digit's margin by opposite amounts, and the finding
+    says so instead of repeating the margins (issue 11 item 7)."""
+    model, digits = hand_weighted_model(), toy_digits()
+    result = run_featuremaps(model, digits, FeatureMapsOptions(layer="relu3", draws=2))
+    zero, mean = result["ablation"]["by_k"][-1]["top"], result["mean_ablation"]["by_k"][-1]["top"]
+    moved = [m - z for m, z in zip(mean["margin_by_digit"], zero["margin_by_digit"])]
+    assert result["feeds_output_layer"] and moved[0] == pytest.approx(-moved[1], abs=1e-5) and moved[0] > 1
+    assert result["mean_vs_zero_margin"] == pytest.approx(max(
+        abs(m["top"]["margin"] - z["top"]["margin"]) for m, z in zip(result["mean_ablation"]["by_k"], result["ablation"]["by_k"])))
+    finding = " ".join(result["finding"])
+    assert f"moves the margin of the '0's by {moved[0]:+.2f} and that of the '8's by {moved[1]:+.2f}" in finding
+    assert finding.count("logit margin (") == 1  # the zero fill's margins only, not repeated for the mean fill
+    early = " ".join(run_featuremaps(model, digits, FeatureMapsOptions(layer="conv1", draws=2))["finding"])
+    assert early.count("logit margin (") == 2 and "fixed vector" not in early
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(digits=(0,)), "--digit: 1 digits given; expected two"),
+    (dict(digits=(0, 10)), "--digit: 10; expected a whole number from 0 to 9"),
+    (dict(digits=(3, 3)), "--digit: both digits are '3'"),
+    (dict(digits=(0, 8, 1)), "--digit: 3 digits given"),
+    (dict(layer="fc"), "--layer: unknown layer 'fc'"),
+    (dict(layer="conv"), "--layer: unknown layer 'conv'"),
+    (dict(index=(1,)), "--index: (1,); expected two test-set indices"),
+    (dict(index=(-1, 3)), "--index: -1; expected a whole number >= 0"),
+    (dict(top=0), "--top: 0; expected a whole number of channels >= 1"),
+    (dict(draws=0), "--draws: 0; expected a whole number >= 1"),
+    (dict(seed=-1), "--seed: -1"),
+    (dict(seed=2**64), "--seed: 18446744073709551616"),
+    (dict(limit=1), "--images: 1; expected a whole number of test images >= 2"),
+    (dict(limit=2.5), "--images: 2.5"),
+])
+def test_featuremaps_options_check(options, words):
+    import re
+
+    with pytest.raises(NnscopeError, match=re.escape(words)):
+        FeatureMapsOptions(**options).check()
+
+
 @pytest.mark.parametrize("argv, words", [
-    (["--digits", "0", "10"], "--digits"),
-    (["--digits", "3"], "--digits"),
+    (["--digits", "0", "10"], "--digit: 10"),
+    (["--digit", "3"], "--digit: 1 digits given"),
     (["--layer", "conv9"], "--layer"),
+    (["--layer", "pool1"], "--layer: unknown layer 'pool1'"),
     (["--draws", "0"], "--draws"),
     (["--top", "-1"], "--top"),
+    (["--images", "0"], "--images"),
+    (["--index", "1", "-2"], "--index: -2"),
     (["--checkpoint", "/nonexistent/model.pt"], "nnscope train"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, words, capsys, tmp_path):
-    if "--layer" in argv:  # needs a real checkpoint file to get past loading
+    if "conv9" in argv:  # a name only the model can refuse: needs a real checkpoint file to get past loading
         from nnscope.model import save_checkpoint
         path = save_checkpoint(tmp_path / "m.pt", CNN(), train_config={}, metrics={}, seed=0)
         argv = argv + ["--checkpoint", str(path)]
@@ -154,7 +216,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, words, capsys, tmp_path):
 
 @pytest.mark.slow
 def test_analysis_on_the_trained_model(trained_model, mnist):
-    result = featuremap_analysis(trained_model, mnist, (0, 8), "conv3", draws=2, limit=3000)
+    result = run_featuremaps(trained_model, mnist, FeatureMapsOptions(draws=2, limit=3000))
     sizes = [abs(r["effect_size"]) for r in result["channel_ranking"]]
     assert sizes == sorted(sizes, reverse=True) and sizes[0] > 1.0  # some channel separates 0 from 8 strongly
     assert result["ablation"]["baseline"]["accuracy"] > 0.95
@@ -162,14 +224,20 @@ def test_analysis_on_the_trained_model(trained_model, mnist):
     assert top["top"]["accuracy"] < result["ablation"]["baseline"]["accuracy"]
     assert all("ablated_margin" in r for r in result["channel_ranking"])
     assert any("Zeroing the top" in line for line in result["finding"])
+    for zero, mean in zip(result["ablation"]["by_k"], result["mean_ablation"]["by_k"]):  # one vector added to the logits
+        moved = [m - z for m, z in zip(mean["top"]["margin_by_digit"], zero["top"]["margin_by_digit"])]
+        assert moved[0] == pytest.approx(-moved[1], abs=1e-3)
 
 
 @pytest.mark.slow
 def test_cli_json_has_the_documented_fields(trained_checkpoint, tmp_path, capsys):
     argv = ["featuremaps", "--checkpoint", str(trained_checkpoint), "--out", str(tmp_path), "--layer", "relu3",
-            "--draws", "2", "--json"]
+            "--draws", "2", "--top", "1000", "--json"]
     assert main(argv) == 0
-    result = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    result = json.loads(printed.out)
+    channels = len(result["channel_ranking"])
+    assert f"note: --top 1000 is more than the {channels} channels of relu3; drawing all {channels}" in printed.err
     assert result["layer"] == "relu3" and [e["digit"] for e in result["examples"]] == [0, 8]
     maps = np.array(result["examples"][0]["feature_maps"])
     assert maps.ndim == 3 and maps.min() >= 0  # channels x height x width, after the ReLU

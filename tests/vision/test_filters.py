@@ -9,8 +9,10 @@ import torch
 from nnscope.cli import main
 from nnscope.errors import NnscopeError
 from nnscope.model import CNN, CNNConfig, save_checkpoint
-from nnscope.report.figures_problem1 import draw_filters, grid, tile
-from nnscope.vision.filters import filter_statistics, filter_weights
+from nnscope.options.filters import FiltersOptions
+from nnscope.report.figures_filters import draw_filters
+from nnscope.report.tiles import grid, tile
+from nnscope.vision.filters import filter_statistics, filter_weights, run_filters
 
 
 def test_filter_weights_are_the_conv_weights():
@@ -21,7 +23,7 @@ def test_filter_weights_are_the_conv_weights():
     np.testing.assert_array_equal(weights["conv2"], model.conv2.weight.detach().numpy())
     weights["conv1"][:] = 0  # a copy: drawing code cannot change the model
     assert model.conv1.weight.abs().sum() > 0
-    with pytest.raises(NnscopeError, match="--layers"):
+    with pytest.raises(NnscopeError, match="--layer: unknown layer 'conv4'; expected some of conv1, conv2, conv3"):
         filter_weights(model, ["conv4"])
 
 
@@ -65,16 +67,48 @@ def test_cli_draws_every_layer_and_reports_shapes(tmp_path, capsys):
     assert main(["filters", "--checkpoint", str(path), "--out", str(tmp_path / "out"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [result["layers"][n]["shape"] for n in ("conv1", "conv2", "conv3")] == [[4, 1, 3, 3], [6, 4, 3, 3], [8, 6, 3, 3]]
+    assert [f["file"] for f in result["figures"]] == [f"filters_{n}.png" for n in ("conv1", "conv2", "conv3")]
     for name in ("conv1", "conv2", "conv3"):
+        assert result["layers"][name]["figure"] == f"filters_{name}.png"
         assert (tmp_path / "out" / f"filters_{name}.png").stat().st_size > 5_000
+    assert result["finding"][2].startswith("conv3: 8 filters of 6 x 3 x 3 weights")
+    assert main(["filters", "--checkpoint", str(path), "--out", str(tmp_path / "two"), "--layers", "conv2", "--json"]) == 0
+    assert list(json.loads(capsys.readouterr().out)["layers"]) == ["conv2"]  # the old spelling still works
+
+
+def test_run_filters_draws_one_figure_per_layer_with_one_colour_bar(tmp_path, saved_figures):
+    torch.manual_seed(0)
+    model = CNN(CNNConfig(channels=(16, 32, 64)))
+    result = run_filters(model, None, FiltersOptions(layers=("conv1", "conv3")), out=tmp_path)
+    assert list(result["layers"]) == ["conv1", "conv3"] and len(result["figures"]) == 2
+    assert saved_figures["filters_conv1.png"] == {"panels": 1, "colorbars": 1, "images": 1, "texts": 0, "suptitle": "",
+                                                  "titles": ["conv1: 16 x 1 x 3 x 3 weights (blue < 0 < red)"]}
+    assert saved_figures["filters_conv3.png"]["titles"] == ["conv3: 64 x 32 x 3 x 3 weights (blue < 0 < red)"]
+    assert run_filters(model, None)["figures"] == []  # no folder: numbers only
+    weights = filter_weights(model, ["conv2"])["conv2"]
+    assert result["finding"][0].startswith("conv1: 16 filters of 1 x 3 x 3 weights")
+    assert run_filters(model, None, FiltersOptions(layers=("conv2",)))["layers"]["conv2"]["max"] == float(weights.max())
+
+
+@pytest.mark.parametrize("layers, words", [
+    ((), "--layer: (); expected one or more conv layer names"),
+    ("conv1", "--layer: 'conv1'; expected one or more"),
+    (("conv1", "relu2"), "--layer: unknown layer 'relu2'; expected conv layer names"),
+    (("conv0",), "unknown layer 'conv0'"),
+])
+def test_filters_options_check(layers, words):
+    with pytest.raises(NnscopeError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        FiltersOptions(layers=layers).check()
 
 
 @pytest.mark.parametrize("argv, words", [
     (["--checkpoint", "/nonexistent/model.pt"], "nnscope train"),
-    (["--layers", "conv7"], "--layers"),
+    (["--layers", "conv7"], "--layer: unknown layer 'conv7'"),
+    (["--layer", "conv1", "conv9"], "--layer: unknown layer 'conv9'"),
+    (["--layer", "fc"], "--layer: unknown layer 'fc'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, words, tmp_path, capsys):
-    if "--layers" in argv:
+    if "conv7" in argv or "conv9" in argv:  # a name only the model can refuse
         argv = argv + ["--checkpoint", str(save_checkpoint(tmp_path / "m.pt", CNN(), train_config={}, metrics={}, seed=0))]
     assert main(["filters", "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err.strip()

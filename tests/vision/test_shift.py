@@ -9,8 +9,10 @@ import torch
 from nnscope.cli import main
 from nnscope.data import as_float_images
 from nnscope.errors import NnscopeError
+from nnscope.findings.shift import describe_paddings
+from nnscope.options.shift import ShiftOptions
 from nnscope.vision.examples import predict
-from nnscope.vision.shift import PADDINGS, shift_experiment, shift_image, shift_images, shift_sweep
+from nnscope.vision.shift import PADDINGS, run_shift, shift_experiment, shift_image, shift_images, shift_sweep
 
 NP_PAD_MODE = {"clamp": "edge", "zero": "constant", "reflect": "reflect", "wrap": "wrap"}
 
@@ -83,13 +85,80 @@ def test_bad_shift_and_padding_are_refused():
     (["--digit", "10"], "--digit"),
     (["--padding", "mirror"], "--padding"),
     (["--sweep-max", "28"], "--sweep-max"),
-    (["--sweep-images", "0"], "--sweep-images"),
+    (["--sweep-images", "0"], "--images"),
+    (["--images", "-5"], "--images"),
     (["--checkpoint", "/nonexistent/model.pt"], "nnscope train"),
+    # issue 12: refused at once, before any loading (the default checkpoint does not exist here either)
+    (["--pixels", "-2", "--checkpoint", "/nonexistent/model.pt"], "--pixels: -2; expected a whole number of pixels from 0 to 27"),
+    (["--sweep-max", "-1", "--checkpoint", "/nonexistent/model.pt"], "--sweep-max: -1; expected a whole number of pixels from 1 to 27"),
+    (["--sweep-max", "0", "--checkpoint", "/nonexistent/model.pt"], "--sweep-max: 0"),
+    (["--no-sweep", "--sweep-max", "-1", "--checkpoint", "/nonexistent/model.pt"], "--sweep-max: -1"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, words, capsys):
     assert main(["shift", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(digit=-1), "--digit: -1; expected a whole number from 0 to 9"),
+    (dict(index=-3), "--index: -3; expected a whole number >= 0"),
+    (dict(pixels=-2), "--pixels: -2; expected a whole number of pixels from 0 to 27"),
+    (dict(pixels=28), "--pixels: 28; expected a whole number of pixels from 0 to 27"),
+    (dict(pixels=True), "--pixels: True"),
+    (dict(pixels=2.0), "--pixels: 2.0"),
+    (dict(padding="mirror"), "--padding: unknown value 'mirror'; expected one of clamp, zero, reflect, wrap"),
+    (dict(sweep_max=-1), "--sweep-max: -1; expected a whole number of pixels from 1 to 27"),
+    (dict(sweep_max=28), "--sweep-max: 28"),
+    (dict(sweep_images=0), "--images: 0; expected a whole number of test images >= 1"),
+    (dict(slider=28), "slider: 28; expected a whole number of pixels from 0 to 27"),
+    (dict(slider=-1), "slider: -1"),
+    (dict(sweep="no"), "--no-sweep: 'no'"),
+])
+def test_shift_options_check(options, words):
+    import re
+
+    with pytest.raises(NnscopeError, match=re.escape(words)):
+        ShiftOptions(**options).check()
+
+
+def test_options_without_the_sweep_are_noted():
+    assert ShiftOptions(sweep=False).ignored() == [] and ShiftOptions(sweep_max=3).ignored() == []
+    assert ShiftOptions(sweep=False, sweep_max=3, sweep_images=100).ignored() == [
+        "note: --sweep-max is ignored without the sweep (--no-sweep was given)",
+        "note: --images is ignored without the sweep (--no-sweep was given)"]
+
+
+def test_tied_paddings_are_named_once():
+    """Issue 11 item 7: when paddings tie, the sentence must not name one padding as both best and worst."""
+    tied = {p: np.array([0.928, 0.99, 0.910]) for p in PADDINGS}
+    line = describe_paddings(tied, list(PADDINGS), 300, 1, 6, "left", "right")
+    assert "leaves 92.8%/91.0% with every padding (clamp, zero, reflect, wrap)" in line and "most robust" not in line
+    two = {**tied, "wrap": np.array([0.80, 0.99, 0.85])}
+    line = describe_paddings(two, list(PADDINGS), 300, 1, 6, "left", "right")
+    assert ("92.8%/91.0% with clamp or zero or reflect padding and 80.0%/85.0% with wrap padding: "
+            "clamp or zero or reflect padding is the most robust by 9.4 points") in line
+    close = {**tied, "zero": np.array([0.927, 0.99, 0.910])}
+    line = describe_paddings(close, list(PADDINGS), 300, 1, 6, "left", "right")
+    assert "with clamp or reflect or wrap padding and 92.7%/91.0% with zero padding: the padding mode barely matters" in line
+
+
+def test_sweep_figures_show_every_padding_and_shift(tmp_path, saved_figures):
+    from nnscope.report.figures_shift import draw_shift_per_digit, draw_shift_sweep
+
+    shifts = np.arange(-2, 3)
+    table = np.linspace(0.5, 1, 5)
+    sweep = {"shifts": shifts, "paddings": ["clamp", "wrap"], "images": 40,
+             "accuracy": {a: {p: table for p in ("clamp", "wrap")} for a in "xy"},
+             "per_digit": {a: {p: np.tile(table, (10, 1)) for p in ("clamp", "wrap")} for a in "xy"}}
+    draw_shift_sweep(sweep, tmp_path / "sweep.png")
+    draw_shift_per_digit(sweep, tmp_path / "per_digit.png", padding="wrap")
+    assert saved_figures["sweep.png"] | {"titles": None} == {"panels": 2, "colorbars": 2, "images": 2, "texts": 2 * 2 * 5,
+                                                             "suptitle": "", "titles": None}
+    assert saved_figures["sweep.png"]["titles"][0] == "Accuracy on 40 test images shifted by whole pixels"
+    per_digit = saved_figures["per_digit.png"]
+    assert (per_digit["panels"], per_digit["colorbars"], per_digit["texts"]) == (2, 1, 2 * 10 * 5)
+    assert per_digit["titles"] == [f"accuracy (%) per digit, shift in {a}, wrap padding" for a in "xy"]
 
 
 @pytest.mark.slow
@@ -111,6 +180,21 @@ def test_shift_experiment_on_the_trained_model(trained_model, mnist):
         at = lambda k: int(predict(trained_model, torch.as_tensor(shift_image(original, sign * k), dtype=torch.float32)[None, None]).argmax())  # noqa: E731
         assert at(change["pixels"]) == change["prediction"] != 1
         assert change["pixels"] == 1 or at(change["pixels"] - 1) == 1
+
+
+@pytest.mark.slow
+def test_run_shift_slider_and_figures(trained_model, mnist, tmp_path, saved_figures):
+    result = run_shift(trained_model, mnist, ShiftOptions(sweep=False, slider=3), out=tmp_path)
+    slider = result["slider"]
+    assert slider["shifts"] == [-3, -2, -1, 0, 1, 2, 3] and slider["padding"] == "clamp" and "sweep" not in result
+    for position, key in ((0, "left"), (3, "original"), (6, "right")):  # the slider's ends are the example's views
+        np.testing.assert_array_equal(slider["probabilities"][position], result[key]["probabilities"])
+        assert slider["images"][position] == np.rint(result[key]["image"] * 255).astype(int).tolist()
+    assert [f["file"] for f in result["figures"]] == ["shift_example.png"]
+    example = saved_figures["shift_example.png"]
+    assert (example["panels"], example["images"], example["colorbars"]) == (6, 3, 0)  # 3 images over 3 bar charts
+    assert example["titles"][1].startswith(f"original: predicted {result['original']['prediction']} (p = ")
+    assert run_shift(trained_model, mnist, ShiftOptions(sweep=False))["figures"] == []
 
 
 @pytest.mark.slow
@@ -151,6 +235,13 @@ def test_cli_json_has_the_documented_fields(trained_checkpoint, tmp_path, capsys
     for side in ("original", "left", "right"):
         assert np.array(result[side]["image"]).shape == (28, 28) and len(result[side]["probabilities"]) == 10
     assert (tmp_path / "shift_example.png").stat().st_size > 10_000
+    assert [f["file"] for f in result["figures"]] == ["shift_example.png", "shift_sweep.png", "shift_per_digit.png"]
+    argv = ["shift", "--checkpoint", str(trained_checkpoint), "--out", str(tmp_path / "no"), "--no-sweep",
+            "--sweep-max", "3", "--json"]
+    assert main(argv) == 0
+    printed = capsys.readouterr()
+    assert "note: --sweep-max is ignored without the sweep (--no-sweep was given)" in printed.err
+    assert "sweep" not in json.loads(printed.out)
 
 
 def test_border_share_counts_ink_near_the_border():

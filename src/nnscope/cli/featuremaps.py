@@ -1,13 +1,11 @@
 """`nnscope featuremaps`: feature maps of a '0' and an '8', and the channels that tell them apart."""
 
+from pathlib import Path
+
 from rich.table import Table
 
-from nnscope.cli.common import add_checkpoint_option, add_command, add_data_options, add_out_option, log
-from nnscope.data import load_digits
-from nnscope.errors import NnscopeError
-from nnscope.model import load_model
-from nnscope.report.figures_problem1 import draw_ablation, draw_feature_maps, draw_top_channels
-from nnscope.vision.featuremaps import DEFAULT_LAYER, DEFAULT_PAIR, RANDOM_DRAWS, check_layer, check_pair, featuremap_analysis
+from nnscope.cli.common import add_checkpoint_option, add_command, add_data_options, add_out_option, log, options_from_args
+from nnscope.options.featuremaps import FeatureMapsOptions
 
 
 def register(subparsers) -> None:
@@ -16,44 +14,50 @@ def register(subparsers) -> None:
         description="Show every channel of --layer for a correctly classified example of each digit, on one colour "
         "scale, and their difference. Then, over all test images of the two digits, rank the channels by Cohen's d "
         "of their spatially averaged activation, draw the mean maps of the top channels, and zero the top-k channels "
-        "(after the block's ReLU) against k random ones to see how the logit margin and the accuracy fall.\n"
-        "Layers: conv1..conv3 are the raw convolution outputs (what 'the output of the third convolutional layer' "
-        "means literally; signed); relu1..relu3 the block outputs after pooling, batch norm and ReLU.\n"
+        "(after the block's ReLU) against k random ones to see how the logit margin and the accuracy fall; then the "
+        "same with the channels set to their mean map instead of zero.\n"
+        "Layers: convN is the raw output of convolution N (for conv3, what 'the output of the third convolutional "
+        "layer' means literally; signed); reluN the block output after pooling, batch norm and ReLU.\n"
         "Writes OUT/featuremaps_<layer>.png, OUT/featuremaps_<layer>_top.png, OUT/featuremaps_<layer>_ablation.png.",
         run=run, show=show,
     )
     add_checkpoint_option(parser)
     add_out_option(parser)
     add_data_options(parser)
-    parser.add_argument("--digits", type=int, nargs="+", default=list(DEFAULT_PAIR), metavar="D",
-                        help="the two digits to compare")
-    parser.add_argument("--index", type=int, nargs=2, default=(None, None), metavar=("I", "J"),
-                        help="test-set indices of the two examples; None: the first correctly classified ones")
-    parser.add_argument("--layer", default=DEFAULT_LAYER, help="conv1, conv2, conv3 (raw) or relu1, relu2, relu3")
-    parser.add_argument("--top", type=int, default=6, help="how many top-ranked channels to draw")
-    parser.add_argument("--draws", type=int, default=RANDOM_DRAWS, help="random channel sets per k in the ablation")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random channel sets")
+    parser.add_argument("--digit", "--digits", dest="digits", type=int, nargs="+", default=FeatureMapsOptions.digits,
+                        metavar="D", help="the two digits to compare, each 0-9")
+    parser.add_argument("--index", type=int, nargs=2, default=FeatureMapsOptions.index, metavar=("I", "J"),
+                        help="test-set indices of the two examples, one per digit (default: the first correctly "
+                        "classified image of each digit)")
+    parser.add_argument("--layer", "--layers", dest="layer", default=FeatureMapsOptions.layer, metavar="NAME",
+                        help="convN (raw convolution output, N = 1, 2, 3 for this CNN) or reluN (block output)")
+    parser.add_argument("--top", type=int, default=FeatureMapsOptions.top, metavar="N",
+                        help="how many top-ranked channels to draw (at most the layer's channels)")
+    parser.add_argument("--draws", type=int, default=FeatureMapsOptions.draws, metavar="N",
+                        help="random channel sets per k in the ablation")
+    parser.add_argument("--seed", type=int, default=FeatureMapsOptions.seed, help="seed of the random channel sets")
+    parser.add_argument("--images", dest="limit", type=int, default=FeatureMapsOptions.limit, metavar="N",
+                        help="rank and ablate over the first N test images (default: the whole test set)")
 
 
 def run(args) -> dict:
-    check_pair(args.digits)
-    for option, value in (("--top", args.top), ("--draws", args.draws)):
-        if value < 1:
-            raise NnscopeError(f"{option}: {value}; expected a whole number >= 1")
+    options = options_from_args(FeatureMapsOptions, args)
+    options.check()
+    # torch and matplotlib: only once the options are valid (start-up)
+    from nnscope.data import load_digits
+    from nnscope.model import load_model
+    from nnscope.vision.featuremaps import check_layer, layer_channels, run_featuremaps
+
     model = load_model(args.checkpoint)
-    check_layer(model, args.layer)
+    channels = layer_channels(model, check_layer(model, options.layer))
+    if options.top > channels:
+        log(f"note: --top {options.top} is more than the {channels} channels of {options.layer}; drawing all {channels}")
     digits = load_digits(args.dataset, args.data_dir, progress=log)
     log("ranking channels and ablating them over the test images of both digits")
-    result = featuremap_analysis(model, digits, args.digits, args.layer, args.index, seed=args.seed, draws=args.draws)
-    prefix = args.out / f"featuremaps_{args.layer}"
-    figures = [draw_feature_maps(result, f"{prefix}.png"), draw_top_channels(result, f"{prefix}_top.png", args.top),
-               draw_ablation(result, f"{prefix}_ablation.png")]
-    result["figures"] = [str(f) for f in figures]
-    return result
+    return {"out": str(args.out), **run_featuremaps(model, digits, options, out=args.out)}
 
 
 def show(result: dict, console) -> None:
-    a, b = result["pair"]
     for example in result["examples"]:
         console.print(f"'{example['digit']}': test image {example['index']}, predicted {example['prediction']} "
                       f"(p = {example['probabilities'][example['prediction']]:.4f})", highlight=False)
@@ -78,4 +82,4 @@ def show(result: dict, console) -> None:
         console.print(table)
     for line in result["finding"]:
         console.print(line, highlight=False)
-    console.print("figures: " + ", ".join(result["figures"]), highlight=False)
+    console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)

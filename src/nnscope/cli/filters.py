@@ -1,11 +1,11 @@
 """`nnscope filters`: the filters of the first three conv layers as images, and their statistics."""
 
+from pathlib import Path
+
 from rich.table import Table
 
-from nnscope.cli.common import add_checkpoint_option, add_command, add_out_option
-from nnscope.model import load_model
-from nnscope.report.figures_problem1 import draw_filters
-from nnscope.vision.filters import DEFAULT_LAYERS, describe_filters, filter_statistics, filter_weights
+from nnscope.cli.common import add_checkpoint_option, add_command, add_out_option, options_from_args
+from nnscope.options.filters import FiltersOptions
 
 
 def register(subparsers) -> None:
@@ -18,18 +18,19 @@ def register(subparsers) -> None:
     )
     add_checkpoint_option(parser)
     add_out_option(parser)
-    parser.add_argument("--layers", nargs="+", default=list(DEFAULT_LAYERS), metavar="LAYER",
-                        help="conv layers to draw")
+    parser.add_argument("--layer", "--layers", dest="layers", nargs="+", default=FiltersOptions.layers, metavar="NAME",
+                        help="conv layers to draw, by name")
 
 
 def run(args) -> dict:
-    model = load_model(args.checkpoint)
-    layers = {}
-    for name, weights in filter_weights(model, args.layers).items():
-        stats = filter_statistics(weights)
-        stats["figure"] = str(draw_filters(name, weights, args.out / f"filters_{name}.png"))
-        layers[name] = stats
-    return {"checkpoint": str(args.checkpoint), "layers": layers, "description": describe_filters(layers)}
+    options = options_from_args(FiltersOptions, args)
+    options.check()
+    # torch and matplotlib: only once the options are valid (start-up)
+    from nnscope.model import load_model
+    from nnscope.vision.filters import run_filters
+
+    result = run_filters(load_model(args.checkpoint), None, options, out=args.out)
+    return {"checkpoint": str(args.checkpoint), "out": str(args.out), **result}
 
 
 def show(result: dict, console) -> None:
@@ -39,6 +40,6 @@ def show(result: dict, console) -> None:
                       f"{s['mean']:+.3f}", f"{s['std']:.3f}", f"{s['share_positive']:.0%}",
                       f"#{s['strongest_filter']} ({max(s['filter_norms']):.2f})")
     console.print(table)
-    console.print("figures: " + ", ".join(s["figure"] for s in result["layers"].values()), highlight=False)
-    for line in result["description"]:
+    for line in result["finding"]:
         console.print(line, highlight=False)
+    console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)

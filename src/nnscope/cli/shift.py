@@ -1,14 +1,11 @@
 """`nnscope shift`: a correctly classified digit shifted left and right, and the whole-test-set shift sweep."""
 
+from pathlib import Path
+
 from rich.table import Table
 
-from nnscope.cli.common import add_command, add_example_options, log, progress_bar
-from nnscope.data import load_digits
-from nnscope.errors import NnscopeError
-from nnscope.model import load_model
-from nnscope.vision.examples import check_digit
-from nnscope.report.figures_problem1 import draw_shift_example, draw_shift_per_digit, draw_shift_sweep
-from nnscope.vision.shift import PADDINGS, SWEEP_MAX_SHIFT, check_padding, check_shift, describe_shift, shift_experiment, shift_sweep
+from nnscope.cli.common import add_command, add_example_options, log, options_from_args, progress_bar
+from nnscope.options.shift import PADDINGS, SIDE, ShiftOptions
 
 
 def register(subparsers) -> None:
@@ -19,42 +16,39 @@ def register(subparsers) -> None:
         "min(j+k, 27); zero: black; reflect: mirrored about the edge pixel; wrap: from the other side), and "
         "classify the original and both shifted images. Then, unless --no-sweep, measure the accuracy over the "
         "whole test set for every shift from -N to +N pixels in x and in y and every padding mode, per digit too.\n"
-        "Writes OUT/shift_example.png, OUT/shift_sweep.png and OUT/shift_per_digit.png.",
+        "Writes OUT/shift_example.png and, with the sweep, OUT/shift_sweep.png and OUT/shift_per_digit.png.",
         run=run, show=show,
     )
-    add_example_options(parser, digit=1, verb="shift")
-    parser.add_argument("--pixels", type=int, default=3, help="how far to shift left and right, 0-27 pixels")
-    parser.add_argument("--padding", default="clamp", help=f"how to fill the pixels that come in: {', '.join(PADDINGS)}")
-    parser.add_argument("--sweep-max", type=int, default=SWEEP_MAX_SHIFT, metavar="N",
-                        help="the sweep covers shifts -N..+N pixels in x and in y")
-    parser.add_argument("--sweep-images", type=int, default=None, metavar="N",
-                        help="sweep over the first N test images only; None: all 10,000")
-    parser.add_argument("--no-sweep", action="store_true", help="skip the whole-test-set sweep (about 100 passes)")
+    add_example_options(parser, digit=ShiftOptions.digit, verb="shift")
+    parser.add_argument("--pixels", type=int, default=ShiftOptions.pixels, metavar="N",
+                        help=f"how far to shift left and right, 0-{SIDE - 1} pixels")
+    parser.add_argument("--padding", default=ShiftOptions.padding,
+                        help=f"how to fill the pixels that come in: {', '.join(PADDINGS)}")
+    parser.add_argument("--sweep-max", type=int, default=ShiftOptions.sweep_max, metavar="N",
+                        help=f"the sweep covers shifts -N..+N pixels in x and in y, N from 1 to {SIDE - 1}")
+    parser.add_argument("--images", "--sweep-images", dest="sweep_images", type=int, default=ShiftOptions.sweep_images,
+                        metavar="N", help="the sweep uses the first N test images (default: the whole test set)")
+    parser.add_argument("--no-sweep", dest="sweep", action="store_false",
+                        help="skip the whole-test-set sweep (about 100 passes over the test images)")
 
 
 def run(args) -> dict:
-    check_digit(args.digit)  # check the options before the slow loading
-    check_shift(args.pixels)
-    check_padding(args.padding)
-    if not args.no_sweep:
-        check_shift(args.sweep_max, "--sweep-max")
-        if args.sweep_images is not None and args.sweep_images < 1:
-            raise NnscopeError(f"--sweep-images: {args.sweep_images}; expected a whole number >= 1")
+    options = options_from_args(ShiftOptions, args)
+    options.check()
+    for note in options.ignored():
+        log(note)
+    # torch and matplotlib: only once the options are valid (start-up)
+    from nnscope.data import load_digits
+    from nnscope.model import load_model
+    from nnscope.vision.shift import run_shift
+
     model = load_model(args.checkpoint)
     digits = load_digits(args.dataset, args.data_dir, progress=log)
-    result = shift_experiment(model, digits, args.digit, args.pixels, args.padding, args.index)
-    figures = [draw_shift_example(result, args.out / "shift_example.png")]
-    if not args.no_sweep:
-        evaluations = 2 * len(PADDINGS) * (2 * args.sweep_max + 1)
-        with progress_bar("shift sweep", total=evaluations) as advance:
-            sweep = shift_sweep(model, digits, args.sweep_max, limit=args.sweep_images,
-                                progress=lambda done, total, info: advance(1, info))
-        figures += [draw_shift_sweep(sweep, args.out / "shift_sweep.png"),
-                    draw_shift_per_digit(sweep, args.out / "shift_per_digit.png", padding=args.padding)]
-        result["sweep"] = sweep
-    result["finding"] = describe_shift(result)
-    result["figures"] = [str(f) for f in figures]
-    return result
+    if not options.sweep:
+        return {"out": str(args.out), **run_shift(model, digits, options, out=args.out)}
+    with progress_bar("shift sweep", total=2 * len(PADDINGS) * (2 * options.sweep_max + 1)) as advance:
+        result = run_shift(model, digits, options, out=args.out, progress=lambda done, total, info: advance(1, info))
+    return {"out": str(args.out), **result}
 
 
 def show(result: dict, console) -> None:
@@ -78,4 +72,4 @@ def show(result: dict, console) -> None:
             console.print(table)
     for line in result["finding"]:
         console.print(line, highlight=False)
-    console.print("figures: " + ", ".join(result["figures"]), highlight=False)
+    console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)

@@ -11,14 +11,20 @@ interactive widgets, the data they embed.
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
+from nnscope.options.featuremaps import FeatureMapsOptions
+from nnscope.options.filters import FiltersOptions
 from nnscope.options.longseq import SHORT_STUDY, LongSeqOptions
 from nnscope.options.lstm import LSTMOptions
 from nnscope.options.rnn import RNNOptions
+from nnscope.options.shift import ShiftOptions
 from nnscope.recurrent.longseq_study import run_longseq
 from nnscope.recurrent.lstm import run_lstm
 from nnscope.recurrent.rnn import run_rnn
 from nnscope.report import sections_vision
 from nnscope.report.context import Context, unavailable  # noqa: F401 (re-exported for build)
+from nnscope.vision.featuremaps import run_featuremaps
+from nnscope.vision.filters import run_filters
+from nnscope.vision.shift import run_shift
 
 
 @dataclass(frozen=True)
@@ -44,9 +50,13 @@ class Stage:
 
 VISION = sections_vision
 STAGES = [
-    Stage("filters", "problem 1.1: filters", adapter=VISION.filters_section),
-    Stage("featuremaps", "problem 1.2: feature maps of a 0 and an 8", adapter=VISION.featuremaps_section),
-    Stage("shift", "problem 1.3: shifting a 1", adapter=VISION.shift_section),
+    Stage("filters", "problem 1.1: filters", run=run_filters, options=FiltersOptions()),
+    # ranking and ablations over the whole test set; the quick report over its first 1000 images
+    Stage("featuremaps", "problem 1.2: feature maps of a 0 and an 8", run=run_featuremaps,
+          options=FeatureMapsOptions(), quick=FeatureMapsOptions(limit=1000)),
+    # the slider shows -6..+6 px; the sweep (about 100 passes) uses 2000 test images, the quick report 300
+    Stage("shift", "problem 1.3: shifting a 1", run=run_shift,
+          options=ShiftOptions(sweep_images=2000, slider=6), quick=ShiftOptions(sweep_images=300, slider=6)),
     Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", adapter=VISION.occlusion_section),
     Stage("transplant", "problem 2.3: patch transplants", adapter=VISION.transplant_section),
     Stage("rnn", "problem 3: BPTT by hand", run=run_rnn, options=RNNOptions(), uses_model=False),

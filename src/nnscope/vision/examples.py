@@ -44,3 +44,8 @@ def pick_example(model: torch.nn.Module, digits: Digits, digit: int, index: int 
         if len(hits):
             return int(hits[0])
     raise NnscopeError(f"--digit: the model classifies no test image of a '{digit}' correctly")
+
+
+def byte_pixels(image: np.ndarray) -> list[list[int]]:
+    """A [0, 1] image (28, 28) as 0-255 integers: compact in a page, exact for MNIST's k/255 values."""
+    return np.rint(np.asarray(image, dtype=np.float64) * 255).astype(int).tolist()

@@ -7,17 +7,23 @@ maps the next layer reads. Ablating a channel always zeroes it in the block outp
 ReLU), so the rest of the network sees that channel as silent whichever layer ranked it.
 """
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from nnscope.data import Digits, as_float_images
 from nnscope.errors import NnscopeError
-from nnscope.vision.examples import check_digit, pick_example, predict
+from nnscope.findings.featuremaps import describe_featuremaps
+from nnscope.options.featuremaps import FeatureMapsOptions
+from nnscope.progress import Progress
+from nnscope.report.context import figure
+from nnscope.report.figures_featuremaps import draw_ablation, draw_feature_maps, draw_top_channels
+from nnscope.vision.examples import pick_example, predict
 
-DEFAULT_PAIR = (0, 8)
-DEFAULT_LAYER = "conv3"
+DEFAULTS = FeatureMapsOptions()
 ABLATION_SIZES = (1, 2, 4, 8)  # k: how many channels are zeroed together
-RANDOM_DRAWS = 10  # random k-channel sets per k, averaged
 ABLATION_FILLS = ("zero", "mean")  # what an ablated channel's block output is replaced by
 THIRDS = ("top", "middle", "bottom"), ("left", "centre", "right")
 
@@ -35,13 +41,9 @@ def check_layer(model: torch.nn.Module, layer: str) -> str:
 
 
 def check_pair(pair) -> tuple[int, int]:
-    """Two different digits, else a clear error."""
-    if len(pair) != 2:
-        raise NnscopeError(f"--digits: {len(pair)} digits given; expected two, e.g. --digits 0 8")
-    a, b = (check_digit(d, "--digits") for d in pair)
-    if a == b:
-        raise NnscopeError(f"--digits: both digits are '{a}'; expected two different digits")
-    return a, b
+    """Two different digits, else a clear error naming --digit."""
+    replace(DEFAULTS, digits=tuple(pair)).check()
+    return int(pair[0]), int(pair[1])
 
 
 @torch.no_grad()
@@ -53,7 +55,7 @@ def layer_activations(model: torch.nn.Module, images: np.ndarray, layer: str, ba
     return np.concatenate(parts)
 
 
-def feature_map_comparison(model: torch.nn.Module, digits: Digits, pair=DEFAULT_PAIR, layer: str = DEFAULT_LAYER,
+def feature_map_comparison(model: torch.nn.Module, digits: Digits, pair=DEFAULTS.digits, layer: str = DEFAULTS.layer,
                            indices=(None, None)) -> dict:
     """Feature maps of `layer` for a correctly classified example of each digit of `pair`, and their difference."""
     pair, layer = check_pair(pair), check_layer(model, layer)
@@ -86,14 +88,14 @@ def where_largest(difference: np.ndarray) -> str:
     return f"{THIRDS[0][min(3 * row // height, 2)]} {THIRDS[1][min(3 * col // width, 2)]}"
 
 
-def channel_ranking(model: torch.nn.Module, digits: Digits, pair=DEFAULT_PAIR, layer: str = DEFAULT_LAYER,
+def channel_ranking(model: torch.nn.Module, digits: Digits, pair=DEFAULTS.digits, layer: str = DEFAULTS.layer,
                     limit: int | None = None) -> dict:
     """Per channel over all test images of the two digits: mean maps, pooled means and Cohen's d, ranked by |d|."""
     pair, layer = check_pair(pair), check_layer(model, layer)
     labels = digits.test_labels[:limit]
     maps = [layer_activations(model, digits.test_images[:limit][labels == d], layer) for d in pair]  # (N_d, C, H, W)
     if min(len(m) for m in maps) < 2:
-        raise NnscopeError(f"--digits: fewer than 2 test images of '{pair[0]}' or '{pair[1]}'; cannot compare")
+        raise NnscopeError(f"--digit: fewer than 2 test images of '{pair[0]}' or '{pair[1]}'; cannot compare")
     pooled = [m.mean(axis=(2, 3)) for m in maps]  # spatial mean per image and channel: (N_d, C)
     d = cohens_d(*pooled)
     mean_maps = [m.mean(0) for m in maps]  # (C, H, W) per digit
@@ -108,6 +110,11 @@ def channel_ranking(model: torch.nn.Module, digits: Digits, pair=DEFAULT_PAIR, l
 def block_of(layer: str) -> int:
     """The block number of a layer name: 'conv3' and 'relu3' -> 3."""
     return int(layer[4:])
+
+
+def layer_channels(model: torch.nn.Module, layer: str) -> int:
+    """How many channels `layer` (convN or reluN) has."""
+    return getattr(model, f"conv{block_of(layer)}").out_channels
 
 
 @torch.no_grad()
@@ -156,7 +163,7 @@ def ablated_scores(model: torch.nn.Module, normalised: torch.Tensor, labels: tor
 
 
 def ablation_study(model: torch.nn.Module, digits: Digits, ranking: dict, sizes=ABLATION_SIZES,
-                   draws: int = RANDOM_DRAWS, seed: int = 0, single: int | None = None, limit: int | None = None,
+                   draws: int = DEFAULTS.draws, seed: int = 0, single: int | None = None, limit: int | None = None,
                    fill: str = "zero") -> dict:
     """Margin and accuracy on the pair's test images with the top-k ranked channels ablated, versus k random ones.
 
@@ -188,13 +195,20 @@ def ablation_study(model: torch.nn.Module, digits: Digits, ranking: dict, sizes=
             "seed": seed, "images": len(labels)}
 
 
-def featuremap_analysis(model: torch.nn.Module, digits: Digits, pair=DEFAULT_PAIR, layer: str = DEFAULT_LAYER,
-                        indices=(None, None), seed: int = 0, draws: int = RANDOM_DRAWS, limit: int | None = None) -> dict:
-    """Everything `nnscope featuremaps` shows: the example comparison, the channel ranking with ablations, the finding."""
-    comparison = feature_map_comparison(model, digits, pair, layer, indices)
-    ranking = channel_ranking(model, digits, pair, layer, limit)
-    ablations = {fill: ablation_study(model, digits, ranking, draws=draws, seed=seed, limit=limit, fill=fill)
-                 for fill in ABLATION_FILLS}
+def run_featuremaps(model: torch.nn.Module, data: Digits, options: FeatureMapsOptions = DEFAULTS,
+                    out: str | Path | None = None, progress: Progress | None = None) -> dict:
+    """Problem 1.2: the two examples' maps, the channel ranking over the test set, the zero and mean ablations
+    and, with `out`, the figures OUT/featuremaps_<layer>.png, _top.png and _ablation.png."""
+    options.check()
+    layer, steps = check_layer(model, options.layer), 3 + (out is not None)
+    report = progress or (lambda done, total, info: None)
+    comparison = feature_map_comparison(model, data, options.digits, layer, options.index or (None, None))
+    report(1, steps, "feature maps of the two examples")
+    ranking = channel_ranking(model, data, options.digits, layer, options.limit)
+    report(2, steps, "channels ranked by Cohen's d")
+    ablations = {fill: ablation_study(model, data, ranking, draws=options.draws, seed=options.seed,
+                                      limit=options.limit, fill=fill) for fill in ABLATION_FILLS}
+    report(3, steps, "zero and mean ablations")
     for row in ranking["ranking"]:
         for fill, prefix in (("zero", "ablated"), ("mean", "mean_ablated")):
             alone = ablations[fill]["alone"].get(row["channel"])
@@ -202,51 +216,36 @@ def featuremap_analysis(model: torch.nn.Module, digits: Digits, pair=DEFAULT_PAI
                 row[f"{prefix}_margin"], row[f"{prefix}_accuracy"] = alone["margin"], alone["accuracy"]
     result = {**comparison, "pair": list(ranking["pair"]), "counts": ranking["counts"], "mean_maps": ranking["mean_maps"],
               "channel_ranking": ranking["ranking"], "ablation": ablations["zero"], "mean_ablation": ablations["mean"],
-              "seed": seed}
+              "seed": options.seed, "limit": options.limit,
+              # its block output is the linear layer's input: a mean fill then adds one fixed vector to every logit
+              "feeds_output_layer": block_of(layer) == len(model.conv_layer_names),
+              # the largest gap between the mean margins of the two fills, over the top-k rows
+              "mean_vs_zero_margin": max((abs(m["top"]["margin"] - z["top"]["margin"]) for m, z in
+                                          zip(ablations["mean"]["by_k"], ablations["zero"]["by_k"])), default=0.0)}
     result["finding"] = describe_featuremaps(result)
+    result["figures"] = [] if out is None else featuremap_figures(result, Path(out), options.top)
+    if out is not None:
+        report(4, steps, "figures")
     return result
 
 
-def describe_featuremaps(result: dict) -> list[str]:
-    """Sentences built from the measured ranking and ablations."""
-    a, b = result["pair"]
-    top = result["channel_ranking"][:3]
-    lines = [
-        f"Over the {result['counts'][0]} '{a}'s and {result['counts'][1]} '{b}'s of the test set, the {result['layer']} "
-        f"channels that separate them most (Cohen's d of the spatially averaged activation) are "
-        + "; ".join(f"{r['channel']} (d = {r['effect_size']:+.2f}, higher for '{r['higher_for']}', largest difference "
-                    f"at the {r['where']})" for r in top) + "."
+def featuremap_figures(result: dict, out: Path, top: int) -> list[dict]:
+    """Draw the three figures of `run_featuremaps` into `out`; their records for the page."""
+    (a, b), layer = result["pair"], result["layer"]
+    prefix = out / f"featuremaps_{layer}"
+    top = min(top, len(result["channel_ranking"]))
+    how = ("set to their mean map (bottom row; it moves every image's logits by one fixed vector, as this layer feeds "
+           "the linear output layer directly)" if result["feeds_output_layer"] else "set to their mean map (bottom row)")
+    return [
+        figure(out, draw_feature_maps(result, f"{prefix}.png"),
+               f"Every {layer} channel for the '{a}' and the '{b}' side by side on one colour scale, and their difference.",
+               f"{layer} feature maps of test images {result['examples'][0]['index']} and "
+               f"{result['examples'][1]['index']}, and the difference '{a}' minus '{b}'."),
+        figure(out, draw_top_channels(result, f"{prefix}_top.png", top),
+               f"Mean maps over all test '{a}'s and '{b}'s of the {top} {layer} channels with the largest effect size.",
+               "The channels that separate the two digits most, averaged over the test set."),
+        figure(out, draw_ablation(result, f"{prefix}_ablation.png"),
+               f"Logit margin and accuracy when the top-k ranked channels are zeroed (top row) or {how}, "
+               "against k random channels.",
+               "Ablation: the ranked channels against random ones, zeroed and set to their mean map."),
     ]
-    strong = sum(abs(r["effect_size"]) >= 0.8 for r in result["channel_ranking"])
-    lines.append(f"{strong} of {len(result['channel_ranking'])} channels have |d| >= 0.8 (a large effect).")
-    for key in ("ablation", "mean_ablation"):
-        if result.get(key) and result[key]["by_k"]:
-            lines += describe_ablation(result[key], a, b)
-    return lines
-
-
-def describe_ablation(ablation: dict, a: int, b: int) -> list[str]:
-    """Sentences on one ablation study: top-k against random k, in accuracy and margin, and which digit pays."""
-    base, rows = ablation["baseline"], ablation["by_k"]
-    verb = {"zero": "Zeroing", "mean": "Replacing by their mean map"}[ablation["fill"]]
-    listed = lambda values, f: ", ".join(f.format(v) for v in values)  # noqa: E731
-    top_drops = [base["margin"] - r["top"]["margin"] for r in rows]
-    random_drops = [base["margin"] - r["random_margin"] for r in rows]
-    lines = [
-        f"{verb} the top k = {listed([r['k'] for r in rows], '{}')} channels leaves accuracy "
-        f"{listed([r['top']['accuracy'] for r in rows], '{:.2%}')} on these images (unablated {base['accuracy']:.2%}); "
-        f"k random channels (mean of {ablation['draws']} draws) leave {listed([r['random_accuracy'] for r in rows], '{:.2%}')}. "
-        f"The mean '{a}'-vs-'{b}' logit margin ({base['margin']:.2f} unablated) falls by "
-        f"{listed(top_drops, '{:.2f}')} for the top channels and {listed(random_drops, '{:.2f}')} for random ones."
-    ]
-    gaps = [r["random_accuracy"] - r["top"]["accuracy"] for r in rows]
-    row = rows[int(np.argmax(gaps))]
-    worse_margin = sum(t > r for t, r in zip(top_drops, random_drops))
-    summary = (f"The top channels cost more margin than random ones for {worse_margin} of {len(rows)} values of k, "
-               f"and more accuracy for {sum(g > 0 for g in gaps)} of {len(rows)}")
-    if max(gaps) > 0:
-        summary += (f"; the largest accuracy gap is at k = {row['k']} ({row['top']['accuracy']:.2%} against "
-                    f"{row['random_accuracy']:.2%}), with {row['top']['accuracy_by_digit'][0]:.2%} of the '{a}'s and "
-                    f"{row['top']['accuracy_by_digit'][1]:.2%} of the '{b}'s right (unablated "
-                    f"{base['accuracy_by_digit'][0]:.2%} and {base['accuracy_by_digit'][1]:.2%})")
-    return lines + [summary + "."]

@@ -5,12 +5,18 @@ stack of k x k slices, one per input channel. The model's convs have no bias (ba
 shift), so the weights are the whole filter.
 """
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from nnscope.data import Digits
 from nnscope.errors import NnscopeError
-
-DEFAULT_LAYERS = ("conv1", "conv2", "conv3")  # Problem 1.1 asks for the first three
+from nnscope.findings.filters import describe_filters
+from nnscope.options.filters import FiltersOptions
+from nnscope.progress import Progress
+from nnscope.report.context import figure
+from nnscope.report.figures_filters import draw_filters
 
 
 def check_layers(model: torch.nn.Module, layers) -> list[str]:
@@ -18,11 +24,11 @@ def check_layers(model: torch.nn.Module, layers) -> list[str]:
     known = model.conv_layer_names
     for name in layers:
         if name not in known:
-            raise NnscopeError(f"--layers: unknown layer {name!r}; expected some of {', '.join(known)}")
+            raise NnscopeError(f"--layer: unknown layer {name!r}; expected some of {', '.join(known)}")
     return list(layers)
 
 
-def filter_weights(model: torch.nn.Module, layers=DEFAULT_LAYERS) -> dict[str, np.ndarray]:
+def filter_weights(model: torch.nn.Module, layers=FiltersOptions.layers) -> dict[str, np.ndarray]:
     """Per conv layer name, its weights as a float32 array (out_channels, in_channels, k, k)."""
     return {name: getattr(model, name).weight.detach().cpu().numpy().copy() for name in check_layers(model, layers)}
 
@@ -45,20 +51,25 @@ def filter_statistics(weights: np.ndarray) -> dict:
     }
 
 
-def filter_summary(model: torch.nn.Module, layers=DEFAULT_LAYERS) -> dict[str, dict]:
-    """Per conv layer: the statistics of `filter_statistics`."""
-    return {name: filter_statistics(w) for name, w in filter_weights(model, layers).items()}
-
-
-def describe_filters(summary: dict[str, dict]) -> list[str]:
-    """Sentences built from the measured statistics, one per layer."""
-    lines = []
-    for name, s in summary.items():
-        out_channels, in_channels, k, _ = s["shape"]
-        norms = s["filter_norms"]
-        lines.append(
-            f"{name}: {out_channels} filters of {in_channels} x {k} x {k} weights; values from {s['min']:.3f} "
-            f"to {s['max']:.3f} (mean {s['mean']:+.3f}, {s['share_positive']:.0%} positive); filter norms "
-            f"{norms.min():.3f}-{norms.max():.3f}, strongest filter {s['strongest_filter']}."
-        )
-    return lines
+def run_filters(model: torch.nn.Module, data: Digits | None = None, options: FiltersOptions = FiltersOptions(),
+                out: str | Path | None = None, progress: Progress | None = None) -> dict:
+    """Problem 1.1: each layer's statistics and, with `out`, its figure OUT/filters_<layer>.png; `data` is unused."""
+    options.check()
+    layers, figures = {}, []
+    weights = filter_weights(model, options.layers)
+    for done, (name, w) in enumerate(weights.items(), start=1):
+        layers[name] = filter_statistics(w)
+        if out is not None:
+            out_channels, in_channels, k, _ = w.shape
+            record = figure(out, draw_filters(name, w, Path(out) / f"filters_{name}.png"),
+                            f"The {out_channels} filters of {name}, each {in_channels} x {k} x {k} weights, on one "
+                            "blue-white-red scale centred at zero (blue negative, red positive).",
+                            f"{name}: every filter, one row per output filter and one tile per input channel."
+                            if in_channels > 1 else f"{name}: every {k}x{k} kernel.")
+            layers[name]["figure"] = record["file"]
+            figures.append(record)
+        if progress:
+            progress(done, len(weights), name)
+    result = {"layers": layers, "figures": figures}
+    result["finding"] = describe_filters(result)
+    return result

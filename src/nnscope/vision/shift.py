@@ -8,31 +8,36 @@ pixel (i - dy, j - dx); where that lies outside the image the padding decides:
 - wrap: the pixels that leave on one side come back on the other.
 """
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import torch
 
 from nnscope.data import Digits, as_float_images
 from nnscope.errors import NnscopeError
-from nnscope.vision.examples import pick_example, predict
+from nnscope.findings.shift import describe_shift
+from nnscope.options.checks import one_of, whole_number
+from nnscope.options.shift import PADDINGS, SIDE, ShiftOptions
+from nnscope.progress import Progress
+from nnscope.report.context import figure
+from nnscope.report.figures_shift import draw_shift_example, draw_shift_per_digit, draw_shift_sweep
+from nnscope.vision.examples import byte_pixels, pick_example, predict
 
-PADDINGS = ("clamp", "zero", "reflect", "wrap")
-SIDE = 28  # MNIST images are SIDE x SIDE pixels
-SWEEP_MAX_SHIFT = 6  # the sweep covers shifts -6..+6 pixels in x and in y
+DEFAULTS = ShiftOptions()
 BREAK_ACCURACY = 0.9  # a digit "breaks" at the smallest shift where its accuracy falls below this
 
 
-def check_shift(pixels: int, option: str = "--pixels") -> int:
-    """`pixels` if a shift by it leaves part of the image in view (0-27), else a clear error."""
-    if not isinstance(pixels, (int, np.integer)) or not 0 <= abs(pixels) < SIDE:
-        raise NnscopeError(f"{option}: {pixels!r}; expected a whole number of pixels from 0 to {SIDE - 1}")
+def check_shift(pixels: int, option: str) -> int:
+    """`pixels` if a shift by it either way leaves part of the image in view (-27..27), else a clear error."""
+    if isinstance(pixels, (bool, np.bool_)) or not isinstance(pixels, (int, np.integer)) or not abs(pixels) < SIDE:
+        raise NnscopeError(f"{option}: {pixels!r}; expected a whole number of pixels from 0 to {SIDE - 1} either way")
     return int(pixels)
 
 
 def check_padding(padding: str) -> str:
     """`padding` if it is a known mode, else a clear error."""
-    if padding not in PADDINGS:
-        raise NnscopeError(f"--padding: unknown padding {padding!r}; expected one of {', '.join(PADDINGS)}")
-    return padding
+    return one_of("--padding", padding, PADDINGS)
 
 
 def source_indices(size: int, shift: int, padding: str) -> tuple[np.ndarray, np.ndarray]:
@@ -79,8 +84,7 @@ def classify(model: torch.nn.Module, image: np.ndarray) -> dict:
 def shift_experiment(model: torch.nn.Module, digits: Digits, digit: int = 1, pixels: int = 3,
                      padding: str = "clamp", index: int | None = None) -> dict:
     """A correctly classified `digit` shifted left and right by `pixels`, each image classified."""
-    check_shift(pixels)
-    check_padding(padding)
+    replace(DEFAULTS, digit=digit, pixels=pixels, padding=padding, index=index).check()
     index = pick_example(model, digits, digit, index)
     original = as_float_images(digits.test_images[index : index + 1])[0, 0].numpy()  # (28, 28) in [0, 1]
     views = {"original": original, "left": shift_image(original, -pixels, 0, padding),
@@ -107,11 +111,11 @@ def first_change(model: torch.nn.Module, image: np.ndarray, padding: str, label:
     return out
 
 
-def shift_sweep(model: torch.nn.Module, digits: Digits, max_shift: int = SWEEP_MAX_SHIFT,
+def shift_sweep(model: torch.nn.Module, digits: Digits, max_shift: int = DEFAULTS.sweep_max,
                 paddings: tuple[str, ...] = PADDINGS, limit: int | None = None, progress=None) -> dict:
     """Test accuracy, overall and per digit, for every shift -max..+max in x and in y and every padding."""
     # progress(done, total, info) is called after each of the 2 x paddings x shifts evaluations
-    check_shift(max_shift, "--sweep-max")
+    whole_number("--sweep-max", max_shift, 1, SIDE - 1, unit="of pixels")
     for padding in paddings:
         check_padding(padding)
     images, labels = digits.test_images[:limit], digits.test_labels[:limit].astype(np.int64)
@@ -177,65 +181,43 @@ def break_points(shifts: np.ndarray, per_digit: dict) -> dict:
     return breaks
 
 
-def describe_shift(result: dict) -> list[str]:
-    """Sentences built from a `shift_experiment` result and, if present, its `sweep`."""
+def slider_views(model: torch.nn.Module, image: np.ndarray, largest: int, padding: str) -> dict:
+    """The page's slider: `image` (28, 28) in [0, 1] shifted -largest..+largest px in x, each classified."""
+    shifts = list(range(-largest, largest + 1))
+    views = [classify(model, shift_image(image, dx, 0, padding)) for dx in shifts]
+    return {"shifts": shifts, "padding": padding, "images": [byte_pixels(v["image"]) for v in views],
+            "predictions": [v["prediction"] for v in views], "probabilities": [v["probabilities"] for v in views]}
+
+
+def run_shift(model: torch.nn.Module, data: Digits, options: ShiftOptions = DEFAULTS, out: str | Path | None = None,
+              progress: Progress | None = None) -> dict:
+    """Problem 1.3: the example shifted left and right, the slider's views (if `options.slider`), the sweep
+    (if `options.sweep`) and, with `out`, OUT/shift_example.png, shift_sweep.png and shift_per_digit.png."""
+    options.check()
+    result = shift_experiment(model, data, options.digit, options.pixels, options.padding, options.index)
+    if options.slider:
+        result["slider"] = slider_views(model, result["original"]["image"], options.slider, options.padding)
+    if options.sweep:
+        result["sweep"] = shift_sweep(model, data, options.sweep_max, limit=options.sweep_images, progress=progress)
+    result["finding"] = describe_shift(result)
+    result["figures"] = [] if out is None else shift_figures(result, Path(out))
+    return result
+
+
+def shift_figures(result: dict, out: Path) -> list[dict]:
+    """Draw the figures of `run_shift` into `out`; their records for the page."""
     digit, pixels, padding = result["digit"], result["pixels"], result["padding"]
-    original = result["original"]
-    lines = [f"Test image {result['index']} (a '{digit}') is predicted '{original['prediction']}' with p = "
-             f"{original['probabilities'][original['prediction']]:.4f}."]
-    for side in ("left", "right"):
-        view = result[side]
-        verdict = "changes the prediction to" if result["changed"][side] else "keeps the prediction"
-        lines.append(f"Shifted {pixels} px {side} with {padding} padding it {verdict} '{view['prediction']}' "
-                     f"(p = {view['probabilities'][view['prediction']]:.4f}; p('{digit}') = {view['probabilities'][digit]:.4f}).")
-    for side, change in result.get("first_change", {}).items():
-        line = (f"Shifted further {side}, it is first predicted as something else at {change['pixels']} px "
-                f"('{change['prediction']}')" if change["pixels"] else
-                f"Shifted {side} by any amount up to {SIDE - 1} px it stays '{original['prediction']}'")
-        if change["empty_from"]:
-            line += f"; from {change['empty_from']} px on, no ink is left in the image"
-        lines.append(line + ".")
-    if result.get("sweep"):
-        lines += describe_sweep(result["sweep"], digit, pixels, padding)
-    return lines
-
-
-def describe_sweep(sweep: dict, digit: int, pixels: int, padding: str) -> list[str]:
-    """Sentences built from a `shift_sweep` result: paddings compared, the example's digit, the digits that break first."""
-    shifts = list(sweep["shifts"])
-    zero, edge = shifts.index(0), max(shifts)
-    lines = []
-    for axis, (minus, plus) in (("x", ("left", "right")), ("y", ("up", "down"))):
-        table = sweep["accuracy"][axis]
-        worst = min(sweep["paddings"], key=lambda p: table[p][[0, -1]].mean())
-        best = max(sweep["paddings"], key=lambda p: table[p][[0, -1]].mean())
-        spread = table[best][[0, -1]].mean() - table[worst][[0, -1]].mean()
-        lines.append(f"Over {sweep['images']} test images (unshifted accuracy {table[worst][zero]:.2%}), a shift of "
-                     f"{edge} px {minus}/{plus} leaves {table[best][0]:.1%}/{table[best][-1]:.1%} with {best} padding "
-                     f"and {table[worst][0]:.1%}/{table[worst][-1]:.1%} with {worst} padding: "
-                     + (f"the padding mode barely matters (within {100 * spread:.1f} points)" if spread < 0.02 else
-                        f"{best} padding is the most robust by {100 * spread:.1f} points") + ".")
-        if padding in table and pixels in shifts and -pixels in shifts:
-            own = sweep["per_digit"][axis][padding][digit]
-            lines.append(f"With {padding} padding, {pixels} px {minus}/{plus} gives {table[padding][shifts.index(-pixels)]:.2%}"
-                         f"/{table[padding][shifts.index(pixels)]:.2%} over all digits and {own[shifts.index(-pixels)]:.2%}"
-                         f"/{own[shifts.index(pixels)]:.2%} over the '{digit}'s (unshifted {own[zero]:.2%}).")
-        if padding in table:
-            lines.append(describe_breaks(sweep, axis, padding))
-    lines.append(f"Paddings can only differ where a digit has ink near the border: {sweep['edge_share']:.1%} of these "
-                 f"images have ink on the edge itself (clamp vs zero) and {sweep['ring_share']:.1%} within {edge} px of it.")
-    return lines
-
-
-def describe_breaks(sweep: dict, axis: str, padding: str) -> str:
-    """One sentence: the three digits whose accuracy falls below BREAK_ACCURACY at the smallest shift."""
-    rows = sweep["breaks"][axis][padding]
-    nearest = lambda r: min([abs(v) for v in (r["negative"], r["positive"]) if v is not None] or [SIDE])  # noqa: E731
-    broken = [r for r in sorted(rows, key=nearest) if nearest(r) < SIDE][:3]
-    if not broken:
-        return (f"Shifting in {axis} with {padding} padding, every digit stays above {sweep['break_accuracy']:.0%} "
-                f"up to {max(sweep['shifts'])} px.")
-    return (f"Shifting in {axis} with {padding} padding, the digits whose accuracy falls below "
-            f"{sweep['break_accuracy']:.0%} first are " + "; ".join(
-                f"'{r['digit']}' (at " + " and ".join(f"{v:+d} px" for v in (r["negative"], r["positive"]) if v is not None)
-                + ")" for r in broken) + ".")
+    figures = [figure(out, draw_shift_example(result, out / "shift_example.png"),
+                      f"The '{digit}' (test image {result['index']}) and its copies shifted {pixels} pixels left and "
+                      f"right with {padding} padding, each with its ten probabilities.",
+                      "The original and the two shifted images.")]
+    if "sweep" in result:
+        sweep, edge = result["sweep"], max(result["sweep"]["shifts"])
+        figures += [
+            figure(out, draw_shift_sweep(sweep, out / "shift_sweep.png"),
+                   f"Test accuracy against the shift in x and in y for the {len(sweep['paddings'])} padding modes.",
+                   f"Accuracy over {sweep['images']} test images for every shift from -{edge} to +{edge} pixels."),
+            figure(out, draw_shift_per_digit(sweep, out / "shift_per_digit.png", padding=padding),
+                   f"Heat map of accuracy per digit against the shift, {padding} padding.", "Which digits break first."),
+        ]
+    return figures
