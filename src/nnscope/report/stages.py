@@ -11,8 +11,12 @@ interactive widgets, the data they embed.
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
+from nnscope.options.attack import AttackOptions
+from nnscope.options.occlusion import OcclusionOptions
 from nnscope.report import sections_recurrent, sections_vision
 from nnscope.report.context import Context, unavailable  # noqa: F401 (re-exported for build)
+from nnscope.vision.attack import run_attack
+from nnscope.vision.occlusion import run_occlusion
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,10 @@ STAGES = [
     Stage("filters", "problem 1.1: filters", adapter=VISION.filters_section),
     Stage("featuremaps", "problem 1.2: feature maps of a 0 and an 8", adapter=VISION.featuremaps_section),
     Stage("shift", "problem 1.3: shifting a 1", adapter=VISION.shift_section),
-    Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", adapter=VISION.occlusion_section),
-    Stage("transplant", "problem 2.3: patch transplants", adapter=VISION.transplant_section),
+    Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", run=run_occlusion,  # the 6s averaged: 100, quick 10
+          options=OcclusionOptions(images=100, explorer=True), quick=OcclusionOptions(images=10, explorer=True)),
+    Stage("transplant", "problem 2.3: patch transplants", run=run_attack,  # success rate over 30 6s, quick 5
+          options=AttackOptions(images=30, every_image=False), quick=AttackOptions(images=5, every_image=False)),
     Stage("rnn", "problem 3: BPTT by hand", adapter=RECURRENT.rnn_section, uses_model=False),
     Stage("longseq", "problem 4: long sequences", adapter=RECURRENT.longseq_section, uses_model=False, detach=True),
     Stage("lstm", "problem 5: an LSTM cell", adapter=RECURRENT.lstm_section, uses_model=False),
