@@ -20,7 +20,7 @@ import torch
 from nnscope.data import as_float_images, load_mnist
 from nnscope.model import CNN, load_model
 from nnscope.paths import DEFAULT_CHECKPOINT
-from nnscope.vision import kernels
+from nnscope.vision.occlusion import c_build
 from nnscope.vision.occlusion import (
     batched_occlusion_probabilities,
     captum_attribution,
@@ -74,7 +74,7 @@ def main() -> None:
     labels = digits.test_labels[: args.images]
     print(f"model: {source}; {args.threads} threads on {os.cpu_count()} CPUs; torch {torch.__version__}")
     print(f"{PATCH}x{PATCH} patch, stride {STRIDE}, fill {FILL}: 21 x 21 positions x 10 probabilities per image")
-    print(f"nnscope's C loops: {'compiled' if kernels.load() is not None else 'not available (no C compiler)'}\n")
+    print(f"nnscope's C loops: {'compiled' if c_build.load() is not None else 'not available (no C compiler)'}\n")
 
     count = args.captum_images
     settings = {  # name -> (function of no arguments, images it maps); best of --rounds interleaved rounds

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from nnscope.model import CNNConfig
-from nnscope.vision.incremental import IncrementalCNN
-from nnscope.vision.windows import block_spans
-from vision.test_occlusion import digit_like_images, random_model
+from nnscope.vision.occlusion.incremental import IncrementalCNN
+from nnscope.vision.occlusion.spans import block_spans
+from vision.occlusion_models import digit_like_images, random_model
 
 
 def random_boxes(count: int, largest: int, generator: torch.Generator) -> torch.Tensor:

@@ -2,45 +2,27 @@
 Captum's attribution derived from our maps, the CLI and its bad input."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from nnscope.cli import main
-from nnscope.model import CNN, CNNConfig, MNIST_MEAN, MNIST_STD
-from nnscope.vision.incremental import IncrementalCNN
+from nnscope.errors import NnscopeError
+from nnscope.model import CNNConfig
 from nnscope.vision.occlusion import (
     batched_occlusion_probabilities,
     captum_attribution,
     naive_occlusion_probabilities,
     occlusion_maps,
     occlusion_probabilities,
+    run_occlusion,
 )
-
-
-def cell_max_model() -> CNN:
-    """One channel per layer, each conv the identity and each batch norm undoing the input
-    normalisation, so the 7 x 7 features are the maxima of the 4 x 4 pixel cells;
-    logit 0 = 10 x (max of the cell at rows 8-11, cols 12-15), logit 1 = 5, the other logits 0."""
-    model = CNN(CNNConfig(channels=(1, 1, 1)))
-    with torch.no_grad():
-        for i in (1, 2, 3):
-            conv, bn = getattr(model, f"conv{i}"), getattr(model, f"bn{i}")
-            conv.weight.zero_()
-            conv.weight[0, 0, 1, 1] = 1.0
-            bn.running_mean.zero_()
-            bn.weight.fill_(1.0)
-            bn.running_var.fill_(1.0 - bn.eps)
-            bn.bias.zero_()
-        # block 1 maps the normalised pixel back to the pixel: x_n * std + mean
-        model.bn1.running_var.fill_(1.0 / MNIST_STD**2 - model.bn1.eps)
-        model.bn1.bias.fill_(MNIST_MEAN)
-        model.fc.weight.zero_()
-        model.fc.bias.zero_()
-        model.fc.weight[0, 2 * 7 + 3] = 10.0  # cell (2, 3): pixel rows 8-11, cols 12-15
-        model.fc.bias[1] = 5.0
-    return model.eval()
+from nnscope.options.occlusion import OcclusionOptions
+from nnscope.vision.occlusion.incremental import IncrementalCNN
+from vision.occlusion_models import cell_max_model, digit_like_images, random_model
 
 
 def softmax_of(logit0: float) -> np.ndarray:
@@ -73,28 +55,6 @@ def test_hand_set_model_white_patch_on_black_image_with_stride():
     np.testing.assert_allclose(probabilities, expected, atol=1e-6)
 
 
-def random_model(seed: int, config: CNNConfig = CNNConfig(channels=(6, 8, 12))) -> CNN:
-    """A CNN with random weights and random batch-norm statistics, some scales negative."""
-    torch.manual_seed(seed)
-    model = CNN(config)
-    with torch.no_grad():
-        for i in range(1, len(config.channels) + 1):
-            bn = getattr(model, f"bn{i}")
-            bn.running_mean.normal_(0, 0.3)
-            bn.running_var.uniform_(0.5, 2.0)
-            bn.weight.normal_(0.5, 0.8)
-            bn.bias.normal_(0, 0.3)
-    return model.eval()
-
-
-def digit_like_images(count: int, seed: int) -> torch.Tensor:
-    """Images (count, 1, 28, 28) with a black border and grey strokes, like MNIST digits."""
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.zeros(count, 1, 28, 28)
-    images[:, :, 5:23, 7:21] = torch.rand(count, 1, 18, 14, generator=generator).round()
-    return images
-
-
 @pytest.mark.parametrize("patch,stride,fill", [(8, 1, 0.0), (8, 1, 0.5), (3, 2, 0.5), (1, 5, 1.0), (12, 4, 0.0), (28, 1, 0.3),
                                                (5, 3, 0.0)])
 def test_equal_to_naive_loop(patch, stride, fill):
@@ -125,24 +85,61 @@ def test_captum_attribution_derived_from_our_maps_equals_captums():
     assert np.abs(ours).max() > 0.01  # the map is not trivially zero
 
 
-@pytest.mark.parametrize("option,value,field", [
-    ("--patch", "0", "--patch"), ("--patch", "29", "--patch"), ("--stride", "0", "--stride"),
-    ("--fill", "1.5", "--fill"), ("--fill", "-0.1", "--fill"), ("--digit", "12", "--digit"),
+@pytest.mark.parametrize("argv,field", [
+    (["--patch", "0"], "--patch"), (["--patch", "29"], "--patch"), (["--stride", "0"], "--stride"),
+    (["--fill", "1.5"], "--fill"), (["--fill", "-0.1"], "--fill"), (["--fill", "nan"], "--fill"),
+    (["--digit", "12"], "--digit"), (["--index", "-1"], "--index"), (["--images", "-1"], "--images"),
+    (["--aggregate", "-1"], "--images"),  # the old spelling of --images
+    (["--all", "--images", "0"], "--images"), (["--limit", "5"], "--limit"),  # --limit without --all
+    (["--all", "--limit", "5", "--images", "6"], "--limit"),
 ])
-def test_bad_input_is_one_line_and_exit_2(option, value, field, capsys, tmp_path):
-    code = main(["occlude", option, value, "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
+def test_bad_input_is_one_line_and_exit_2(argv, field, capsys, tmp_path):
+    code = main(["occlude", *argv, "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert code == 2
-    assert len(err.splitlines()) == 1 and field in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1 and err.startswith(f"nnscope occlude: error: {field}") and "Traceback" not in err
+
+
+def test_an_option_that_does_nothing_without_all_is_named(capsys, tmp_path):
+    code = main(["occlude", "--npz", str(tmp_path / "x.npz"), "--checkpoint", str(tmp_path / "none.pt")])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2 and err[0] == "note: --npz is ignored without --all" and "none.pt" in err[-1]
+
+
+@pytest.mark.parametrize("options,message", [
+    (OcclusionOptions(digit=10), "--digit: 10; expected a whole number from 0 to 9"),
+    (OcclusionOptions(index=-2), "--index: -2; expected a whole number >= 0"),
+    (OcclusionOptions(patch=0), "--patch: 0; expected a whole number of pixels from 1 to 28"),
+    (OcclusionOptions(patch=8.5), "--patch: 8.5; expected a whole number of pixels from 1 to 28"),
+    (OcclusionOptions(stride=0), "--stride: 0; expected a whole number of pixels >= 1"),
+    (OcclusionOptions(fill=2.0), "--fill: 2; expected a grey value (0 black, 1 white) from 0 to 1"),
+    (OcclusionOptions(images=-1), "--images: -1; expected a whole number of test images >= 0"),
+    (OcclusionOptions(images=0, test_set=True), "--images: 0; expected a whole number of test images >= 1"),
+])
+def test_every_check_names_its_option(options, message):
+    with pytest.raises(NnscopeError) as caught:
+        options.check()
+    assert str(caught.value) == message
 
 
 @pytest.mark.slow
-def test_occlude_command_on_the_trained_model(trained_checkpoint, trained_model, mnist, tmp_path, capsys):
+def test_occlude_command_on_the_trained_model(trained_checkpoint, trained_model, mnist, tmp_path, capsys,
+                                              monkeypatch):
     import json
 
     from nnscope.data import as_float_images
+    from nnscope.report import figures_occlusion
 
-    code = main(["occlude", "--checkpoint", str(trained_checkpoint), "--out", str(tmp_path), "--aggregate", "5",
+    drawn = {}  # file name -> (number of axes, colour bars, titles) of each figure, as saved
+    save = figures_occlusion.save_figure
+
+    def recording_save(fig, path):
+        bars = sum(ax.get_label() == "<colorbar>" for ax in fig.axes)
+        drawn[Path(path).name] = (len(fig.axes), bars, [ax.get_title() for ax in fig.axes])
+        return save(fig, path)
+
+    monkeypatch.setattr(figures_occlusion, "save_figure", recording_save)
+    code = main(["occlude", "--checkpoint", str(trained_checkpoint), "--out", str(tmp_path), "--images", "5",
                  "--json"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
@@ -158,8 +155,29 @@ def test_occlude_command_on_the_trained_model(trained_checkpoint, trained_model,
     assert summary["critical_positions"] == int((np.array(result["true_class_probability"]) < 0.5).sum())
     assert summary["flipped_positions"] == int((np.array(result["predicted_label"]) != 6).sum())
     assert result["aggregate"]["images"] == 5
-    for name in ("occlusion_maps.png", "occlusion_parts.png", "occlusion_aggregate.png"):
-        assert (tmp_path / name).stat().st_size > 10_000
+    assert result["finding"] == summary["text"] + result["aggregate"]["text"]
+    assert [f["file"] for f in result["figures"]] == ["occlusion_maps.png", "occlusion_parts.png",
+                                                      "occlusion_aggregate.png"]
+    # the maps: digit + three maps, colour bars on the two probability maps; parts: digit + bars;
+    # aggregate: mean image + two maps with their colour bars
+    assert drawn["occlusion_maps.png"][:2] == (6, 2) and "predicted label" in drawn["occlusion_maps.png"][2]
+    assert drawn["occlusion_parts.png"][:2] == (2, 0) and "which parts matter" in drawn["occlusion_parts.png"][2]
+    assert drawn["occlusion_aggregate.png"][:2] == (5, 2)
+    for name in drawn:
+        width, height = Image.open(tmp_path / name).size
+        assert width > 2 * height > 600  # a row of panels, drawn at 110 dpi
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [OcclusionOptions(stride=21, images=2),  # one patch position
+                                     OcclusionOptions(patch=28, images=2)])  # the patch is the image
+def test_a_single_patch_position_gives_its_maps_and_figures(trained_model, mnist, tmp_path, options):
+    result = run_occlusion(trained_model, mnist, options, out=tmp_path)
+    assert result["true_class_probability"].shape == (1, 1) and result["aggregate"]["images"] == 2
+    image = torch.from_numpy(result["image"])[None]
+    naive = naive_occlusion_probabilities(trained_model, image, options.patch, options.stride, 0.0)
+    assert np.abs(result["probabilities"] - naive[0]).max() < 1e-5
+    assert all((tmp_path / f["file"]).is_file() for f in result["figures"]) and len(result["figures"]) == 3
 
 
 def test_positions_hiding_the_same_ink_are_computed_once(monkeypatch):

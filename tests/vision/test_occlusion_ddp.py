@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from nnscope.model import CNNConfig, save_checkpoint
-from nnscope.vision import kernels
-from vision.test_occlusion import random_model
+from nnscope.vision.occlusion import c_build
+from vision.occlusion_models import random_model
 
 
 def occlude_all(launcher: list[str], checkpoint, path, limit: int) -> subprocess.CompletedProcess:
@@ -36,4 +36,4 @@ def test_two_processes_write_the_same_file_as_one(mnist, tmp_path):
         assert saved["probabilities"].shape == (limit, 21, 21, 10)
         assert np.array_equal(saved["labels"], mnist.test_labels[:limit])
         assert np.allclose(saved["probabilities"].sum(-1), 1, atol=1e-5)
-        assert str(saved["loops"]) == ("C" if kernels.load() is not None else "torch")
+        assert str(saved["loops"]) == ("C" if c_build.load() is not None else "torch")

@@ -106,10 +106,7 @@ def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:
         on_event({"stage": stage.name, "title": stage.title, "status": "step",
                   "completed": completed, "total": total, "info": info})
 
-    if stage.adapter is not None:  # TRANSITIONAL
-        result = stage.adapter(ctx.with_progress(progress))
-    else:
-        result = stage.run(ctx.model, ctx.digits, stage.options_for(ctx.quick, ctx.seed), out=ctx.out, progress=progress)
+    result = stage.run(ctx.model, ctx.digits, stage.options_for(ctx.quick, ctx.seed), out=ctx.out, progress=progress)
     section = to_jsonable(result)  # as results.json will hold it
     section.setdefault("answer", section.get("finding", []))
     seconds = time.perf_counter() - start

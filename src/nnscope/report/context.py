@@ -1,14 +1,11 @@
 """What a report stage gets (`Context`) and the records it returns (figures, 'not available')."""
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from nnscope.data import Digits
-
-Progress = Callable[..., None]  # progress(completed, total=None, info='')
 
 
 @dataclass(frozen=True)
@@ -21,11 +18,6 @@ class Context:
     checkpoint: Path
     seed: int = 0
     quick: bool = False  # small aggregates, for tests
-    progress: Progress = field(default=lambda *a, **k: None)
-
-    def with_progress(self, progress: Progress) -> "Context":
-        """The same context reporting progress to `progress`."""
-        return replace(self, progress=progress)
 
 
 def unavailable(reason: str) -> dict:

@@ -1,4 +1,4 @@
-"""Figures of Problem 2 (occlusion maps, which parts matter, patch transplants): drawing only.
+"""Figures of the occlusion analysis (Problem 2.1-2.2: the maps, which parts matter, the aggregate): drawing only.
 
 Map cell (r, c) is the patch whose TOP-LEFT corner is at pixel row starts[r], column starts[c];
 over the digit, a position is drawn at the patch's centre.
@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
+
+from nnscope.options.occlusion import SIDE
 
 from nnscope.report.plotting import DIGIT_COLOURS, SEQUENTIAL, plt, save_figure
 
@@ -57,8 +59,8 @@ def draw_occlusion_maps(result: dict, path: str | Path) -> Path:
     ax.plot(starts[c], starts[r], "c+", ms=10, mew=2)
     ax.set_title(f"test image {result['index']}: a '{digit}'\ncyan: most damaging {patch}x{patch} patch (+ = its "
                  "top-left)\ncoloured at patch centres: yellow P<0.5, red label flips", fontsize=9)
-    ax.set_xlim(-0.5, 27.5)
-    ax.set_ylim(27.5, -0.5)
+    ax.set_xlim(-0.5, SIDE - 0.5)
+    ax.set_ylim(SIDE - 0.5, -0.5)
     for ax, key, title in ((axes[1], "true_class_probability", f"P('{digit}') with the patch there"),
                            (axes[2], "max_probability", "highest probability of the ten")):
         im = ax.imshow(result[key], cmap=SEQUENTIAL, vmin=0, vmax=1, interpolation="nearest")
@@ -115,12 +117,15 @@ def draw_aggregate(result: dict, path: str | Path) -> Path:
     ax = axes[0]
     ax.imshow(agg["mean_image"], cmap="gray", vmin=0, vmax=1)
     offset = (patch - 1) / 2
-    ax.contour(starts + offset, starts + offset, agg["mean_true_class_probability"], levels=[0.5, 0.8],
-               colors=["red", "orange"], linewidths=1.5)
-    ax.set_title(f"mean of {agg['images']} test '{digit}'s\ncontours at patch centres: mean P('{digit}') "
-                 "0.5 (red), 0.8 (orange)", fontsize=9)
-    ax.set_xlim(-0.5, 27.5)
-    ax.set_ylim(27.5, -0.5)
+    if len(starts) > 1:  # a contour needs a map of 2 x 2 positions at least
+        ax.contour(starts + offset, starts + offset, agg["mean_true_class_probability"], levels=[0.5, 0.8],
+                   colors=["red", "orange"], linewidths=1.5)
+        ax.set_title(f"mean of {agg['images']} test '{digit}'s\ncontours at patch centres: mean P('{digit}') "
+                     "0.5 (red), 0.8 (orange)", fontsize=9)
+    else:
+        ax.set_title(f"mean of {agg['images']} test '{digit}'s\n(one patch position: no contours)", fontsize=9)
+    ax.set_xlim(-0.5, SIDE - 0.5)
+    ax.set_ylim(SIDE - 0.5, -0.5)
     for ax, key, title, label in (
             (axes[1], "mean_true_class_probability", f"mean P('{digit}') with the patch there", "probability"),
             (axes[2], "flipped_fraction", "share of images whose label flips", "share of images")):
@@ -132,29 +137,21 @@ def draw_aggregate(result: dict, path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
-def draw_transplants(result: dict, shown: list[dict], donor_images, path: str | Path) -> Path:
-    """Rows of successes: original, donor (donor_images[k] for shown[k]) with the cut outlined, result."""
-    fig, axes = plt.subplots(max(1, len(shown)), 3, figsize=(7.5, 2.6 * max(1, len(shown))), squeeze=False,
-                             layout="constrained")
-    if not shown:
-        axes[0, 0].text(0.5, 0.5, "no successful transplant found", ha="center", va="center")
-    for row, s, donor in zip(axes, shown, donor_images):
-        size = s["patch_size"]
-        row[0].imshow(result["image"], cmap="gray", vmin=0, vmax=1)
-        row[0].add_patch(Rectangle((s["target_col"] - 0.5, s["target_row"] - 0.5), size, size, fill=False,
-                                   ec="red", lw=1.5))
-        row[0].set_title(f"test {result['index']}: '{result['digit']}'", fontsize=9)
-        row[1].imshow(donor, cmap="gray", vmin=0, vmax=1)
-        row[1].add_patch(Rectangle((s["source_col"] - 0.5, s["source_row"] - 0.5), size, size, fill=False,
-                                   ec="cyan", lw=1.5))
-        row[1].set_title(f"donor test {s['donor_index']}: '{s['donor_digit']}', {size}x{size} cut", fontsize=9)
-        row[2].imshow(s["adversarial_image"], cmap="gray", vmin=0, vmax=1)
-        row[2].add_patch(Rectangle((s["target_col"] - 0.5, s["target_row"] - 0.5), size, size, fill=False,
-                                   ec="cyan", lw=1.5))
-        p = s["probabilities"][s["prediction"]]
-        row[2].set_title(f"classified '{s['prediction']}' (p={p:.2f})", fontsize=9, color="red")
-        for ax in row:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.suptitle("patch transplants: cyan cut from the donor pasted at the red square", fontsize=10)
-    return save_figure(fig, path)
+def draw_occlusion_figures(result: dict, out: Path) -> list[dict]:
+    """The figures of one `run_occlusion` result (with its `regions` masks) drawn into `out`: records
+    {file (relative to out), alt, caption}."""
+    d, p = result["digit"], result["patch"]
+    records = [
+        {"file": draw_occlusion_maps(result, out / "occlusion_maps.png").name,
+         "alt": f"The '{d}' and three maps over the {p}x{p} patch positions: probability of '{d}', highest "
+                "probability (both on a 0 to 1 scale) and predicted label (ten colours).",
+         "caption": f"Occlusion maps of test image {result['index']}: each cell is one position of the patch."},
+        {"file": draw_parts(result, out / "occlusion_parts.png").name,
+         "alt": f"The parts of the '{d}' and the region where hiding them drops P('{d}') below one half.",
+         "caption": "Which parts matter: the critical region drawn over the digit."},
+    ]
+    if "aggregate" in result:
+        records.append({"file": draw_aggregate(result, out / "occlusion_aggregate.png").name,
+                        "alt": f"Mean maps over {result['aggregate']['images']} correctly classified test '{d}'s.",
+                        "caption": "The same measured over many images: which regions matter on average."})
+    return records

@@ -6,7 +6,6 @@ so a test can check each shown number against the file.
 """
 
 import base64
-import json
 from importlib import resources
 from pathlib import Path
 
@@ -92,8 +91,3 @@ def render_page(results: dict, out: str | Path) -> Path:
     out = Path(out)
     html = make_environment(results, out).get_template("index.html.j2").render(r=results, s=results["sections"])
     return atomic_write_text(out / "index.html", html)
-
-
-def results_from(out: str | Path) -> dict:
-    """results.json of a report folder."""
-    return json.loads((Path(out) / "results.json").read_text())

@@ -11,19 +11,22 @@ interactive widgets, the data they embed.
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
+from nnscope.options.attack import AttackOptions
 from nnscope.options.featuremaps import FeatureMapsOptions
 from nnscope.options.filters import FiltersOptions
 from nnscope.options.longseq import SHORT_STUDY, LongSeqOptions
 from nnscope.options.lstm import LSTMOptions
+from nnscope.options.occlusion import OcclusionOptions
 from nnscope.options.rnn import RNNOptions
 from nnscope.options.shift import ShiftOptions
 from nnscope.recurrent.longseq_study import run_longseq
 from nnscope.recurrent.lstm import run_lstm
 from nnscope.recurrent.rnn import run_rnn
-from nnscope.report import sections_vision
-from nnscope.report.context import Context, unavailable  # noqa: F401 (re-exported for build)
+from nnscope.report.context import unavailable  # noqa: F401 (re-exported for build)
+from nnscope.vision.attack import run_attack
 from nnscope.vision.featuremaps import run_featuremaps
 from nnscope.vision.filters import run_filters
+from nnscope.vision.occlusion import run_occlusion
 from nnscope.vision.shift import run_shift
 
 
@@ -33,12 +36,11 @@ class Stage:
 
     name: str  # key in results.json 'sections'
     title: str  # shown in the progress display
-    run: Callable[..., dict] | None = None  # run_<analysis>(model, data, options, out=None, progress=None)
+    run: Callable[..., dict]  # run_<analysis>(model, data, options, out=None, progress=None) -> result
     options: Any = None  # the options of the full report (None: the analysis's defaults)
     quick: Any = None  # the options of the quick report (tests: seconds, not minutes); None: as `options`
     uses_model: bool = True  # whether its numbers depend on the checkpoint
     detach: bool = False  # runs in a second process beside the others (needs neither data nor model, one thread)
-    adapter: Callable[[Context], dict] | None = None  # TRANSITIONAL: (Context) -> section, until `run` is set
 
     def options_for(self, quick: bool, seed: int):
         """The options of this run of the report: quick or full, with the report's seed where one is used."""
@@ -48,7 +50,6 @@ class Stage:
         return options
 
 
-VISION = sections_vision
 STAGES = [
     Stage("filters", "problem 1.1: filters", run=run_filters, options=FiltersOptions()),
     # ranking and ablations over the whole test set; the quick report over its first 1000 images
@@ -57,8 +58,10 @@ STAGES = [
     # the slider shows -6..+6 px; the sweep (about 100 passes) uses 2000 test images, the quick report 300
     Stage("shift", "problem 1.3: shifting a 1", run=run_shift,
           options=ShiftOptions(sweep_images=2000, slider=6), quick=ShiftOptions(sweep_images=300, slider=6)),
-    Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", adapter=VISION.occlusion_section),
-    Stage("transplant", "problem 2.3: patch transplants", adapter=VISION.transplant_section),
+    Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", run=run_occlusion,  # the 6s averaged: 100, quick 10
+          options=OcclusionOptions(images=100, explorer=True), quick=OcclusionOptions(images=10, explorer=True)),
+    Stage("transplant", "problem 2.3: patch transplants", run=run_attack,  # success rate over 30 6s, quick 5
+          options=AttackOptions(images=30, every_image=False), quick=AttackOptions(images=5, every_image=False)),
     Stage("rnn", "problem 3: BPTT by hand", run=run_rnn, options=RNNOptions(), uses_model=False),
     Stage("longseq", "problem 4: long sequences", run=run_longseq, options=LongSeqOptions(), quick=SHORT_STUDY,
           uses_model=False, detach=True),

@@ -4,8 +4,8 @@
  * the fresh window written over it, pool + batch norm + ReLU of a conv output, and the logits
  * from the last block's windows. The convs of the later blocks stay in torch (oneDNN).
  * All maps are float32, channels-last (rows of C values), contiguous; indices are int32.
- * Compiled and loaded by nnscope.vision.kernels; nnscope.vision.incremental holds the torch
- * version of each loop, which the tests compare them with. */
+ * Compiled and loaded by c_build.py and called through c_loops.py, which checks every argument;
+ * incremental.py holds the torch version of each loop, which the tests compare them with. */
 
 #include <string.h>
 
@@ -106,8 +106,8 @@ void first_block(const float *padded, int Hp, int Wp, const int *item_image, con
                  int count, int h, int w, int k, int pad, const float *weight, const float *bias,
                  int pool, const float *scale, const float *shift, int channels, float *out) {
     int s = pool ? 2 : 1, Hr = h * s + k - 1, Wr = w * s + k - 1;
-    float region[(28 + 8) * (28 + 8)];  /* the item's input region; Hr, Wr <= 36 (checked by the caller) */
-    float conv[4][256];  /* the s x s conv outputs of one pool cell; channels <= 256 (checked by the caller) */
+    float region[(28 + 8) * (28 + 8)];  /* the item's input region; Hr, Wr <= 36 (c_loops.py: REGION_SIDE) */
+    float conv[4][256];  /* the s x s conv outputs of one pool cell; channels <= 256 (c_loops.py: MAX_CHANNELS) */
     for (int b = 0; b < count; b++) {
         const float *image = padded + (long)item_image[b] * Hp * Wp;
         const int *bx = box + 4 * b;

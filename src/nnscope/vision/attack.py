@@ -1,31 +1,28 @@
-"""Patch transplants (Problem 2.3, after Rosenfeld, Zemel and Tsotsos, "The Elephant in the Room",
-2018): cut a square from a correctly classified test image of another digit, paste it over the
-same place of our digit, and look for pastes that change the prediction.
+"""The transplant attack of `nnscope attack` (Problem 2.3, after Rosenfeld, Zemel and Tsotsos, "The
+Elephant in the Room", 2018): cut a square from a correctly classified test image of another digit,
+paste it over the same place of our digit, and look for pastes that change the prediction.
+`run_attack` is the entry point the command, the report and a notebook share.
 
 The search runs in batches through the incremental engine (a paste changes one square of the
 input); every success it reports is then rebuilt as a plain image and checked by a full forward
 pass, so a success is exactly what it says.
 """
 
+import time
+from pathlib import Path
+
 import numpy as np
 import torch
 
-from nnscope.data import as_float_images
-from nnscope.errors import NnscopeError
+from nnscope.data import Digits, as_float_images
+from nnscope.findings.attack import describe_attack
+from nnscope.options.attack import AttackOptions
+from nnscope.options.occlusion import SIDE
+from nnscope.progress import Progress
 from nnscope.threads import map_on_threads
-from nnscope.vision.examples import check_digit, pick_example, predict
-from nnscope.vision.incremental import IncrementalCNN
-from nnscope.vision.occlusion import SIDE
-from nnscope.vision.occlusion_regions import INK, dilate
-
-DEFAULT_SIZES = (4, 6, 8, 10)  # square sides in pixels
-
-
-def check_sizes(sizes) -> list[int]:
-    """The patch sides, each 1..28, sorted and without repeats."""
-    if not sizes or any(not isinstance(s, (int, np.integer)) or not 1 <= s <= SIDE for s in sizes):
-        raise NnscopeError(f"--sizes: {list(sizes) if sizes else sizes}; expected sides from 1 to {SIDE} pixels")
-    return sorted(set(int(s) for s in sizes))
+from nnscope.vision.examples import pick_example, predict
+from nnscope.vision.occlusion.incremental import IncrementalCNN
+from nnscope.vision.occlusion.parts import INK, dilate
 
 
 def transplant(image: np.ndarray, donor: np.ndarray, size: int, source_row: int, source_col: int,
@@ -108,33 +105,6 @@ def verified_successes(model, image: np.ndarray, digit: int, hits: list[tuple], 
     return out
 
 
-def transplant_attack(model, digits, digit: int = 6, index: int | None = None, sizes=DEFAULT_SIZES,
-                      donors_per_digit: int = 3, rate_images: int = 50, rate_stride: int = 2) -> dict:
-    """Problem 2.3 as plain data: every verified success on one image, the smallest patch, the digits
-    reached, and the success rate over `rate_images` correctly classified test images of `digit`."""
-    check_digit(digit)
-    sizes = check_sizes(sizes)
-    if donors_per_digit < 1:
-        raise NnscopeError(f"--donors: {donors_per_digit}; expected a number of donor images per digit >= 1")
-    if rate_images < 0 or rate_stride < 1:
-        raise NnscopeError(f"--rate-images {rate_images} / --rate-stride {rate_stride}; expected >= 0 / >= 1")
-    index = pick_example(model, digits, digit, index)
-    image = as_float_images(digits.test_images[index : index + 1])[0, 0].numpy()
-    donor_index = donor_indices(model, digits, digit, donors_per_digit)
-    donors = as_float_images(digits.test_images[donor_index])[:, 0].numpy()
-    donor_labels = digits.test_labels[donor_index]
-    hits = search(model, image[None], digit, donors, sizes)
-    successes = verified_successes(model, image, digit, hits, donors, donor_index, donor_labels)
-    result = {"index": index, "digit": digit, "image": image, "sizes": sizes, "donors": donor_index,
-              "candidates": sum(len(stroke_positions(image, s, 1)) for s in sizes) * len(donors),
-              "successes": successes, "smallest_patch": min((s["patch_size"] for s in successes), default=None),
-              "reachable_digits": sorted({s["prediction"] for s in successes}),
-              "unverified_hits": len(hits) - len(successes)}
-    if rate_images:
-        result["rate"] = success_rate(model, digits, digit, sizes, donors, rate_images, rate_stride)
-    return result
-
-
 def success_rate(model, digits, digit: int, sizes, donors: np.ndarray, count: int, stride: int) -> dict:
     """Over the first `count` correctly classified test images of `digit`: the share with at least one
     success, and per patch size, with pastes on a grid of `stride` pixels."""
@@ -167,3 +137,47 @@ def examples_to_draw(successes: list[dict], count: int = 6) -> list[dict]:
             chosen.append(s)
             seen.add(s["prediction"])
     return chosen[:count]
+
+
+def run_attack(model, data: Digits, options: AttackOptions = AttackOptions(), out: Path | str | None = None,
+               progress: Progress | None = None) -> dict:
+    """Problem 2.3 as plain data: every verified success on one image, the smallest patch, the digits
+    reached, the success rate over options.images correctly classified test images of the digit, the
+    examples drawn (`examples`: positions in `successes`) and the sentences; with `out`, the figure."""
+    options.check()
+    start = time.perf_counter()
+    digit, sizes = options.digit, sorted(set(options.sizes))
+    index = pick_example(model, data, digit, options.index)
+    image = as_float_images(data.test_images[index : index + 1])[0, 0].numpy()
+    donor_index = donor_indices(model, data, digit, options.donors)
+    donors = as_float_images(data.test_images[donor_index])[:, 0].numpy()
+    donor_labels = data.test_labels[donor_index]
+    hits = search(model, image[None], digit, donors, sizes)
+    successes = verified_successes(model, image, digit, hits, donors, donor_index, donor_labels)
+    result = {"index": index, "digit": digit, "image": image, "sizes": sizes, "donors": donor_index,
+              "candidates": sum(len(stroke_positions(image, s, 1)) for s in sizes) * len(donors),
+              "successes": successes, "smallest_patch": min((s["patch_size"] for s in successes), default=None),
+              "reachable_digits": sorted({s["prediction"] for s in successes}),
+              "unverified_hits": len(hits) - len(successes)}
+    if progress is not None:
+        progress(1, 2 if options.images else 1, "example image searched")
+    if options.images:
+        result["rate"] = success_rate(model, data, digit, sizes, donors, options.images, options.rate_stride)
+        if progress is not None:
+            progress(2, 2, "success rate measured")
+    result["seconds"] = time.perf_counter() - start
+    examples = examples_to_draw(successes)
+    result["examples"] = [successes.index(s) for s in examples]  # positions in successes
+    result["figures"] = []
+    if out is not None:
+        # matplotlib: only when the figure is drawn
+        from nnscope.report.figures_attack import draw_attack_figures
+
+        donor_images = donors[[list(donor_index).index(s["donor_index"]) for s in examples]]
+        result["figures"] = draw_attack_figures(result, examples, donor_images, Path(out))
+    if not options.every_image:  # keep the pictures of the drawn examples only
+        for k, success in enumerate(successes):
+            if k not in result["examples"]:
+                success.pop("adversarial_image")
+    result["finding"] = describe_attack(result)
+    return result

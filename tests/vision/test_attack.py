@@ -1,4 +1,4 @@
-"""Patch transplants: the paste itself, an exact search on a hand-set model, and every success of
+"""The transplant attack: the paste itself, an exact search on a hand-set model, and every success of
 the command re-checked against the donor and a full forward pass."""
 
 import json
@@ -6,10 +6,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from nnscope.cli import main
-from nnscope.vision.transplant import search, stroke_positions, transplant
-from vision.test_occlusion import cell_max_model, digit_like_images
+from nnscope.errors import NnscopeError
+from nnscope.options.attack import AttackOptions
+from nnscope.vision.attack import search, stroke_positions, transplant
+from vision.occlusion_models import cell_max_model, digit_like_images
 
 
 def test_transplant_replaces_exactly_one_square():
@@ -51,11 +54,40 @@ def test_search_does_not_depend_on_the_thread_count():
     assert one == two and len(one) > 0
 
 
-@pytest.mark.parametrize("option,value", [("--sizes", "0"), ("--sizes", "29"), ("--digit", "11")])
-def test_bad_input_is_one_line_and_exit_2(option, value, capsys, tmp_path):
-    code = main(["attack", option, value, "--checkpoint", str(tmp_path / "none.pt")])
+@pytest.mark.parametrize("argv,option", [
+    (["--sizes", "0"], "--sizes"), (["--sizes", "29"], "--sizes"), (["--digit", "11"], "--digit"),
+    (["--donors", "-1"], "--donors"), (["--donors", "0"], "--donors"), (["--images", "-1"], "--images"),
+    (["--rate-images", "-3"], "--images"),  # the old spelling of --images
+    (["--rate-stride", "0"], "--rate-stride"), (["--index", "-5"], "--index"),
+])
+def test_bad_input_is_one_line_and_exit_2_before_any_log(argv, option, capsys, tmp_path):
+    code = main(["attack", *argv, "--checkpoint", str(tmp_path / "none.pt")])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and option in err
+    # one line: no "searching pastes ... from -9 donors" before it
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith(f"nnscope attack: error: {option}")
+
+
+@pytest.mark.parametrize("options,message", [
+    (AttackOptions(digit=-1), "--digit: -1; expected a whole number from 0 to 9"),
+    (AttackOptions(index=-1), "--index: -1; expected a whole number >= 0"),
+    (AttackOptions(sizes=()), "--sizes: none given; expected sides from 1 to 28 pixels"),
+    (AttackOptions(sizes=(4, 40)), "--sizes: 40; expected a whole number of pixels from 1 to 28"),
+    (AttackOptions(donors=0), "--donors: 0; expected a whole number of donor images per digit >= 1"),
+    (AttackOptions(images=-1), "--images: -1; expected a whole number of test images >= 0"),
+    (AttackOptions(rate_stride=0), "--rate-stride: 0; expected a whole number of pixels >= 1"),
+])
+def test_every_check_names_its_option(options, message):
+    with pytest.raises(NnscopeError) as caught:
+        options.check()
+    assert str(caught.value) == message
+
+
+def test_the_command_defaults_are_the_options_defaults():
+    from nnscope.cli import build_parser
+
+    args = build_parser(["attack"]).parse_args(["attack"])
+    assert (tuple(args.sizes), args.donors, args.images, args.rate_stride) == (
+        AttackOptions.sizes, AttackOptions.donors, AttackOptions.images, AttackOptions.rate_stride) == ((4, 6, 8, 10), 2, 30, 2)
 
 
 @pytest.mark.slow
@@ -79,4 +111,9 @@ def test_every_success_is_exactly_what_it_says(trained_checkpoint, trained_model
         assert np.abs(probabilities - np.array(s["probabilities"])).max() < 1e-5
     assert result["smallest_patch"] == min(s["patch_size"] for s in result["successes"])
     assert result["rate"]["images"] == 2 and 0 <= result["rate"]["rate"] <= 1
-    assert (tmp_path / "transplant_examples.png").stat().st_size > 10_000
+    assert result["finding"][0].startswith(f"Yes. Of {result['candidates']:,} pastes tried on test image")
+    # the figure: one row of three panels (original, donor, result) per example drawn
+    assert [f["file"] for f in result["figures"]] == ["transplant_examples.png"]
+    width, height = Image.open(tmp_path / "transplant_examples.png").size
+    rows = len(result["examples"])
+    assert rows >= 1 and abs(height / width - 2.6 * rows / 7.5) < 0.25  # figsize (7.5, 2.6 per row)

@@ -1,7 +1,7 @@
 """Incremental inference for occlusion (Nakandala, Kumar, Papakonstantinou, SIGMOD 2019), exact.
 
 An occluding patch changes only a few input pixels. Each block recomputes only a window covering
-the outputs that change (nnscope.vision.windows gives their exact span), reading its input from
+the outputs that change (spans.py gives their exact span), reading its input from
 the unoccluded activations, computed once per image, with the previous block's fresh window
 written over them. All windows of a batch share one size per block and sit at per-item offsets;
 one index per block cuts each item's input region out of [unoccluded map; fresh windows], so
@@ -17,7 +17,7 @@ weights, one matrix product per window place.
 
 The loops around the convs of the later blocks (the first block whole, cutting and pasting
 regions, pool + batch norm + ReLU, the window's logits) run in C where a compiler is available
-(nnscope.vision.kernels); the torch versions here are the fallback and the tests' reference.
+(c_loops.py); the torch versions here are the fallback and the tests' reference.
 """
 
 from dataclasses import dataclass, field
@@ -28,8 +28,8 @@ from torch.nn import functional as F
 
 from nnscope.model import CNN
 from nnscope.threads import one_thread
-from nnscope.vision import kernels
-from nnscope.vision.windows import block_spans, sizes, window_starts
+from nnscope.vision.occlusion import c_loops
+from nnscope.vision.occlusion.spans import block_spans, sizes, window_starts
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -58,7 +58,7 @@ class IncrementalCNN:
     """The CNN of nnscope.model rearranged for incremental occlusion: per-block affine, cached bases."""
 
     def __init__(self, model: CNN, compiled: bool = True):
-        """`compiled`: run the loops around the convs in C (nnscope.vision.kernels) where a
+        """`compiled`: run the loops around the convs in C (c_loops.py) where a
         compiler is available; False: always the torch version."""
         self.mean, self.std = float(model.mean), float(model.std)
         # per block: conv weight (C', C, k, k), conv bias or None, batch norm as scale and shift
@@ -76,11 +76,11 @@ class IncrementalCNN:
                 self.blocks.append((conv.weight.detach(), None, scale[:, None, None], shift[:, None, None], pool))
         self.pools = [block[-1] for block in self.blocks]
         self.pad = model.config.kernel_size // 2
-        self.kernels = kernels.for_model(model.config) if compiled else None
+        self.c_loops = c_loops.for_model(model.config) if compiled else None
         self.first_weight = self.blocks[0][0][:, 0].permute(1, 2, 0).contiguous()  # (k, k, C'), as the C loop reads it
         # without a pool after the last conv, the head's C loop applies its batch norm and ReLU as it
         # reads each window, which saves a pass over all of them
-        self._raw_last = self.kernels is not None and not self.pools[-1]
+        self._raw_last = self.c_loops is not None and not self.pools[-1]
         # fc weights reordered from (c, h, w) to (h, w, c): a channels-last map feeds them without a copy
         channels = model.config.channels[-1]
         side = round((model.fc.in_features // channels) ** 0.5)
@@ -141,11 +141,11 @@ class IncrementalCNN:
         fresh, top, left, h, w = window
         count = len(image)
         without = self._without(base, h, w)
-        if self.kernels is not None:
+        if self.c_loops is not None:
             out = torch.empty(count, without.shape[-1])
-            kernels.call(self.kernels.window_logits, without, *without.shape[1:], self.fc_weight,
-                         *self.last_shape[1:], self.last_shape[0], image, top, left, count, fresh, h, w,
-                         self._raw_last, *_flat_channels(*self.blocks[-1][2:4]), out)
+            scale, shift = _flat_channels(*self.blocks[-1][2:4])
+            self.c_loops.window_logits(without=without, weight=self.fc_weight, item_image=image, top=top, left=left,
+                                       fresh=fresh, raw=self._raw_last, scale=scale, shift=shift, out=out)
             return out
         rows = fresh.reshape(count, -1)  # item b's window in (row, column, channel) order
         outside = without[torch.from_numpy(image), torch.from_numpy(top), torch.from_numpy(left)]  # (B, classes)
@@ -173,7 +173,8 @@ class IncrementalCNN:
         given, is a (height, width) every box fits in (checked only)."""
         # int32 index arithmetic: half the memory traffic of int64, and index_select takes it
         image, box = np.asarray(image, np.int32), np.asarray(box, np.int32)
-        assert size is None or ((box[:, 1] - box[:, 0] <= size[0]).all() and (box[:, 3] - box[:, 2] <= size[1]).all())
+        if size is not None and ((box[:, 1] - box[:, 0] > size[0]).any() or (box[:, 3] - box[:, 2] > size[1]).any()):
+            raise ValueError(f"box: a box larger than the size {tuple(size)} given")
         side_h, side_w = base.inputs[0].shape[-2] - 2 * self.pad, base.inputs[0].shape[-1] - 2 * self.pad
         spans_h = block_spans(box[:, 0], box[:, 1], side_h, self.pad, self.pools)
         spans_w = block_spans(box[:, 2], box[:, 3], side_w, self.pad, self.pools)
@@ -201,7 +202,7 @@ class IncrementalCNN:
         """The first block's fresh windows (B, h, w, C') at (top, left) of its output."""
         weight, bias, scale, shift, pool = self.blocks[0]
         s = 2 if pool else 1  # the conv computes whole pool cells
-        if self.kernels is None:
+        if self.c_loops is None:
             region = (top * s, left * s, h * s + 2 * self.pad, w * s + 2 * self.pad)
             x = self._input_region(base.inputs[0], image, region, box, fill, pasted)
             return self._block_output(F.conv2d(x, weight, bias), scale, shift, pool).permute(0, 2, 3, 1)
@@ -209,10 +210,10 @@ class IncrementalCNN:
         if pasted is not None:
             pasted = ((pasted.float() - self.mean) / self.std).contiguous()
         out = torch.empty(len(image), h, w, weight.shape[0])
-        kernels.call(self.kernels.first_block, padded, *padded.shape[1:], image, box, pasted,
-                     *(pasted.shape[1:] if pasted is not None else (0, 0)), (fill - self.mean) / self.std,
-                     top, left, len(image), h, w, weight.shape[-1], self.pad, self.first_weight, bias, pool,
-                     *_flat_channels(scale, shift), weight.shape[0], out)
+        scale, shift = _flat_channels(scale, shift)
+        self.c_loops.first_block(padded=padded, item_image=image, box=box, pasted=pasted,
+                                 fill=(fill - self.mean) / self.std, top=top, left=left, h=h, w=w, pad=self.pad,
+                                 weight=self.first_weight, bias=bias, pool=pool, scale=scale, shift=shift, out=out)
         return out
 
     def _next_window(self, i: int, base: Unoccluded, image: np.ndarray, top: np.ndarray, left: np.ndarray,
@@ -223,20 +224,20 @@ class IncrementalCNN:
         weight, bias, scale, shift, pool = self.blocks[i]
         s = 2 if pool else 1
         region = (top * s, left * s, h * s + 2 * self.pad, w * s + 2 * self.pad)
-        if self.kernels is None:
+        if self.c_loops is None:
             x = self._region(base.inputs[i], image, region, previous)
             return self._block_output(F.conv2d(x, weight, bias), scale, shift, pool).permute(0, 2, 3, 1)
         full = base.inputs[i].permute(0, 2, 3, 1)  # (N, Hp, Wp, C), stored so
-        fresh, wtop, wleft, fresh_h, fresh_w = previous
+        fresh, wtop, wleft, _, _ = previous
         x = torch.empty(len(image), region[2], region[3], full.shape[-1])
-        kernels.call(self.kernels.paste_region, full, *full.shape[1:], image, region[0], region[1], len(image),
-                     region[2], region[3], fresh, wtop, wleft, fresh_h, fresh_w, self.pad, x)
+        self.c_loops.paste_region(full=full, item_image=image, top=region[0], left=region[1], fresh=fresh,
+                                  window_top=wtop, window_left=wleft, pad=self.pad, out=x)
         conv = F.conv2d(x.permute(0, 3, 1, 2), weight, bias).permute(0, 2, 3, 1).contiguous()  # (B, sh, sw, C')
         if raw and self._raw_last:
             return conv
         out = torch.empty(len(image), h, w, conv.shape[-1])
-        kernels.call(self.kernels.pool_norm_relu, conv, len(image), *conv.shape[1:], pool,
-                     *_flat_channels(scale, shift), out)
+        scale, shift = _flat_channels(scale, shift)
+        self.c_loops.pool_norm_relu(conv=conv, pool=pool, scale=scale, shift=shift, out=out)
         return out
 
     def _region(self, full: torch.Tensor, image: np.ndarray, region: tuple, window: tuple):
