@@ -24,7 +24,8 @@ from nnscope.fileio import to_jsonable, versions, write_json
 from nnscope.model import load_model
 from nnscope.paths import DEFAULT_CHECKPOINT
 from nnscope.report import training
-from nnscope.report.stages import STAGES, Context, Stage
+from nnscope.report.context import Context
+from nnscope.report.stages import STAGES, Stage
 
 Event = Callable[[dict], None]  # {'stage', 'title', 'status': start|step|done|reused|unavailable, ...}
 RESULTS_FILE = "results.json"

@@ -22,7 +22,6 @@ from nnscope.options.shift import ShiftOptions
 from nnscope.recurrent.longseq_study import run_longseq
 from nnscope.recurrent.lstm import run_lstm
 from nnscope.recurrent.rnn import run_rnn
-from nnscope.report.context import unavailable  # noqa: F401 (re-exported for build)
 from nnscope.vision.attack import run_attack
 from nnscope.vision.featuremaps import run_featuremaps
 from nnscope.vision.filters import run_filters
