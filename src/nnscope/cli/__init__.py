@@ -9,7 +9,7 @@ import importlib
 import sys
 
 from nnscope import distributed
-from nnscope.cli.common import Parser, emit, stderr_console
+from nnscope.cli.common import Parser, emit, error_line
 from nnscope.errors import NnscopeError
 
 # sub-command modules, in the order `nnscope --help` lists them
@@ -38,12 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.run(args)
     except NnscopeError as e:
-        stderr_console().print(f"nnscope {args.command}: error: {e}", markup=False, highlight=False, soft_wrap=True)
+        sys.stderr.write(error_line(f"nnscope {args.command}", e))
         return 2
     except OSError as e:  # a path the user gave that cannot be read or written
         where = f"{e.filename}: " if e.filename else ""
-        stderr_console().print(f"nnscope {args.command}: error: {where}{e.strerror or e}", markup=False,
-                               highlight=False, soft_wrap=True)
+        sys.stderr.write(error_line(f"nnscope {args.command}", f"{where}{e.strerror or e}"))
         return 2
     except KeyboardInterrupt:
         print("nnscope: interrupted", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 import argparse
 import contextlib
+import re
 import sys
 from pathlib import Path
 
@@ -29,8 +30,35 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but an unknown option is reported by the sub-command it was given to."""
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.chosen_subparser(namespace).error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace
+
+    def chosen_subparser(self, namespace) -> "Parser":
+        """The parser of the sub-command `namespace` holds (this parser if there is none)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(namespace, action.dest, None))
+                if chosen is not None:
+                    return chosen.chosen_subparser(namespace)
+        return self
+
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.stderr.write(error_line(self.prog, f"{message} (see '{self.prog} --help')"))
+        self.exit(2)
+
+
+ANSI_ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*\x07|.)")
+
+
+def error_line(prog: str, message: object) -> str:
+    """`prog: error: message` as exactly one line of plain text: no terminal codes, no line breaks."""
+    text = ANSI_ESCAPE.sub("", str(message))
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return f"{prog}: error: {text}\n"
 
 
 def add_command(subparsers, name: str, help: str, description: str, run, show) -> Parser:

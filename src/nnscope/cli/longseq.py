@@ -8,6 +8,7 @@ from rich.table import Table
 
 from nnscope.cli.common import add_command, add_out_option, log, progress_bar
 from nnscope.fileio import atomic_write_text, versions, write_json
+from nnscope.outputs import check_output_dir
 from nnscope.recurrent.esn import EchoStateConfig
 from nnscope.recurrent.longseq_study import LongSeqConfig, fasta_esn_study, run_longseq_study
 from nnscope.recurrent.sequences import read_fasta
@@ -68,6 +69,7 @@ class StageBars:
 
 
 def run(args) -> dict:
+    check_output_dir("--out", args.out)  # before minutes of study, not after
     esn = EchoStateConfig(size=args.esn_size, spectral_radius=args.esn_radius, input_scaling=args.esn_input_scaling,
                           ridge=args.ridge, seed=args.seed).check()
     if args.fasta is not None:

@@ -12,6 +12,7 @@ from nnscope.cli.common import add_command, add_example_options, log, progress_b
 from nnscope.data import as_float_images, load_digits
 from nnscope.errors import NnscopeError
 from nnscope.model import load_model
+from nnscope.outputs import check_output_file
 from nnscope.vision import kernels
 from nnscope.vision.examples import check_digit
 from nnscope.vision.occlusion import check_geometry, occlusion_probabilities, patch_starts, save_probabilities
@@ -46,6 +47,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> dict:
+    if args.all:  # the output file, before the whole test set is computed
+        check_output_file("--npz" if args.npz else "--out", args.npz or args.out / "occlusion_all.npz")
     check_digit(args.digit)  # check every option before the slow loading
     check_geometry(args.patch, args.stride, args.fill)
     if args.aggregate < 0:
