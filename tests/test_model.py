@@ -204,7 +204,7 @@ def test_a_file_nnscope_did_not_write_is_never_a_training_target(tmp_path):
     mine = tmp_path / "weights.pt"
     torch.save(CNN().state_dict(), mine)
     before = mine.read_bytes()
-    with pytest.raises(NnscopeError, match=r"--checkpoint .*weights.pt: exists and is not a usable nnscope checkpoint"
+    with pytest.raises(NnscopeError, match=r"--checkpoint: .*weights.pt exists and is not a usable nnscope checkpoint"
                        r" \(not an nnscope checkpoint.*refusing to overwrite it"):
         check_checkpoint_target("--checkpoint", mine)
     assert mine.read_bytes() == before

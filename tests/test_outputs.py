@@ -20,12 +20,12 @@ def test_writable_paths_pass_and_nothing_is_created(tmp_path):
 
 
 @pytest.mark.parametrize("check,option,make,message", [
-    (check_output_file, "--checkpoint", lambda t: t, r"--checkpoint {t}: is a folder; expected a file name"),
-    (check_output_file, "--npz", lambda t: t / "f.txt" / "x.npz", r"--npz {t}/f.txt/x.npz: {t}/f.txt is a file, not a folder"),
-    (check_output_dir, "--out", lambda t: t / "f.txt", r"--out {t}/f.txt: is a file; expected a folder \(created if missing\)"),
-    (check_output_dir, "--out", lambda t: t / "f.txt" / "sub", r"--out {t}/f.txt/sub: {t}/f.txt is a file, not a folder"),
-    (check_output_file, "--checkpoint", lambda t: "/proc/x.pt", r"--checkpoint /proc/x.pt: cannot write in /proc \("),
-    (check_output_dir, "--out", lambda t: "/proc/1/new", r"--out /proc/1/new: cannot write in /proc/1 \("),
+    (check_output_file, "--checkpoint", lambda t: t, r"--checkpoint: {t} is a folder; expected a file name"),
+    (check_output_file, "--npz", lambda t: t / "f.txt" / "x.npz", r"--npz: cannot create the folder {t}/f.txt \({t}/f.txt is a file\)"),
+    (check_output_dir, "--out", lambda t: t / "f.txt", r"--out: {t}/f.txt is a file; expected a folder \(created if missing\)"),
+    (check_output_dir, "--out", lambda t: t / "f.txt" / "sub", r"--out: cannot create the folder {t}/f.txt/sub \({t}/f.txt is a file\)"),
+    (check_output_file, "--checkpoint", lambda t: "/proc/x.pt", r"--checkpoint: the folder /proc is not writable \(.*\), so /proc/x.pt cannot be written"),
+    (check_output_dir, "--out", lambda t: "/proc/1/new/sub", r"--out: cannot create the folder /proc/1/new in /proc/1 \("),
 ])
 def test_unusable_paths_name_the_option_and_the_users_path(tmp_path, check, option, make, message):
     (tmp_path / "f.txt").write_text("keep me")

@@ -244,7 +244,7 @@ def check_checkpoint_target(option: str, path: str | Path) -> None:
         read_checkpoint(path)
     except NnscopeError as e:
         reason = str(e).removeprefix(f"{path}: ").split("; retrain")[0]
-        raise NnscopeError(f"{option} {path}: exists and is not a usable nnscope checkpoint ({reason}); "
+        raise NnscopeError(f"{option}: {path} exists and is not a usable nnscope checkpoint ({reason}); "
                            "refusing to overwrite it: move it away or pass another path") from None
 
 

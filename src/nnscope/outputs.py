@@ -26,17 +26,20 @@ def _probe_writable(option: str, path: Path, folder: Path) -> None:
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".nnscope-probe-")
     except OSError as e:
-        raise NnscopeError(f"{option} {path}: cannot write in {folder} ({e.strerror or e}); "
+        what = f"the folder {folder} is not writable" if folder in (path, path.parent) else \
+            f"cannot create the folder {path.parent if path.parent != folder else path} in {folder}"
+        raise NnscopeError(f"{option}: {what} ({e.strerror or e}), so {path} cannot be written; "
                            "expected a path in a writable folder") from None
     os.close(fd)
     os.unlink(probe)
 
 
-def _check_parent(option: str, path: Path) -> None:
-    """The folders above `path` exist or can be created, and the nearest existing one is writable."""
-    folder = nearest_existing(path.parent)
+def _check_parent(option: str, path: Path, created: Path) -> None:
+    """The folders down to `created` exist or can be created, and the nearest existing one is writable."""
+    folder = nearest_existing(created)
     if not folder.is_dir():
-        raise NnscopeError(f"{option} {path}: {folder} is a file, not a folder; expected a path in a writable folder")
+        raise NnscopeError(f"{option}: cannot create the folder {created} ({folder} is a file); "
+                           "expected a path in a writable folder")
     _probe_writable(option, path, folder)
 
 
@@ -44,10 +47,10 @@ def check_output_file(option: str, path: str | os.PathLike) -> Path:
     """`path` can be written as a file by `option`: not a folder, in a writable (or creatable) folder."""
     path = Path(path)
     if str(path) == "" or path.is_dir():
-        raise NnscopeError(f"{option} {path}: is a folder; expected a file name")
+        raise NnscopeError(f"{option}: {path} is a folder; expected a file name")
     if path.exists() and not path.is_file():
-        raise NnscopeError(f"{option} {path}: not a regular file; expected a file name")
-    _check_parent(option, path)
+        raise NnscopeError(f"{option}: {path} is not a regular file; expected a file name")
+    _check_parent(option, path, path.parent)
     return path
 
 
@@ -55,9 +58,6 @@ def check_output_dir(option: str, path: str | os.PathLike) -> Path:
     """`path` can hold `option`'s output files: a writable folder, or one that can be created."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise NnscopeError(f"{option} {path}: is a file; expected a folder (created if missing)")
-    if path.is_dir():
-        _probe_writable(option, path, path)
-    else:
-        _check_parent(option, path)
+        raise NnscopeError(f"{option}: {path} is a file; expected a folder (created if missing)")
+    _check_parent(option, path, path)
     return path

@@ -178,6 +178,6 @@ def test_a_kept_checkpoint_is_never_overwritten_and_a_foreign_file_is_refused(tm
 
     torch.save(CNN().state_dict(), path)  # the user's own weights, not an nnscope checkpoint
     before = path.read_bytes()
-    with pytest.raises(NnscopeError, match="--checkpoint .*mnist_cnn.pt: exists and is not a usable nnscope checkpoint"):
+    with pytest.raises(NnscopeError, match="--checkpoint: .*mnist_cnn.pt exists and is not a usable nnscope checkpoint"):
         check_paths(tmp_path / "report", path)
     assert path.read_bytes() == before and not (tmp_path / "report").exists()
