@@ -243,3 +243,13 @@ def test_bad_input_gives_one_line_and_loses_nothing(outcomes, case):
     assert case.expect.replace("{d}", out["folder"]) in line, line
     assert ".tmp" not in line and ".nnscope-probe" not in line, line
     assert out["after"] == out["before"], "a file that existed before was changed or removed"
+
+
+def test_an_error_is_one_plain_line_whatever_the_reason_holds(capsys):
+    from nnscope.cli.common import error_line, print_error
+
+    reason = "bad \x1b[31mred\x1b[0m value\nsecond line\tand a tab " + "long " * 40
+    line = error_line("nnscope shift", reason)
+    assert line == "nnscope shift: error: bad red value second line and a tab " + "long " * 39 + "long\n"
+    print_error("rnn", "one\r\ntwo")
+    assert capsys.readouterr().err == "nnscope rnn: error: one two\n"

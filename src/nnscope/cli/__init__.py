@@ -9,7 +9,7 @@ import importlib
 import sys
 
 from nnscope import distributed
-from nnscope.cli.common import Parser, emit, error_line
+from nnscope.cli.common import Parser, emit, print_error
 from nnscope.errors import NnscopeError
 
 # sub-command modules, in the order `nnscope --help` lists them
@@ -38,11 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.run(args)
     except NnscopeError as e:
-        sys.stderr.write(error_line(f"nnscope {args.command}", e))
+        print_error(args.command, str(e))
         return 2
     except OSError as e:  # a path the user gave that cannot be read or written
         where = f"{e.filename}: " if e.filename else ""
-        sys.stderr.write(error_line(f"nnscope {args.command}", f"{where}{e.strerror or e}"))
+        print_error(args.command, f"{where}{e.strerror or e}")
         return 2
     except KeyboardInterrupt:
         print("nnscope: interrupted", file=sys.stderr)

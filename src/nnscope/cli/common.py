@@ -61,6 +61,11 @@ def error_line(prog: str, message: object) -> str:
     return f"{prog}: error: {text}\n"
 
 
+def print_error(command: str, message: object) -> None:
+    """The one line of a failed command on stderr, as typed: no markup, no wrapping, no colour codes."""
+    sys.stderr.write(error_line(f"nnscope {command}", message))
+
+
 def add_command(subparsers, name: str, help: str, description: str, run, show) -> Parser:
     """A sub-command parser with --json, wired to `run` and `show`."""
     parser = subparsers.add_parser(name, help=help, description=description)

@@ -51,6 +51,11 @@ def keep_aside(path: Path) -> Path | None:
             os.link(path, target)  # unlike a rename, fails rather than replace a file created meanwhile
         except FileExistsError:
             continue
+        except OSError:  # a file system without hard links: rename, having just seen the name free
+            if target.exists():
+                continue
+            path.rename(target)
+            return target
         path.unlink()
         return target
 
