@@ -41,6 +41,9 @@ class CNNConfig:
     classes: int = 10
 
     def __post_init__(self):
+        for name in ("channels", "pool_after"):  # lists (as JSON and asdict give them) are read as tuples
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
         if not isinstance(self.channels, tuple) or not all(whole(c) and 1 <= c <= MAX_CHANNELS for c in self.channels):
             raise NnscopeError(f"model config: channels {_text(self.channels)}; expected a list of whole numbers "
@@ -221,7 +224,7 @@ def config_from_dict(raw: dict, path: str | Path = "checkpoint") -> CNNConfig:
     if unknown:
         raise NnscopeError(f"{path}: unknown model_config field(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}")
     try:
-        return CNNConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        return CNNConfig(**raw)
     except NnscopeError as e:
         raise NnscopeError(f"{path}: {e}; retrain") from None
 
