@@ -150,3 +150,44 @@ def test_fashion_mnist_from_debian():
     digits = data.load_digits("fashion-mnist")
     assert np.bincount(digits.test_labels).tolist() == [1000] * 10
     assert digits.name == "fashion-mnist"
+
+
+def test_idx_gzip_damaged_in_the_middle(tmp_path):
+    path = tmp_path / "images.gz"
+    packed = bytearray(gzip.compress(idx_bytes(np.arange(3 * 784).reshape(3, 28, 28) % 251)))
+    packed[10] ^= 0xFF  # the first byte after the gzip header, in the deflate block header: zlib.error
+    path.write_bytes(packed)
+    with pytest.raises(NnscopeError, match=r"images.gz: damaged gzip data \(Error -3 while decompressing"):
+        data.read_idx(path, data.IDX_IMAGES_MAGIC)
+
+
+@pytest.mark.parametrize("shape,message", [
+    ((2**32 - 1, 2**32 - 1, 2**32 - 1), r"declares 4294967295 images of 4294967295 x 4294967295 pixels, expected 28 x 28"),
+    ((2**32 - 1, 28, 28), r"expected 3367254359296 for shape \(4294967295, 28, 28\) \(a header no file can match\)"),
+])
+def test_idx_huge_dimensions_are_named_not_overflowed(tmp_path, shape, message):
+    path = tmp_path / "images"
+    path.write_bytes(struct.pack(">4I", 0x803, *shape) + bytes(100))
+    with pytest.raises(NnscopeError, match=message):
+        data.read_idx(path, data.IDX_IMAGES_MAGIC)
+
+
+def test_a_bad_label_is_blamed_on_the_labels_file(tmp_path):
+    write_idx_folder(tmp_path)
+    labels = np.zeros(10_000, np.uint8)
+    labels[7] = 99
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
+    with pytest.raises(NnscopeError) as e:
+        data.load_digits("mnist", tmp_path)
+    assert str(e.value) == f"{tmp_path / 't10k-labels-idx1-ubyte'}: label 99 found, expected labels 0-9"
+
+
+def test_idx_arrays_are_writable_so_torch_does_not_warn(tmp_path, recwarn):
+    write_idx_folder(tmp_path, gz=True)
+    digits = data.load_digits("mnist", tmp_path)
+    assert digits.train_images.flags.writeable and digits.test_labels.flags.writeable
+    import torch
+
+    data.as_float_images(digits.test_images[:5])
+    torch.from_numpy(digits.test_labels)
+    assert [str(w.message) for w in recwarn if "not writable" in str(w.message)] == []

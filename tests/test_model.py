@@ -95,3 +95,119 @@ def test_foreign_checkpoint(tmp_path):
     torch.save(raw, path)
     with pytest.raises(NnscopeError, match="do not fit its model config"):
         load_model(path)
+
+
+def small_checkpoint(path):
+    """A version-2 checkpoint of an untrained 4-8-8 CNN, and its contents as torch.load returns them."""
+    torch.manual_seed(2)
+    save_checkpoint(path, CNN(CNNConfig(channels=(4, 8, 8))), train_config={"name": "x"}, metrics={}, seed=0)
+    return torch.load(path, weights_only=True)
+
+
+def rewrite(path, state, *, fix_checksum=True):
+    """Save an edited checkpoint dict, with the checksum of its edited weights unless told otherwise."""
+    from nnscope.model import weights_sha256
+
+    if fix_checksum:
+        state["weights_sha256"] = weights_sha256(state["state_dict"])
+    torch.save(state, path)
+
+
+def test_checkpoint_stores_the_sha256_of_its_weights(tmp_path):
+    import hashlib
+
+    from nnscope.model import weights_sha256
+
+    state = small_checkpoint(tmp_path / "m.pt")
+    weights = state["state_dict"]
+    oracle = hashlib.sha256()  # the same digest, written out independently
+    for name in sorted(weights):
+        t = weights[name].contiguous()
+        oracle.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode() + t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    assert state["format_version"] == 2 and state["weights_sha256"] == oracle.hexdigest() == weights_sha256(weights)
+    weights["fc.bias"][3] += 1e-6
+    assert weights_sha256(weights) != state["weights_sha256"]
+
+
+def test_flipped_bytes_in_the_tensor_data_are_detected(tmp_path):
+    import zipfile
+
+    path = tmp_path / "m.pt"
+    small_checkpoint(path)
+    with zipfile.ZipFile(path) as z:  # the largest record holds fc.weight (10 x 392 floats)
+        record = max(z.infolist(), key=lambda i: i.file_size)
+        start = record.header_offset + 30 + len(record.filename.encode()) + len(record.extra)
+    raw = bytearray(path.read_bytes())
+    raw[start + 1000] ^= 0xFF
+    path.write_bytes(raw)
+    with pytest.raises(NnscopeError, match=r"m.pt: the weights' sha256 differs from the one saved with them"):
+        load_model(path)
+
+
+def test_version_1_checkpoints_without_a_checksum_still_load(tmp_path):
+    path = tmp_path / "old.pt"
+    state = small_checkpoint(path)
+    state["format_version"] = 1
+    del state["weights_sha256"]
+    rewrite(path, state, fix_checksum=False)
+    assert load_model(path).config.channels == (4, 8, 8)
+    state["format_version"] = 2
+    rewrite(path, state, fix_checksum=False)
+    with pytest.raises(NnscopeError, match="no weights checksum"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("edit,words", [
+    (lambda s: s.update(model_config=[16, 32, 64]), "field 'model_config' is list, expected a dict"),
+    (lambda s: s.update(model_config=None), "field 'model_config' is NoneType, expected a dict"),
+    (lambda s: s.update(metrics=[1]), "field 'metrics' is list"),
+    (lambda s: s["model_config"].update(classes=3), "classes 3; expected 10"),
+    (lambda s: s["model_config"].update(kernel_size=4), "kernel_size 4; expected an odd whole number from 1 to 27"),
+    (lambda s: s["model_config"].update(kernel_size="3"), "kernel_size '3'"),
+    (lambda s: s["model_config"].update(channels=[4, 0, 8]), "channels [4, 0, 8]; expected a list of whole numbers"),
+    (lambda s: s["model_config"].update(channels=[4, 8, 8, 8, 8], pool_after=[True] * 5), "5 pooled layers"),
+    (lambda s: s["model_config"].update(pool_after=[1, 1, 0]), "pool_after [1, 1, 0]"),
+    (lambda s: s["model_config"].update(depth=3), "unknown model_config field(s) depth"),
+    (lambda s: s["state_dict"].pop("bn2.bias"), "missing 'bn2.bias' in the state_dict"),
+    (lambda s: s["state_dict"].update(extra=torch.zeros(2)), "unexpected 'extra' in the state_dict"),
+    (lambda s: s["state_dict"].update({"fc.weight": torch.zeros(10, 8)}), "'fc.weight' has shape (10, 8), expected (10, 392)"),
+    (lambda s: s["state_dict"]["conv2.weight"].view(-1).__setitem__(5, float("nan")), "'conv2.weight' holds NaN or infinite"),
+    (lambda s: s["state_dict"]["fc.bias"].__setitem__(0, float("inf")), "'fc.bias' holds NaN or infinite"),
+    (lambda s: s["state_dict"]["bn1.running_var"].__setitem__(0, -1.0), "'bn1.running_var' holds negative variances"),
+    (lambda s: s["state_dict"].update({"fc.bias": [0.0] * 10}), "entry 'fc.bias' is not a named tensor"),
+])
+def test_every_part_of_a_checkpoint_is_checked_on_load(tmp_path, edit, words):
+    path = tmp_path / "m.pt"
+    state = small_checkpoint(path)
+    edit(state)
+    rewrite(path, state, fix_checksum=all(isinstance(v, torch.Tensor) for v in state["state_dict"].values()))
+    with pytest.raises(NnscopeError) as e:
+        load_model(path)
+    assert words in str(e.value) and str(e.value).startswith(str(path)) and "\n" not in str(e.value)
+
+
+def test_text_files_and_torch_warnings_give_one_error_and_no_warning(tmp_path, recwarn):
+    path = tmp_path / "notes.pt"
+    path.write_text("my notes\n")
+    with pytest.raises(NnscopeError, match=r"not a readable nnscope checkpoint \(not a PyTorch zip archive"):
+        load_model(path)
+    protocol5 = tmp_path / "p5.pt"  # torch warns "Detected pickle protocol 5" before refusing it
+    torch.save({"format": "nnscope-cnn", "x": torch.zeros(2)}, protocol5, pickle_protocol=5)
+    with pytest.raises(NnscopeError, match="holds objects other than tensors and plain data"):
+        load_model(protocol5)
+    assert [str(w.message) for w in recwarn] == []
+
+
+def test_a_file_nnscope_did_not_write_is_never_a_training_target(tmp_path):
+    from nnscope.model import check_checkpoint_target
+
+    mine = tmp_path / "weights.pt"
+    torch.save(CNN().state_dict(), mine)
+    before = mine.read_bytes()
+    with pytest.raises(NnscopeError, match=r"--checkpoint: .*weights.pt exists and is not a usable nnscope checkpoint"
+                       r" \(not an nnscope checkpoint.*refusing to overwrite it"):
+        check_checkpoint_target("--checkpoint", mine)
+    assert mine.read_bytes() == before
+    small_checkpoint(tmp_path / "ours.pt")
+    check_checkpoint_target("--checkpoint", tmp_path / "ours.pt")  # an nnscope checkpoint may be replaced
+    check_checkpoint_target("--checkpoint", tmp_path / "new" / "m.pt")  # and a new file written

@@ -9,12 +9,14 @@ Sources:
 
 import gzip
 import hashlib
+import math
 import os
 import struct
 import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -175,13 +177,15 @@ def parse_mnist_csv(text: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_idx(path: Path, expected_magic: int) -> np.ndarray:
-    """Read one IDX file (gzipped or not), checking its magic number and its size."""
+    """Read one IDX file (gzipped or not), checking its magic number and its size; a writable array."""
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError) as e:
         raise NnscopeError(f"{path}: cannot read ({e}); expected an IDX file, gzipped or not") from None
+    except zlib.error as e:  # a gzip stream damaged in the middle
+        raise NnscopeError(f"{path}: damaged gzip data ({e}); expected an IDX file, gzipped or not") from None
     if len(raw) < 4:
         raise NnscopeError(f"{path}: {len(raw)} bytes, too short for an IDX header")
     magic = struct.unpack(">I", raw[:4])[0]
@@ -192,12 +196,17 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
     if len(raw) < header:
         raise NnscopeError(f"{path}: truncated IDX header ({len(raw)} bytes, expected at least {header})")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
-    expected = header + int(np.prod(shape))
+    if ndim == 3 and shape[1:] != (28, 28):  # said before the size, which such a header makes absurd
+        raise NnscopeError(f"{path}: IDX header declares {shape[0]} images of {shape[1]} x {shape[2]} pixels, "
+                           "expected 28 x 28; the file is corrupt or not MNIST-like")
+    expected = header + math.prod(shape)  # Python integers: a corrupt header can ask for 2^96 bytes
     if len(raw) != expected:
         raise NnscopeError(
-            f"{path}: {len(raw)} bytes, expected {expected} for shape {tuple(shape)}; the file is truncated or corrupt"
+            f"{path}: {len(raw)} bytes, expected {expected} for shape {tuple(shape)}"
+            f"{'' if expected < 2**40 else ' (a header no file can match)'}; the file is truncated or corrupt"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    # a copy, since torch.from_numpy warns on (and must not write into) the read-only bytes of the file
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
 def find_idx_file(folder: Path, stem: str) -> Path:
@@ -219,13 +228,14 @@ def read_idx_folder(folder: Path, dataset: str) -> Digits:
         image_path, label_path = find_idx_file(folder, image_stem), find_idx_file(folder, label_stem)
         images = read_idx(image_path, IDX_IMAGES_MAGIC)
         labels = read_idx(label_path, IDX_LABELS_MAGIC)
-        check_split(images, labels, split, str(image_path))
+        check_split(images, labels, split, str(image_path), labels_name=str(label_path))
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
     return Digits(dataset, source=str(folder), **arrays)
 
 
-def check_split(images: np.ndarray, labels: np.ndarray, split: str, name: str) -> None:
-    """Counts, shapes and label range of one split, as the official sets have them."""
+def check_split(images: np.ndarray, labels: np.ndarray, split: str, name: str, labels_name: str | None = None) -> None:
+    """Counts, shapes and label range of one split, as the official sets have them; a bad label is
+    blamed on `labels_name` (the labels file) when the labels come from their own file."""
     expected = SPLIT_SIZES[split]
     if images.ndim != 3 or images.shape[1:] != (28, 28):
         raise NnscopeError(f"{name}: images of shape {tuple(images.shape[1:])}, expected (28, 28)")
@@ -234,7 +244,7 @@ def check_split(images: np.ndarray, labels: np.ndarray, split: str, name: str) -
             f"{name}: {len(images)} images and {len(labels)} labels in the {split} set, expected {expected} of each"
         )
     if labels.size and labels.max() > 9:
-        raise NnscopeError(f"{name}: label {int(labels.max())} found, expected labels 0-9")
+        raise NnscopeError(f"{labels_name or name}: label {int(labels.max())} found, expected labels 0-9")
 
 
 def as_float_images(images: np.ndarray) -> "torch.Tensor":  # noqa: F821

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from nnscope import distributed
 from nnscope.data import Digits, as_float_images
 from nnscope.errors import NnscopeError
-from nnscope.model import CNN, CNNConfig, count_parameters, save_checkpoint
+from nnscope.model import CNN, CNNConfig, check_checkpoint_target, count_parameters, save_checkpoint
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,9 @@ def train_and_save(
     digits: Digits, recipe: Recipe, checkpoint: str | Path, seed: int = 0, device: str = "auto",
     on_step: StepCallback | None = None, on_epoch: StepCallback | None = None,
 ) -> dict:
-    """Train, then (on rank 0 only) write the checkpoint; return the metrics with the checkpoint path."""
+    """Train, then (on rank 0 only) write the checkpoint; return the metrics with the checkpoint path.
+    A file at `checkpoint` that is not an nnscope checkpoint is refused before training, never replaced."""
+    check_checkpoint_target("--checkpoint", checkpoint)
     model, metrics = train(digits, recipe, seed=seed, device=device, on_step=on_step, on_epoch=on_epoch)
     metrics = {**metrics, "dataset": digits.name, "recipe": recipe.name, "seed": seed, "checkpoint": str(checkpoint)}
     if distributed.rank() == 0:

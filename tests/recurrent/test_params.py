@@ -100,3 +100,49 @@ def test_rnn_refuses_lstm_fields_and_missing_files(tmp_path):
         load_rnn_params(write(tmp_path, {**PROBLEM3, "b_f": [1, 1]}))
     with pytest.raises(NnscopeError, match="cannot read"):
         load_rnn_params(tmp_path / "absent.json")
+
+
+def zeros(*shape):
+    return np.zeros(shape).tolist()
+
+
+@pytest.mark.parametrize("content,words", [
+    (json.dumps(PROBLEM3).replace('"b": [-1.0', '"b": [' + "9" * 400), ["field 'b'", "b[0] is an integer of 400 digits"]),
+    (json.dumps({**PROBLEM3, "learning_rate": "BIG"}).replace('"BIG"', "1" + "0" * 400),
+     ["field 'learning_rate'", "an integer of 401 digits", "positive finite"]),
+    (json.dumps({**PROBLEM3, "W": "DEEP"}).replace('"DEEP"', "[" * 50_000 + "]" * 50_000), ["nested too deeply to read"]),
+    ({**PROBLEM3, "W": [[[1.0], [0.0]], [[0.0], [1.0]]]}, ["field 'W'", "W[0][0] is a list nested more than 2 deep"]),
+    (json.dumps({**PROBLEM3, "learning_rate": float("nan")}), ["field 'learning_rate'", "NaN found"]),
+    (json.dumps({**PROBLEM3, "epsilon": float("inf")}), ["field 'epsilon'", "Infinity found"]),
+    ({**PROBLEM3, "epsilon": 1e-320}, ["field 'epsilon'", "1e-320 found", "from 1e-10 to 1"]),
+    ({**PROBLEM3, "epsilon": 2.0}, ["field 'epsilon'", "from 1e-10 to 1"]),
+    ({**PROBLEM3, "b": zeros(5000)}, ["n = 5000 is beyond the size limit n <= 256"]),
+    ({**PROBLEM3, "U": zeros(2, 300)}, ["d = 300 is beyond the size limit d <= 256"]),
+    ({**PROBLEM3, "x": zeros(1001, 2)}, ["T = 1001 is beyond the size limit T <= 1000"]),
+    ({**PROBLEM3, "b": zeros(100), "U": zeros(100, 2), "x": zeros(27, 2)}, ["T*n*n = 270000 is beyond", "<= 262144"]),
+])
+def test_numbers_nesting_and_sizes_beyond_the_limits(tmp_path, content, words):
+    with pytest.raises(NnscopeError) as e:
+        load_rnn_params(write(tmp_path, content))
+    assert "\n" not in str(e.value) and "params.json" in str(e.value)
+    for w in words:
+        assert w in str(e.value), (w, str(e.value))
+
+
+def test_sizes_at_the_limits_and_epsilon_at_its_bounds_are_accepted(tmp_path):
+    p = load_rnn_params(write(tmp_path, {**PROBLEM3, "b": zeros(256), "U": zeros(256, 1), "W": zeros(256, 256),
+                                         "V": zeros(2, 256), "x": zeros(4, 1), "epsilon": 1e-10}))
+    assert p.sizes == {"n": 256, "d": 1, "T": 4} and p.epsilon == 1e-10
+    assert load_rnn_params(write(tmp_path, {**PROBLEM3, "epsilon": 1})).epsilon == 1.0
+
+
+def test_a_file_that_is_not_utf8_or_too_big(tmp_path, monkeypatch):
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'{"b": [1, 2], "note": "caf\xe9"}')
+    with pytest.raises(NnscopeError, match=r"latin1.json: not UTF-8 text \(byte 0xe9 at offset 26\)"):
+        load_rnn_params(path)
+    from nnscope.recurrent import params
+
+    monkeypatch.setattr(params, "MAX_FILE_BYTES", 100)
+    with pytest.raises(NnscopeError, match=r"params.json: \d+ bytes, beyond the limit of 100"):
+        load_lstm_params(write(tmp_path, PROBLEM3))

@@ -130,3 +130,15 @@ def test_ragged_lengths_put_the_motif_before_each_own_end():
         assert (row[n:] == PAD).all() and (row[:n] >= 0).all()
         assert "".join(AMINO_ACIDS[t] for t in row[n - 31:n - 25]) == MOTIFS[label]
     assert (motif_labels(s.tokens, s.lengths, 25) == s.labels).all()
+
+
+def test_too_few_records_for_the_study_names_the_file(tmp_path):
+    from nnscope.recurrent.esn import EchoStateConfig
+    from nnscope.recurrent.longseq_study import fasta_esn_study
+
+    path = tmp_path / "three.fa"
+    path.write_text(">a 1\nMKV\n>b 0\nKK\n>c 1\nMK\n")
+    sequences = read_fasta(path)
+    assert sequences.source == sequences.subset([0, 2]).source == f"FASTA file {path}"
+    with pytest.raises(NnscopeError, match=f"^FASTA file {path}: expected at least 4 records"):
+        fasta_esn_study(sequences, EchoStateConfig())

@@ -169,3 +169,28 @@ def test_a_checkpoint_of_another_recipe_is_kept_not_overwritten(tmp_path):
     assert keep_aside(path) is None  # nothing left to keep
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     assert keep_aside(tmp_path / "junk.pt") is None and (tmp_path / "junk.pt").exists()
+
+
+def test_a_kept_checkpoint_is_never_overwritten_and_a_foreign_file_is_refused(tmp_path):
+    from nnscope.errors import NnscopeError
+    from nnscope.model import CNN, CNNConfig, save_checkpoint
+    from nnscope.report.build import check_paths
+    from nnscope.report.training import keep_aside
+    from nnscope.train import make_recipe, recipe_dict
+
+    path, best = tmp_path / "mnist_cnn.pt", recipe_dict(make_recipe("best"))
+    (tmp_path / "mnist_cnn.best-seed3.pt").write_bytes(b"kept earlier")
+    (tmp_path / "mnist_cnn.best-seed3.2.pt").write_bytes(b"kept earlier too")
+    save_checkpoint(path, CNN(CNNConfig()), train_config=best, metrics={"dataset": "mnist"}, seed=3)
+    written = path.read_bytes()
+    kept = keep_aside(path)
+    assert kept == tmp_path / "mnist_cnn.best-seed3.3.pt" and kept.read_bytes() == written and not path.exists()
+    assert (tmp_path / "mnist_cnn.best-seed3.pt").read_bytes() == b"kept earlier"
+    assert (tmp_path / "mnist_cnn.best-seed3.2.pt").read_bytes() == b"kept earlier too"
+    import torch
+
+    torch.save(CNN().state_dict(), path)  # the user's own weights, not an nnscope checkpoint
+    before = path.read_bytes()
+    with pytest.raises(NnscopeError, match="--checkpoint: .*mnist_cnn.pt exists and is not a usable nnscope checkpoint"):
+        check_paths(tmp_path / "report", path)
+    assert path.read_bytes() == before and not (tmp_path / "report").exists()

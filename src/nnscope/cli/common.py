@@ -3,6 +3,7 @@
 import argparse
 import contextlib
 import dataclasses
+import re
 import sys
 from pathlib import Path
 
@@ -39,8 +40,40 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but an unknown option is reported by the sub-command it was given to."""
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.chosen_subparser(namespace).error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace
+
+    def chosen_subparser(self, namespace) -> "Parser":
+        """The parser of the sub-command `namespace` holds (this parser if there is none)."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(namespace, action.dest, None))
+                if chosen is not None:
+                    return chosen.chosen_subparser(namespace)
+        return self
+
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.stderr.write(error_line(self.prog, f"{message} (see '{self.prog} --help')"))
+        self.exit(2)
+
+
+ANSI_ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07]*\x07|.)")
+
+
+def error_line(prog: str, message: object) -> str:
+    """`prog: error: message` as exactly one line of plain text: no terminal codes, no line breaks."""
+    text = ANSI_ESCAPE.sub("", str(message))
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return f"{prog}: error: {text}\n"
+
+
+def print_error(command: str, message: object) -> None:
+    """The one line of a failed command on stderr, as typed: no markup, no wrapping, no colour codes."""
+    sys.stderr.write(error_line(f"nnscope {command}", message))
 
 
 def add_command(subparsers, name: str, description: str, run, show) -> Parser:
@@ -89,11 +122,6 @@ def options_from_args(cls, args, **renamed):
             value = getattr(args, name)
             values[f.name] = tuple(value) if isinstance(value, list) else value
     return cls(**values)
-
-
-def print_error(command: str, message: str) -> None:
-    """The one line of a failed command on stderr, as typed: no markup, no wrapping, no colour codes."""
-    sys.stderr.write(f"nnscope {command}: error: {' '.join(message.split())}\n")
 
 
 def stdout_console() -> Console:

@@ -7,6 +7,7 @@ from rich.table import Table
 from nnscope import distributed
 from nnscope.cli.common import add_command, add_data_options, log, progress_bar
 from nnscope.data import load_digits
+from nnscope.model import check_checkpoint_target
 from nnscope.paths import DEFAULT_CHECKPOINT
 from nnscope.train import RECIPES, make_recipe, train_and_save
 
@@ -31,6 +32,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> dict:
+    check_checkpoint_target("--checkpoint", args.checkpoint)  # now, not after minutes of training
     recipe = make_recipe(args.recipe, args.epochs, args.batch_size)
     digits = load_digits(args.dataset, args.data_dir, progress=log)
     distributed.init()

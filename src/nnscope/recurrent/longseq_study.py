@@ -3,7 +3,6 @@ state network against a vanilla RNN and an LSTM trained end to end, and (when `o
 """
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from nnscope.errors import NnscopeError
 from nnscope.fileio import atomic_write_text, versions, write_json
 from nnscope.findings.longseq import answers_markdown, describe_longseq, longseq_answers
 from nnscope.options.longseq import LongSeqOptions
+from nnscope.outputs import check_output_dir
 from nnscope.progress import Progress, no_progress
 from nnscope.recurrent.esn import EchoStateConfig, echo_state_check, esn_accuracy, make_reservoir
 from nnscope.recurrent.longseq import (LSTM_CELL_ACTIVATION, lstm_gradient_profile, random_lstm, random_rnn,
@@ -61,7 +61,7 @@ def run_longseq(model=None, data=None, options: LongSeqOptions = LongSeqOptions(
     """Problem 4 measured (or, with `options.fasta`, the ESN on those sequences), its answers in `finding`, and
     with `out` (a folder) its figures; `model` and `data` are unused (one signature for the report's stages)."""
     options.check()
-    out = None if out is None else output_folder(out)  # before the work, not after it
+    out = None if out is None else check_output_dir("--out", out)  # before the work, not after it
     if options.fasta is not None:
         result = fasta_study(options)
     else:
@@ -72,23 +72,10 @@ def run_longseq(model=None, data=None, options: LongSeqOptions = LongSeqOptions(
     return result
 
 
-def output_folder(out: str | Path) -> Path:
-    """`out` as a writable folder (made if missing); else NnscopeError naming --out."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise NnscopeError(f"--out: {out} is a file; expected a folder for the figures and results")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise NnscopeError(f"--out: cannot create the folder {out} ({e.strerror}); expected a writable folder") from None
-    if not os.access(out, os.W_OK):
-        raise NnscopeError(f"--out: the folder {out} is not writable; expected a writable folder")
-    return out
-
-
 def write_longseq_files(result: dict, out: str | Path) -> dict:
     """Write the answers (longseq_answers.md) and every number (longseq.json, or longseq_fasta.json) into `out`."""
-    out = output_folder(out)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     if "records" in result:  # --fasta
         write_json(out / "longseq_fasta.json", result)
         return result

@@ -19,6 +19,16 @@ PROBLEM3 = {
     "V": [[-2.0, 1.0], [-1.0, 0.0]],
     "x": [[1.0, 0.0], [0.5, 0.25], [0.0, 1.0]],
 }
+# Size limits: the worked solution prints every number, and its central differences cost about
+# 2 n forward passes of T n^2 multiply-adds each (x4 for the LSTM's gates): beyond these limits a
+# run would take minutes and its JSON hundreds of megabytes (at the limits: a few seconds and 12 MB),
+# so the file is refused at once.
+MAX_HIDDEN = 256  # n, hidden units
+MAX_INPUTS = 256  # d, inputs per step
+MAX_STEPS = 1000  # T, time steps
+MAX_WORK = 2**18  # T * n * n: one forward pass through W, and the numbers the per-step table prints (~40 B each)
+MAX_FILE_BYTES = 16 * 2**20  # a file within the limits above takes a few MB of JSON
+EPSILON_RANGE = (1e-10, 1.0)  # below ~1e-10, b + eps rounds back to b and the differences are noise or 0
 CELL_ACTIVATIONS = ("sigmoid", "tanh")  # sigmoid: the book's eq. 10.41; tanh: the common variant
 GATE_MATRICES = ("U_f", "W_f", "U_g", "W_g", "U_o", "W_o")
 
@@ -81,12 +91,15 @@ def _shape_text(shape) -> str:
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _nested_shape(value, where: str, name: str, want: str) -> tuple[int, ...]:
-    """Shape of a nested list of numbers; refuses ragged lists, strings, booleans, NaN, infinity."""
+def _nested_shape(value, where: str, name: str, want: str, depth: int = 0) -> tuple[int, ...]:
+    """Shape of a nested list of numbers; refuses ragged or over-deep lists, strings, booleans, NaN,
+    infinity and integers too large for a float."""
     if isinstance(value, list):
+        if depth == 2:  # every field is a vector or a matrix
+            raise NnscopeError(f"field '{name}': entry {name}{where} is a list nested more than 2 deep, expected {want}")
         if not value:
             return (0,)
-        shapes = {_nested_shape(v, f"{where}[{i}]", name, want) for i, v in enumerate(value)}
+        shapes = {_nested_shape(v, f"{where}[{i}]", name, want, depth + 1) for i, v in enumerate(value)}
         if len(shapes) > 1:
             found = " and ".join(_shape_text(s) for s in sorted(shapes))
             raise NnscopeError(f"field '{name}': entries of {name}{where} have different shapes {found}, "
@@ -95,9 +108,18 @@ def _nested_shape(value, where: str, name: str, want: str) -> tuple[int, ...]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise NnscopeError(f"field '{name}': entry {name}{where} is {json.dumps(value)} "
                            f"({type(value).__name__}), expected a number")
-    if not math.isfinite(value):
-        raise NnscopeError(f"field '{name}': entry {name}{where} is {value}, expected a finite number")
+    if not _finite(value):
+        shown = value if isinstance(value, float) else f"an integer of {len(str(abs(value)))} digits"
+        raise NnscopeError(f"field '{name}': entry {name}{where} is {shown}, expected a finite number")
     return ()
+
+
+def _finite(value: int | float) -> bool:
+    """Whether `value` is a number a float64 can hold (JSON integers have no size limit)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _array(data: dict, name: str, expected: tuple, symbols: tuple[str, ...], sizes: dict[str, int]) -> np.ndarray:
@@ -114,11 +136,22 @@ def _array(data: dict, name: str, expected: tuple, symbols: tuple[str, ...], siz
     return np.array(data[name], dtype=np.float64).reshape(shape)
 
 
-def _positive(data: dict, name: str, default: float) -> float:
+def _positive(data: dict, name: str, default: float, bounds: tuple[float, float] = (0.0, math.inf)) -> float:
+    """A positive finite number within `bounds` (inclusive; the lower bound 0 itself excluded)."""
     value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise NnscopeError(f"field '{name}': {json.dumps(value)} found, expected a positive finite number")
+    low, high = bounds
+    within = not isinstance(value, bool) and isinstance(value, (int, float)) and _finite(value) and value > 0
+    if not within or not low <= value <= high:
+        shown = json.dumps(value) if not isinstance(value, int) or _finite(value) else f"an integer of {len(str(value))} digits"
+        limits = f" from {low:g} to {high:g}" if high < math.inf else ""
+        raise NnscopeError(f"field '{name}': {shown} found, expected a positive finite number{limits}")
     return float(value)
+
+
+def _check_size(symbol: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise NnscopeError(f"{symbol} = {size} is beyond the size limit {symbol} <= {limit} (hidden units n <= "
+                           f"{MAX_HIDDEN}, inputs d <= {MAX_INPUTS}, steps T <= {MAX_STEPS}, T*n*n <= {MAX_WORK})")
 
 
 def _read(path: Path | None, allowed: tuple[str, ...]) -> dict:
@@ -126,13 +159,22 @@ def _read(path: Path | None, allowed: tuple[str, ...]) -> dict:
     if path is None:
         return dict(PROBLEM3)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise NnscopeError(f"--params {path}: {size:,} bytes, beyond the limit of {MAX_FILE_BYTES:,}; "
+                               f"expected n <= {MAX_HIDDEN} hidden units, d <= {MAX_INPUTS} inputs, T <= {MAX_STEPS} steps")
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise NnscopeError(f"--params {path}: cannot read the file: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise NnscopeError(f"--params {path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                           "expected a JSON file") from None
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except json.JSONDecodeError as e:
         raise NnscopeError(f"--params {path}: not valid JSON: {e}") from None
+    except RecursionError:
+        raise NnscopeError(f"--params {path}: lists nested too deeply to read; expected vectors and matrices") from None
     if not isinstance(data, dict):
         raise NnscopeError(f"--params {path}: a JSON {type(data).__name__} found, expected an object with "
                            f"fields {', '.join(PROBLEM3)}")
@@ -151,18 +193,23 @@ def _common(data: dict) -> dict:
     """The fields the RNN and the LSTM share, checked in an order that fixes n, then d, then T."""
     b = _array(data, "b", (None,), ("n",), {})
     n = len(b)
+    _check_size("n", n, MAX_HIDDEN)  # each size as soon as it is known, before the big fields are read
     U = _array(data, "U", (n, None), ("n", "d"), {"n": n})
     d = U.shape[1]
+    _check_size("d", d, MAX_INPUTS)
     sizes = {"n": n, "d": d}
+    x = _array(data, "x", (None, d), ("T", "d"), sizes)
+    _check_size("T", len(x), MAX_STEPS)
+    _check_size("T*n*n", len(x) * n * n, MAX_WORK)
     values = {
         "b": b, "U": U,
         "c": _array(data, "c", (2,), ("2",), sizes),
         "W": _array(data, "W", (n, n), ("n", "n"), sizes),
         "V": _array(data, "V", (2, n), ("2", "n"), sizes),
-        "x": _array(data, "x", (None, d), ("T", "d"), sizes),
+        "x": x,
         "h0": _array(data, "h0", (n,), ("n",), sizes) if "h0" in data else np.zeros(n),
         "learning_rate": _positive(data, "learning_rate", 0.002),
-        "epsilon": _positive(data, "epsilon", 1e-4),
+        "epsilon": _positive(data, "epsilon", 1e-4, EPSILON_RANGE),
     }
     return values
 
@@ -210,7 +257,8 @@ def _lstm_params(data: dict, cell_activation: str | None) -> LSTMParams:
             values[name] = _array(data, name, (n, sizes[cols]), ("n", cols), sizes)
     activation = cell_activation or data.get("cell_activation", "sigmoid")
     if activation not in CELL_ACTIVATIONS:
-        raise NnscopeError(f"field 'cell_activation': {json.dumps(activation)} found, "
+        shown = json.dumps(activation) if isinstance(activation, str) else f"a JSON {type(activation).__name__}"
+        raise NnscopeError(f"field 'cell_activation': {shown} found, "
                            f"expected one of {', '.join(CELL_ACTIVATIONS)}")
     return LSTMParams(**values, cell_activation=activation)
 

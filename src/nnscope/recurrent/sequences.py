@@ -28,6 +28,7 @@ class SequenceSet:
     lengths: np.ndarray  # (N,) int64
     labels: np.ndarray  # (N,) int64, 0 or 1
     ids: list[str] = field(default_factory=list)  # one name per sequence
+    source: str = "sequences"  # where they came from, for messages: "FASTA file PATH" when read from one
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -36,7 +37,7 @@ class SequenceSet:
         """The sequences at `index` (an index array or slice)."""
         index = np.arange(len(self))[index]
         return SequenceSet(self.tokens[index], self.lengths[index], self.labels[index],
-                           [self.ids[i] for i in index] if self.ids else [])
+                           [self.ids[i] for i in index] if self.ids else [], self.source)
 
 
 def generate_motif_sequences(count: int, length: int | tuple[int, int], distance: int, seed: int = 0,
@@ -125,14 +126,14 @@ def read_fasta(path: str | Path) -> SequenceSet:
     for name, _, parts, header_line in records:
         if not "".join(text for text, _ in parts):  # no lines, or only a stop codon '*'
             raise NnscopeError(f"FASTA file {path}, line {header_line}: record {name!r} has no residues")
-        sequences.append(np.concatenate([encode(text, f"FASTA file {path}, line {number}")
-                                         for text, number in parts]))
+        residues = np.concatenate([encode(text, f"FASTA file {path}, line {number}") for text, number in parts])
+        sequences.append(residues)
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     tokens = np.full((len(sequences), lengths.max()), PAD, dtype=np.int64)
     for row, s in zip(tokens, sequences):
         row[:len(s)] = s
     return SequenceSet(tokens, lengths, np.array([r[1] for r in records], dtype=np.int64),
-                       [r[0] for r in records])
+                       [r[0] for r in records], f"FASTA file {path}")
 
 
 def write_fasta_text(sequences: SequenceSet) -> str:

@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import json
 import multiprocessing
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -19,9 +18,9 @@ from typing import Callable
 import torch
 
 from nnscope.data import Digits, load_mnist
-from nnscope.errors import NnscopeError
 from nnscope.fileio import to_jsonable, versions, write_json
-from nnscope.model import load_model
+from nnscope.model import check_checkpoint_target, load_model
+from nnscope.outputs import check_output_dir
 from nnscope.paths import DEFAULT_CHECKPOINT
 from nnscope.report import training
 from nnscope.report.context import Context
@@ -84,18 +83,10 @@ def reusable(section: dict | None, key: str, out: Path) -> bool:
 
 
 def check_paths(out: Path, checkpoint: Path) -> None:
-    """Clear errors for an output folder that is a file and a checkpoint path that is a folder."""
-    if out.exists() and not out.is_dir():
-        raise NnscopeError(f"--out: {out} is a file; expected a folder for index.html, results.json and the figures")
-    if checkpoint.is_dir():
-        raise NnscopeError(f"--checkpoint: {checkpoint} is a folder; expected a checkpoint file (trained if missing)")
-    for option, folder in (("--out", out), ("--checkpoint", checkpoint.parent)):
-        try:  # now, not after minutes of training
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise NnscopeError(f"{option}: cannot create the folder {folder} ({e.strerror}); expected a writable path") from None
-        if not os.access(folder, os.W_OK):
-            raise NnscopeError(f"{option}: the folder {folder} is not writable; expected a writable path")
+    """Before any work: --out can hold the page, --checkpoint can be written and, if it exists, is an
+    nnscope checkpoint (a file nnscope did not write is never replaced)."""
+    check_output_dir("--out", out)
+    check_checkpoint_target("--checkpoint", checkpoint)
 
 
 def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:

@@ -1,6 +1,9 @@
 """The report's first section: train the CNN (or reuse a checkpoint of the same recipe), describe it."""
 
+import itertools
 import json
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +34,30 @@ def checkpoint_matches(path: Path, recipe: dict, seed: int) -> bool:
 
 
 def keep_aside(path: Path) -> Path | None:
-    """Rename a readable checkpoint of another recipe or seed to <name>.<recipe>-seed<seed>.pt rather than
-    train over it; returns where it went (None if there was nothing to keep)."""
+    """Rename a readable checkpoint of another recipe or seed to <name>.<recipe>-seed<seed>.pt (or, when that
+    is taken, the first free <name>.<recipe>-seed<seed>.<k>.pt) rather than train over it; returns where it
+    went (None if there was nothing to keep). A kept file is never overwritten."""
     try:
         state = read_checkpoint(path)
     except NnscopeError:
-        return None  # missing or unreadable: nothing worth keeping
-    recipe = state["train_config"].get("name", "unknown")
-    target = path.with_name(f"{path.stem}.{recipe}-seed{state.get('seed')}{path.suffix}")
-    if target.exists():
-        return None  # an earlier copy is kept already; this one is replaced
-    path.rename(target)
-    return target
+        return None  # missing or unreadable: nothing worth keeping (check_paths refuses an unreadable file)
+    recipe, seed = state["train_config"].get("name"), state.get("seed")
+    recipe = recipe if isinstance(recipe, str) and re.fullmatch(r"[\w-]{1,40}", recipe) else "unknown"
+    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else "unknown"
+    base = f"{path.stem}.{recipe}-seed{seed}"
+    for k in itertools.count(1):
+        target = path.with_name(f"{base}{'' if k == 1 else f'.{k}'}{path.suffix}")
+        try:
+            os.link(path, target)  # unlike a rename, fails rather than replace a file created meanwhile
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links: rename, having just seen the name free
+            if target.exists():
+                continue
+            path.rename(target)
+            return target
+        path.unlink()
+        return target
 
 
 def train_or_reuse(digits: Digits, recipe_name: str, seed: int, checkpoint: Path, fresh: bool, on_event) -> dict:

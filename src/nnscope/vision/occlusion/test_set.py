@@ -14,6 +14,7 @@ from nnscope import distributed
 from nnscope.data import Digits, as_float_images
 from nnscope.fileio import atomic_write, versions
 from nnscope.options.occlusion import OcclusionOptions
+from nnscope.outputs import check_output_file
 from nnscope.progress import Progress
 from nnscope.vision.occlusion import c_loops
 from nnscope.vision.occlusion.maps import occlusion_probabilities
@@ -27,6 +28,8 @@ def occlusion_of_test_set(model, data: Digits, options: OcclusionOptions, out: P
                           progress: Progress | None = None) -> dict:
     """The probabilities (N, rows, cols, 10) of the first options.images test images (all: None) in
     options.npz (or out/occlusion_all.npz), and how fast they were computed; rank 0 writes the file."""
+    path = Path(options.npz) if options.npz is not None else Path(out if out is not None else ".") / NPZ_NAME
+    check_output_file("--npz" if options.npz is not None else "--out", path)  # before the whole test set, not after
     distributed.init()
     # the maps do not depend on the thread count (each batch runs on one thread), so a process
     # alone uses every torch thread; under torchrun the processes share the cores, one thread each
@@ -41,7 +44,6 @@ def occlusion_of_test_set(model, data: Digits, options: OcclusionOptions, out: P
                                             images_per_group=GROUP, progress=progress)
     seconds = time.perf_counter() - start
     parts = distributed.gather_objects((probabilities, seconds))
-    path = Path(options.npz) if options.npz is not None else Path(out if out is not None else ".") / NPZ_NAME
     loops = "C" if c_loops.for_model(model.config) is not None else "torch"
     result = {"images": count, "patch": options.patch, "stride": options.stride, "fill": options.fill,
               "positions": len(patch_starts(options.patch, options.stride)) ** 2,
