@@ -13,7 +13,7 @@ from nnscope.cli.common import Parser, emit, stderr_console
 from nnscope.errors import NnscopeError
 
 # sub-command modules, in the order `nnscope --help` lists them
-COMMAND_MODULES = ["data", "train", "filters", "featuremaps", "shift", "occlude", "attack", "rnn", "lstm", "longseq", "report"]
+COMMAND_MODULES = ["data", "train", "filters", "featuremaps", "shift", "occlude", "attack", "rnn", "lstm", "longseq", "report", "serve"]
 
 
 def build_parser() -> Parser:

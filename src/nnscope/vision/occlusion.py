@@ -138,7 +138,8 @@ def _group_probabilities(engine: IncrementalCNN, images: torch.Tensor, patch: in
         logits = engine.logits(base, items[chunk, 0], items[chunk, 1:], fill)
         probabilities[chunk] = torch.softmax(logits, 1).numpy()
 
-    map_on_threads(run, _batches(engine, items[:, 1:], batch))  # both cores, same numbers on any count
+    if len(items):  # none where no patch changes a pixel (an image of the fill value alone)
+        map_on_threads(run, _batches(engine, items[:, 1:], batch))  # both cores, same numbers on any count
     flat = out.reshape(-1, 10)
     flat[np.flatnonzero(changed)] = probabilities[where.reshape(-1)]
     return out
