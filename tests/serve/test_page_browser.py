@@ -3,30 +3,14 @@ the mouse or the keyboard, the panels it updates checked against the model run h
 Screenshots go to test-artifacts/ (git-ignored)."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+# Debian's Chromium launched as in the report's browser test (its module-scoped fixture)
+from report.test_report_browser import ARTIFACTS, browser  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, url: str, width: int = 1280, height: int = 900):
