@@ -104,7 +104,7 @@ def grey_image(value, field: str = "image") -> np.ndarray:
     bad = np.flatnonzero(~((pixels >= 0.0) & (pixels <= 1.0)))  # NaN and infinities included
     if len(bad):
         row, col = divmod(int(bad[0]), SIDE)
-        raise RequestError(field, f"{pixels.flat[bad[0]]} at row {row}, column {col}; {expected}")
+        raise RequestError(field, f"{json.dumps(flat[bad[0]])} at row {row}, column {col}; {expected}")
     return pixels.astype(np.float32)
 
 
