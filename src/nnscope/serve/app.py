@@ -42,7 +42,8 @@ def page_files(model_description: dict) -> dict[str, tuple[bytes, str]]:
     html = env.get_template("page.html.j2").render(model=model_description)
     files = {"/": (html.encode(), "text/html; charset=utf-8")}
     # the report's styles, then the page's own on top
-    for package, name in (("nnscope.report", "report.css"), ("nnscope.serve", "serve.css"), ("nnscope.serve", "serve.js")):
+    for package, name in (("nnscope.report", "report.css"), ("nnscope.serve", "serve.css"),
+                          ("nnscope.serve", "serve-input.js"), ("nnscope.serve", "serve.js")):
         text = resources.files(package).joinpath("templates", name).read_bytes()
         files[f"/static/{name}"] = (text, STATIC_TYPES[name[name.rindex("."):]])
     return files
