@@ -19,11 +19,9 @@ def softmax(model, images: np.ndarray) -> np.ndarray:
         return torch.softmax(model(torch.as_tensor(images, dtype=torch.float32)), 1).numpy()
 
 
-def test_image(mnist, index: int) -> np.ndarray:
+def mnist_image(mnist, index: int) -> np.ndarray:
+    """Test image `index` as float32 (28, 28) in [0, 1]."""
     return (mnist.test_images[index] / 255.0).astype(np.float32)
-
-
-test_image.__test__ = False  # a helper, not a test
 
 
 def analyze(client, **payload):
@@ -48,7 +46,7 @@ def test_model_description_matches_the_model(client, served):
 @pytest.mark.parametrize("patch, stride, fill", [(8, 1, 0.0), (5, 3, 0.5), (28, 1, 1.0), (1, 7, 0.25)])
 def test_analyze_matches_full_forward_passes(client, served, patch, stride, fill):
     _, model, mnist = served
-    image = test_image(mnist, 7)
+    image = mnist_image(mnist, 7)
     body = analyze(client, image=image.tolist(), patch=patch, stride=stride, fill=fill)
     expected = softmax(model, image[None, None])[0]
     np.testing.assert_allclose(body["probabilities"], expected, atol=1e-6)
@@ -75,7 +73,7 @@ def test_analyze_matches_full_forward_passes(client, served, patch, stride, fill
 
 def test_feature_maps_are_the_conv_outputs(client, served):
     _, model, mnist = served
-    image = test_image(mnist, 3)
+    image = mnist_image(mnist, 3)
     seen = {}
     hooks = [getattr(model, name).register_forward_hook(lambda m, i, out, name=name: seen.__setitem__(name, out[0].numpy()))
              for name in ("conv1", "conv2", "conv3")]
@@ -93,7 +91,7 @@ def test_feature_maps_are_the_conv_outputs(client, served):
 
 def test_shift_slider_is_the_clamp_shifted_image_classified(client, served):
     _, model, mnist = served
-    image = test_image(mnist, 0)
+    image = mnist_image(mnist, 0)
     body = analyze(client, image=image.tolist())
     shift = body["shift"]
     assert shift["padding"] == "clamp" and shift["shifts"] == list(range(-6, 7))
@@ -222,7 +220,7 @@ def test_eight_concurrent_clients_get_the_answers_of_one(client, served):
     import httpx
 
     url, _, mnist = served
-    images = [test_image(mnist, index).tolist() for index in range(8)]
+    images = [mnist_image(mnist, index).tolist() for index in range(8)]
     alone = [analyze(client, image=image) for image in images]
 
     def one_client(k: int) -> list[dict]:

@@ -7,10 +7,23 @@ import json
 import numpy as np
 import pytest
 import torch
-# Debian's Chromium launched as in the report's browser test (its module-scoped fixture)
-from report.test_report_browser import ARTIFACTS, browser  # noqa: F401
+from report.test_report_browser import ARGS, ARTIFACTS, CHROMIUM
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium as the report's browser test launches it (defined here, since a fixture
+    imported from another module loses to pytest-playwright's own `browser`)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
 
 
 def open_page(browser, url: str, width: int = 1280, height: int = 900):
