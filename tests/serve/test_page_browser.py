@@ -3,27 +3,14 @@ the mouse or the keyboard, the panels it updates checked against the model run h
 Screenshots go to test-artifacts/ (git-ignored)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from report.test_report_browser import ARGS, ARTIFACTS, CHROMIUM
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium as the report's browser test launches it (defined here, since a fixture
-    imported from another module loses to pytest-playwright's own `browser`)."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        yield chromium
-        chromium.close()
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def open_page(browser, url: str, width: int = 1280, height: int = 900):
