@@ -1,4 +1,4 @@
-"""Shared fixtures: the real MNIST data (fetched once into the cache) and one small trained model."""
+"""Shared fixtures: the real MNIST data (fetched once into the cache), one small trained model, Debian's Chromium."""
 
 import os
 from pathlib import Path
@@ -8,6 +8,25 @@ import torch
 
 # every test process uses one thread per core at most, and the same cache as the user
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's Chromium, the browser of the page tests
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (a conftest fixture, so it wins over
+    pytest-playwright's own `browser`); skips where Chromium is not installed."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(scope="session")

@@ -14,4 +14,5 @@ COMMANDS = {
     "lstm": "Problem 5: an LSTM cell (DL book eqs. 10.40-10.44), dL/db_f by BPTT, checked",
     "longseq": "Problem 4: vanishing gradients, echo state network and LSTM on long sequences",
     "report": "train (or reuse the checkpoint), answer Problems 1-5, write report/index.html",
+    "serve": "a live page: draw a digit and watch the network (JSON API too)",
 }

@@ -1,0 +1,143 @@
+"""The live page's ASGI app (Starlette): one page, its script and styles from memory, and a JSON API.
+
+Every error is a JSON `{"error": "field: what is wrong; what was expected", "field": ...}` with a 4xx
+status and no stack trace; a request never reaches the file system (the page and its files are read
+once, when the app is made); the model runs on one worker thread, one request at a time, each
+using every torch thread, so concurrent clients queue and every answer is the one a lone client gets.
+"""
+
+import asyncio
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+
+import numpy as np
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from nnscope.model import CNN
+from nnscope.serve.analysis import analyze, describe_model
+from nnscope.serve.validation import (
+    MAX_BODY_BYTES, RequestError, analyze_request, check_body_size, check_content_type, image_index,
+    parse_json_object,
+)
+
+# the page may only load what this server sends, draw data:/blob: images (a dropped file) and call back
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+                           "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+SECURITY_HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                    (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+                    (b"cache-control", b"no-store")]
+STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+def page_files(model_description: dict) -> dict[str, tuple[bytes, str]]:
+    """path -> (content, media type) of the page and its files, rendered and read once."""
+    env = Environment(loader=PackageLoader("nnscope.serve", "templates"), autoescape=select_autoescape(["j2"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    html = env.get_template("page.html.j2").render(model=model_description)
+    files = {"/": (html.encode(), "text/html; charset=utf-8")}
+    # the report's styles, then the page's own on top
+    for package, name in (("nnscope.report", "report.css"), ("nnscope.serve", "serve.css"),
+                          ("nnscope.serve", "serve-input.js"), ("nnscope.serve", "serve.js")):
+        text = resources.files(package).joinpath("templates", name).read_bytes()
+        files[f"/static/{name}"] = (text, STATIC_TYPES[name[name.rindex("."):]])
+    return files
+
+
+def error_response(status: int, message: str, field: str | None = None) -> JSONResponse:
+    """The JSON error every failure answers with."""
+    return JSONResponse({"error": message, **({"field": field} if field else {})}, status_code=status)
+
+
+class SecurityHeaders:
+    """ASGI middleware: the Content-Security-Policy and friends on every response."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refused with 413 as soon as it is over `limit` bytes."""
+    check_body_size(request.headers.get("content-length"), 0, limit)
+    chunks, received = [], 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        check_body_size(None, received, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(model: CNN, test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None,
+               warm_up: bool = True) -> Starlette:
+    """The app for `model` (eval mode); test images (N, 28, 28) uint8 and labels feed 'load a test image'."""
+    description = describe_model(model)
+    description["test_images"] = 0 if test_images is None else len(test_images)
+    files = page_files(description)
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnscope-model")
+    if warm_up:  # builds the C loops and fills torch's caches before the first request
+        analyze(model, np.zeros((1, 28, 28), np.float32))
+
+    async def on_worker(function, *args):
+        return await asyncio.get_running_loop().run_in_executor(worker, function, *args)
+
+    async def static(request: Request) -> Response:
+        content, media_type = files.get(request.url.path, (None, None))
+        if content is None:
+            raise HTTPException(404)
+        return Response(content, media_type=media_type)
+
+    async def model_info(request: Request) -> JSONResponse:
+        return JSONResponse(description)
+
+    async def analyze_endpoint(request: Request) -> JSONResponse:
+        check_content_type(request.headers.get("content-type"))
+        arguments = analyze_request(parse_json_object(await read_body(request)))
+        return JSONResponse(await on_worker(lambda: analyze(model, **arguments)))
+
+    async def test_image(request: Request) -> JSONResponse:
+        if test_images is None:
+            raise RequestError("index", "this server has no test images (the MNIST cache could not be read)", 404)
+        index = image_index(dict(request.query_params), len(test_images))
+        return JSONResponse({"index": index, "label": int(test_labels[index]),
+                             "image": (test_images[index] / 255.0).tolist()})
+
+    async def refused(request: Request, error: RequestError) -> JSONResponse:
+        return error_response(error.status, str(error), error.field)
+
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        message = {404: f"{request.url.path}: no such page or API", 405: f"{request.method} {request.url.path}: "
+                   "method not allowed"}.get(error.status_code, str(error.detail))
+        return error_response(error.status_code, message)
+
+    async def server_error(request: Request, error: Exception) -> JSONResponse:
+        return error_response(500, "internal error; the server keeps serving")  # no stack trace leaves the server
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        worker.shutdown(wait=True, cancel_futures=True)
+
+    routes = [Route(path, static, methods=["GET"]) for path in files]
+    routes += [Route("/api/model", model_info, methods=["GET"]),
+               Route("/api/analyze", analyze_endpoint, methods=["POST"]),
+               Route("/api/test-image", test_image, methods=["GET"])]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        RequestError: refused, HTTPException: http_error, Exception: server_error})
+    app.add_middleware(SecurityHeaders)
+    return app
