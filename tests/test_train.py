@@ -105,3 +105,19 @@ def test_unwritable_output_folder_fails_before_any_work(capsys, tmp_path):
     err = capsys.readouterr().err
     assert "--out: cannot create the folder" in err and err.count("\n") == 1
     assert not (tmp_path / "m.pt").exists()  # nothing was trained
+
+
+def test_the_recipe_names_the_command_line_lists_are_the_recipes():
+    from nnscope.options.train import RECIPE_NAMES
+    from nnscope.train import RECIPES
+
+    assert RECIPE_NAMES == tuple(RECIPES)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--seed", "-1"], "--seed: -1; expected a whole number from 0 to 18446744073709551615"),
+    (["train", "--seed", str(2**64)], f"--seed: {2**64}; expected a whole number from 0 to 18446744073709551615"),
+])
+def test_seeds_beyond_64_bits_are_refused_before_any_work(capsys, argv, message):
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"nnscope train: error: {message}"

@@ -16,6 +16,8 @@ from nnscope import distributed
 from nnscope.data import Digits, as_float_images
 from nnscope.errors import NnscopeError
 from nnscope.model import CNN, CNNConfig, check_checkpoint_target, count_parameters, save_checkpoint
+from nnscope.options.train import TrainOptions
+from nnscope.progress import Progress, no_progress
 
 
 @dataclass(frozen=True)
@@ -195,3 +197,21 @@ def train_and_save(
         save_checkpoint(checkpoint, model, train_config=recipe_dict(recipe), metrics=metrics, seed=seed)
     distributed.barrier()
     return metrics
+
+
+def run_train(model=None, data: Digits | None = None, options: TrainOptions = TrainOptions(),
+              out: str | Path | None = None, progress: Progress | None = None) -> dict:
+    """`nnscope train`: train by `options` on `data`, write options.checkpoint, return the metrics.
+
+    `model` and `out` are unused (one signature with the other analyses); `progress` gets every
+    optimiser step, with the epoch, the loss and the speed as its text."""
+    options.check()
+    recipe = make_recipe(options.recipe, options.epochs, options.batch_size)
+    progress = progress or no_progress
+
+    def on_step(s: dict) -> None:
+        progress(s["step"], s["steps"], f"epoch {s['epoch']}/{recipe.epochs} loss {s['loss']:.3f} "
+                                        f"{s['images_per_second']:,.0f} img/s")
+
+    return train_and_save(data, recipe, options.checkpoint, seed=options.seed, device=options.device,
+                          on_step=on_step)

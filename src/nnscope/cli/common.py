@@ -162,3 +162,19 @@ def progress_bar(description: str, total: int | None):
             progress.update(task, advance=n, info=info)
 
         yield advance
+
+
+@contextlib.contextmanager
+def progress_display(description: str):
+    """A rich progress bar on stderr fed by the library's one callback shape; yields
+    `progress(completed, total=None, info='')` (see nnscope.progress)."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=stderr_console(), transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=None, info="")
+
+        def report(completed: int, total: int | None = None, info: str = "") -> None:
+            progress.update(task, completed=completed, total=total, info=info)
+
+        yield report

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import add_command, add_example_options, log, options_from_args, progress_bar
+from nnscope.cli.common import add_command, add_example_options, log, options_from_args, progress_display
 from nnscope.errors import NnscopeError
 from nnscope.options.checks import ignored
 from nnscope.options.occlusion import AGGREGATE_IMAGES, SIDE, OcclusionOptions
@@ -74,13 +74,7 @@ def run(args) -> dict:
     digits = load_digits(args.dataset, args.data_dir, progress=log)
     if not options.test_set:
         return {**run_occlusion(model, digits, options, out=args.out), "out": str(args.out)}
-    with progress_bar(f"occlusion maps (rank {distributed.rank()})", total=None) as advance:
-        done = [0]  # images reported so far: the bar takes steps, run_occlusion reports totals
-
-        def progress(completed: int, total=None, info: str = "") -> None:
-            advance(completed - done[0])
-            done[0] = completed
-
+    with progress_display(f"occlusion maps (rank {distributed.rank()})") as progress:
         return run_occlusion(model, digits, options, out=args.out, progress=progress)
 
 
