@@ -196,10 +196,10 @@ def test_nnscope_mnist_cnn_agrees_with_the_naive_loop():
     assert (result.outputs - naive_outputs(model, x, (8, 8), (3, 3))).abs().max() < TOLERANCE
 
 
-@settings(max_examples=12, deadline=None)
-@given(ph=st.integers(1, 9), pw=st.integers(1, 9), sh=st.integers(1, 5), sw=st.integers(1, 5))
+@settings(max_examples=8, deadline=None)
+@given(ph=st.integers(1, 9), pw=st.integers(1, 9), sh=st.integers(2, 5), sw=st.integers(2, 5))
 def test_random_patch_and_stride(ph, pw, sh, sw):
-    model, x = MODELS["resnet"](), images(1, (3, 17, 15))
+    model, x = MODELS["resnet"](), images(1, (3, 15, 13))
     result = traced_occlusion(model, x, (ph, pw), (sh, sw), fill=torch.tensor([0.1, 0.5, 0.9]))
     expected = naive_outputs(model, x, (ph, pw), (sh, sw), fill=torch.tensor([0.1, 0.5, 0.9])[:, None, None])
     assert (result.outputs - expected).abs().max() < TOLERANCE
@@ -234,12 +234,12 @@ def test_bad_images_are_one_line_errors():
 
 CAPTUM_CASES = [
     dict(sliding_window_shapes=(3, 5, 4), strides=(1, 3, 2), target=1, perturbations_per_eval=7),
-    dict(sliding_window_shapes=(3, 6, 6), strides=4, target=[0, 2], baselines=0.5),
+    dict(sliding_window_shapes=(3, 6, 6), strides=4, target=[0, 2], baselines=0.5, perturbations_per_eval=16),
     dict(sliding_window_shapes=(3, 7, 5), strides=(3, 4, 5), target=torch.tensor([1, 2]),
-         baselines=torch.rand(3, 1, 1, generator=torch.Generator().manual_seed(5))),
-    dict(sliding_window_shapes=(3, 4, 4), strides=(3, 2, 3), target=torch.tensor(2),
+         baselines=torch.rand(3, 1, 1, generator=torch.Generator().manual_seed(5)), perturbations_per_eval=16),
+    dict(sliding_window_shapes=(3, 4, 4), strides=(3, 3, 4), target=torch.tensor(2), perturbations_per_eval=32,
          baselines=torch.rand(2, 3, 30, 26, generator=torch.Generator().manual_seed(6))),
-    dict(sliding_window_shapes=(1, 5, 5), strides=(1, 3, 3), target=0),  # not all channels: plain path
+    dict(sliding_window_shapes=(2, 6, 6), strides=(1, 5, 5), target=0, perturbations_per_eval=32),  # plain path
 ]
 
 
