@@ -164,3 +164,68 @@ def bounding_span(spans: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarra
 def window_starts(lo: np.ndarray, size: int, side: int) -> np.ndarray:
     """Starts of one-size windows covering spans beginning at `lo`, moved inside [0, side)."""
     return np.clip(lo, 0, side - size)
+
+
+@dataclass
+class Window:
+    """Where a node's recomputed values sit for each patch position: one size, per-position starts."""
+
+    size: tuple[int, int]  # (h, w) of every position's window
+    starts: tuple[np.ndarray, np.ndarray]  # (P,) first row and first column
+    spans: tuple  # ((lo, hi), (lo, hi)) rows and columns that really change, (P,) each
+    side: tuple[int, int]  # (H, W) of the node's map
+
+
+def _broadcasts_per_channel(value) -> bool:
+    """A constant operand that is the same at every pixel (a number, or a tensor of shape (..., 1, 1))."""
+    if not isinstance(value, torch.Tensor):
+        return isinstance(value, (int, float, bool))
+    return value.numel() == 1 or (value.dim() >= 3 and value.shape[-1] == 1 and value.shape[-2] == 1)
+
+
+FULL_ABOVE = 0.5  # a window over half its map or more runs as a full pass: cheaper than cutting and pasting
+
+
+def _window(spans, side, keep_full: bool = False) -> Window | str:
+    """The one window size that holds every position's changed spans, or 'full' if it is (most of) the map."""
+    size = tuple(min(d, max(1, int((hi - lo).max(initial=0)))) for (lo, hi), d in zip(spans, side))
+    if size[0] * size[1] >= FULL_ABOVE * side[0] * side[1] and not keep_full:
+        return "full"
+    starts = tuple(window_starts(lo, s, d) for (lo, _), s, d in zip(spans, size, side))
+    return Window(size, starts, spans, side)
+
+
+def plan_windows(traced: fx.GraphModule, stored: dict, rows: np.ndarray, cols: np.ndarray,
+                 patch: tuple[int, int]) -> dict:
+    """Per node: None (does not depend on the image), a Window, or 'full' (full batched passes)."""
+    modules, plan = dict(traced.named_modules()), {}
+    for node in traced.graph.nodes:
+        if node.op == "placeholder":
+            H, W = stored[node].shape[-2:]
+            plan[node] = _window(((rows, np.minimum(rows + patch[0], H)), (cols, np.minimum(cols + patch[1], W))), (H, W), True)
+            continue
+        deps = [a for a in node.all_input_nodes if plan.get(a) is not None]
+        if node.op == "get_attr" or not deps:
+            plan[node] = None
+            continue
+        out, kind = stored[node], op_kind(node, modules)
+        if (node.op == "output" or kind == "opaque" or any(plan[a] == "full" for a in deps)
+                or not isinstance(out, torch.Tensor) or out.dim() != 4):
+            plan[node] = "full"
+            continue
+        side = tuple(out.shape[-2:])
+        consts = [a for a in node.all_input_nodes if plan.get(a) is None]
+        if kind == "sliding":
+            op = sliding_op(node, modules)
+            w = plan[deps[0]]
+            spans = tuple(sliding_span(lo, hi, s, op.kernel[i], op.stride[i], op.dilation[i], op.pad[i])
+                          for i, ((lo, hi), s) in enumerate(zip(w.spans, side)))
+        else:
+            same_side = all(tuple(stored[a].shape[-2:]) == side for a in deps)
+            if not same_side or not all(_broadcasts_per_channel(stored[a]) for a in consts) or \
+                    (kind == "elementwise" and len(deps) != 1):
+                plan[node] = "full"
+                continue
+            spans = tuple(bounding_span([plan[a].spans[i] for a in deps]) for i in range(2))
+        plan[node] = _window(spans, side)
+    return plan

@@ -23,17 +23,8 @@ from torch.fx.experimental.optimization import fuse
 
 from nnscope.errors import NnscopeError
 from nnscope.vision import region_tracking as rt
+from nnscope.vision.region_tracking import Window, plan_windows
 from nnscope.vision.window_gather import channels_last, gather, span_mask
-
-
-@dataclass
-class Window:
-    """Where a node's recomputed values sit for each patch position: one size, per-position starts."""
-
-    size: tuple[int, int]  # (h, w) of every position's window
-    starts: tuple[np.ndarray, np.ndarray]  # (P,) first row and first column
-    spans: tuple  # ((lo, hi), (lo, hi)) rows and columns that really change, (P,) each
-    side: tuple[int, int]  # (H, W) of the node's map
 
 
 @dataclass
@@ -58,9 +49,28 @@ def patch_starts(side: int, patch: int, stride: int) -> list[int]:
     return [i * stride for i in range(-(-(side - patch) // stride) + 1)]
 
 
+def model_key(model: nn.Module) -> tuple:
+    """Changes when the model object, its mode or any weight or buffer changes (in-place updates bump _version)."""
+    tensors = tuple((t.data_ptr(), t._version, t.dtype, str(t.device)) for t in (*model.parameters(), *model.buffers()))
+    return id(model), model.training, tensors
+
+
+_TRACED: dict = {}  # model_key -> (traced copy, note): tracing, copying and folding take a second on a ResNet
+
+
 def _trace(model: nn.Module) -> tuple[fx.GraphModule | None, str]:
     """A traced copy of the model with each eval batch norm folded into the conv before it (an
-    exact rewrite up to float rounding, as a deployed model would run) and every op out of place."""
+    exact rewrite up to float rounding, as a deployed model would run) and every op out of place;
+    cached while the model and its weights stay the same."""
+    key = model_key(model)
+    if key not in _TRACED:
+        if len(_TRACED) > 8:  # a few models at a time, not a leak
+            _TRACED.clear()
+        _TRACED[key] = _trace_copy(model)
+    return _TRACED[key]
+
+
+def _trace_copy(model: nn.Module) -> tuple[fx.GraphModule | None, str]:
     try:
         traced = fuse(model) if not model.training else fx.symbolic_trace(copy.deepcopy(model))
     except Exception as e:  # any tracing failure means: run full passes instead
@@ -108,58 +118,6 @@ def _stored_pass(traced: fx.GraphModule, images: torch.Tensor) -> dict:
         else:
             stored[node] = _run_node(node, modules, traced, stored.__getitem__)
     return stored
-
-
-def _broadcasts_per_channel(value) -> bool:
-    """A constant operand that is the same at every pixel (a number, or a tensor of shape (..., 1, 1))."""
-    if not isinstance(value, torch.Tensor):
-        return isinstance(value, (int, float, bool))
-    return value.numel() == 1 or (value.dim() >= 3 and value.shape[-1] == 1 and value.shape[-2] == 1)
-
-
-def _window(spans, side, keep_full: bool = False) -> Window | str:
-    """The one window size that holds every position's changed spans, or 'full' if it is the whole map."""
-    size = tuple(min(d, max(1, int((hi - lo).max(initial=0)))) for (lo, hi), d in zip(spans, side))
-    if size == tuple(side) and not keep_full:
-        return "full"
-    starts = tuple(rt.window_starts(lo, s, d) for (lo, _), s, d in zip(spans, size, side))
-    return Window(size, starts, spans, side)
-
-
-def plan_windows(traced: fx.GraphModule, stored: dict, rows: np.ndarray, cols: np.ndarray,
-                 patch: tuple[int, int]) -> dict:
-    """Per node: None (does not depend on the image), a Window, or 'full' (full batched passes)."""
-    modules, plan = dict(traced.named_modules()), {}
-    for node in traced.graph.nodes:
-        if node.op == "placeholder":
-            H, W = stored[node].shape[-2:]
-            plan[node] = _window(((rows, np.minimum(rows + patch[0], H)), (cols, np.minimum(cols + patch[1], W))), (H, W), True)
-            continue
-        deps = [a for a in node.all_input_nodes if plan.get(a) is not None]
-        if node.op == "get_attr" or not deps:
-            plan[node] = None
-            continue
-        out, kind = stored[node], rt.op_kind(node, modules)
-        if (node.op == "output" or kind == "opaque" or any(plan[a] == "full" for a in deps)
-                or not isinstance(out, torch.Tensor) or out.dim() != 4):
-            plan[node] = "full"
-            continue
-        side = tuple(out.shape[-2:])
-        consts = [a for a in node.all_input_nodes if plan.get(a) is None]
-        if kind == "sliding":
-            op = rt.sliding_op(node, modules)
-            w = plan[deps[0]]
-            spans = tuple(rt.sliding_span(lo, hi, s, op.kernel[i], op.stride[i], op.dilation[i], op.pad[i])
-                          for i, ((lo, hi), s) in enumerate(zip(w.spans, side)))
-        else:
-            same_side = all(tuple(stored[a].shape[-2:]) == side for a in deps)
-            if not same_side or not all(_broadcasts_per_channel(stored[a]) for a in consts) or \
-                    (kind == "elementwise" and len(deps) != 1):
-                plan[node] = "full"
-                continue
-            spans = tuple(rt.bounding_span([plan[a].spans[i] for a in deps]) for i in range(2))
-        plan[node] = _window(spans, side)
-    return plan
 
 
 class _Batch:
