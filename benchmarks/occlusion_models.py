@@ -91,7 +91,8 @@ def conv_share(model: nn.Module, windows: dict) -> float:
     for name, (h, w) in sizes.items():
         m = model.get_submodule(name)
         per_pixel = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-        window = windows.get(name.replace(".", "_"), "full")
+        node = name.replace(".", "_")  # fx's node name for the module; '_0' for a Sequential's first
+        window = windows.get("_" + node if node[0].isdigit() else node, "full")
         full += per_pixel * h * w
         done += per_pixel * (h * w if window == "full" else window[0] * window[1])
     return done / full

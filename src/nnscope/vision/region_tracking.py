@@ -120,18 +120,13 @@ def op_kind(node: fx.Node, modules: dict) -> str:
         if type(m) is nn.BatchNorm2d and not m.training and m.track_running_stats:  # per-channel affine
             return "elementwise"
         return "opaque"
-    if node.op == "call_function":
-        if node.target in ELEMENTWISE_FUNCTIONS:
-            return "elementwise"
-        if node.target in BINARY_FUNCTIONS:
-            return "binary"
-        if node.target is torch.cat and node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0) in (1, -3):
-            return "concat"
-    if node.op == "call_method":
-        if node.target in ELEMENTWISE_METHODS:
-            return "elementwise"
-        if node.target in BINARY_METHODS:
-            return "binary"
+    if node.op == "call_function" and node.target is torch.cat:
+        return "concat" if node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0) in (1, -3) else "opaque"
+    functions = node.op == "call_function"
+    if node.target in (ELEMENTWISE_FUNCTIONS if functions else ELEMENTWISE_METHODS):
+        return "elementwise"
+    if node.target in (BINARY_FUNCTIONS if functions else BINARY_METHODS):
+        return "binary"
     return "opaque"
 
 
