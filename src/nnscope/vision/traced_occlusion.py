@@ -23,6 +23,7 @@ from torch.fx.experimental.optimization import fuse
 
 from nnscope.errors import NnscopeError
 from nnscope.vision import region_tracking as rt
+from nnscope.vision.compiled_tail import compile_tail
 from nnscope.vision.region_tracking import Window, plan_windows
 from nnscope.vision.window_gather import channels_last, gather, span_mask
 
@@ -192,16 +193,19 @@ class _Batch:
                    tuple(slab), tensor, rows, cols)
         return op.run(x)
 
-    def run(self) -> torch.Tensor:
-        """The model's outputs for the batch's items (B, ...)."""
+    def run(self, tail=None) -> torch.Tensor:
+        """The model's outputs for the batch's items (B, ...); `tail`: compile_tail's (module,
+        boundary nodes), which then computes every node planned 'full'."""
         nodes = list(self.traced.graph.nodes)
         last_use = {}  # node -> index of the last node reading it, to free its values there
         for i, node in enumerate(nodes):
             for a in node.all_input_nodes:
                 last_use[a] = i
+        for node in tail[1] if tail is not None else ():
+            last_use[node] = len(nodes)  # read by the tail at the end
         for i, node in enumerate(nodes):
             window = self.plan.get(node)
-            if window is None:
+            if window is None or (tail is not None and window == "full" and node.op != "placeholder"):
                 continue
             if node.op == "output":
                 return self._full_value(node.args[0])
@@ -223,7 +227,8 @@ class _Batch:
                 if last_use[a] == i:
                     self.values.pop(a, None)
                     self.full.pop(a, None)
-        raise AssertionError("graph without output")
+        module, boundary = tail
+        return module(*[self._full_value(node).contiguous(memory_format=torch.channels_last) for node in boundary])
 
 
 def _perturbed(images: torch.Tensor, baseline: torch.Tensor, image: torch.Tensor, rows, cols,
@@ -237,10 +242,11 @@ def _perturbed(images: torch.Tensor, baseline: torch.Tensor, image: torch.Tensor
 
 def traced_occlusion(model: nn.Module, images: torch.Tensor, patch: tuple[int, int], stride: tuple[int, int],
                      fill: float | torch.Tensor = 0.0, batch: int = 256,
-                     progress: Callable[[int, int], None] | None = None) -> TracedOcclusion:
+                     progress: Callable[[int, int], None] | None = None, compiled: bool = True) -> TracedOcclusion:
     """The model's outputs (N, rows, cols, ...) with a patch of `fill` (a number, a per-channel (C,)
     tensor or anything broadcasting to the images) at each of Captum's positions, exactly, recomputing
-    only what the patch changes; `batch` image-position items per pass; progress(done, total)."""
+    only what the patch changes; `batch` image-position items per pass; progress(done, total);
+    `compiled`: run the full-pass tail through TorchScript (False: node by node)."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
         raise NnscopeError(f"images: expected a float tensor (N, C, H, W), got {getattr(images, 'shape', type(images))}")
     N, C, H, W = images.shape
@@ -272,6 +278,7 @@ def traced_occlusion(model: nn.Module, images: torch.Tensor, patch: tuple[int, i
                 firsts = [n for n, w in windows.items() if w == "full"]
                 note = f"full passes from node '{firsts[0]}'" if firsts else "no full passes"
                 base, padded = stored[list(traced.graph.nodes)[-1]], {}
+                tail = compile_tail(traced, plan, model_key(model)) if compiled else None
                 fill_key = channels_last(fills)
             else:
                 base = model(group)
@@ -280,7 +287,7 @@ def traced_occlusion(model: nn.Module, images: torch.Tensor, patch: tuple[int, i
                 positions = np.arange(first, min(first + per_pass, len(grid)))
                 if stored is not None:
                     run = _Batch(traced, plan, stored, padded, positions, len(group), fill_key)
-                    out = run.run()
+                    out = run.run(tail)
                 else:
                     image = torch.arange(len(group), device=images.device).repeat(len(positions))
                     rc = torch.as_tensor(np.repeat(grid[positions], len(group), axis=0), device=images.device)
