@@ -14,6 +14,7 @@ _EXPORTS = {
     "CNNConfig": "nnscope.model",
     "Digits": "nnscope.data",
     "NnscopeError": "nnscope.errors",
+    "Occlusion": "nnscope.vision.occlusion.captum_api",  # Captum's Occlusion API on the incremental engine
     "RECIPES": "nnscope.train",
     "load_digits": "nnscope.data",
     "load_mnist": "nnscope.data",
