@@ -6,7 +6,8 @@ import pytest
 @pytest.fixture(scope="session")
 def quick_report(trained_checkpoint, tmp_path_factory):
     """(folder, build summary) of `nnscope report --quick --recipe fast` on the session's checkpoint."""
-    from nnscope.report.build import ReportOptions, build_report
+    from nnscope.options.report import ReportOptions
+    from nnscope.report.build import build_report
 
     out = tmp_path_factory.mktemp("report")
     summary = build_report(out, ReportOptions(recipe="fast", quick=True), checkpoint=trained_checkpoint)

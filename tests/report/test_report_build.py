@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import pytest
 
 from nnscope.cli import main
-from nnscope.report.build import RESULTS_FILE, ReportOptions, run_stage, stage_key
+from nnscope.options.report import ReportOptions
+from nnscope.report.build import RESULTS_FILE, run_stage, stage_key
 from nnscope.report.context import Context, unavailable
 from nnscope.report.page import format_number, lookup, render_page
 from nnscope.report.plotting import save_figure

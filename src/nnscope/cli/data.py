@@ -3,7 +3,6 @@
 from rich.table import Table
 
 from nnscope.cli.common import add_command, add_data_options, log
-from nnscope.data import load_digits
 
 
 def register(subparsers) -> None:
@@ -17,6 +16,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> dict:
+    from nnscope.data import load_digits  # numpy and the readers: not for --help (start-up)
+
     return load_digits(args.dataset, args.data_dir, progress=log).summary()
 
 

@@ -6,10 +6,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nnscope.cli.common import add_command, log, stderr_console
-from nnscope.data import load_mnist
+from nnscope.options.report import ReportOptions
+from nnscope.options.train import RECIPE_NAMES
 from nnscope.paths import DEFAULT_CHECKPOINT
-from nnscope.report.build import ReportOptions, build_report, check_paths
-from nnscope.train import RECIPES
 
 
 def register(subparsers) -> None:
@@ -24,8 +23,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
                         help="folder for the page, results.json and figures")
-    parser.add_argument("--recipe", default="default", choices=list(RECIPES), help="training recipe of the CNN")
-    parser.add_argument("--seed", type=int, default=0, help="seed of training and of the analyses")
+    parser.add_argument("--recipe", default=ReportOptions.recipe, choices=RECIPE_NAMES, help="training recipe of the CNN")
+    parser.add_argument("--seed", type=int, default=ReportOptions.seed, help="seed of training and of the analyses")
     parser.add_argument("--fresh", action="store_true", help="retrain and recompute every stage, reusing nothing")
     parser.add_argument("--quick", action="store_true",
                         help="small aggregates and a short long-sequence study (seconds, for tests)")
@@ -67,6 +66,11 @@ def stage_lines(event: dict) -> None:
 
 def run(args) -> dict:
     options = ReportOptions(recipe=args.recipe, seed=args.seed, quick=args.quick)
+    options.check()
+    # torch, matplotlib and the analyses: only once the options are valid (start-up)
+    from nnscope.data import load_mnist
+    from nnscope.report.build import build_report, check_paths
+
     check_paths(args.out, args.checkpoint)  # before the data, which may have to be fetched
     digits = load_mnist(progress=log)
     console = stderr_console()

@@ -11,7 +11,7 @@ import json
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -20,6 +20,7 @@ import torch
 from nnscope.data import Digits, load_mnist
 from nnscope.fileio import to_jsonable, versions, write_json
 from nnscope.model import check_checkpoint_target, load_model
+from nnscope.options.report import ReportOptions
 from nnscope.outputs import check_output_dir
 from nnscope.paths import DEFAULT_CHECKPOINT
 from nnscope.report import training
@@ -29,15 +30,6 @@ from nnscope.report.stages import STAGES, Stage
 Event = Callable[[dict], None]  # {'stage', 'title', 'status': start|step|done|reused|unavailable, ...}
 RESULTS_FILE = "results.json"
 PAGE_FILE = "index.html"
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    """What the report runs; every field is saved in results.json."""
-
-    recipe: str = "default"  # training recipe of the CNN (nnscope.train.RECIPES)
-    seed: int = 0  # seed of training and of every analysis that draws at random
-    quick: bool = False  # smaller aggregates and a short long-sequence study: for tests, seconds not minutes
 
 
 SOURCE_SUFFIXES = (".py", ".c", ".j2", ".js", ".css")  # the code, the C loops and the page's templates
