@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install data train report test test-fast bench clean
+.PHONY: install data train report docs test test-fast bench clean
 
 # torch is pinned first: its CPU wheel lies on this machine's disk, while an unpinned `torch`
 # would pull a multi-GB CUDA build.
@@ -24,6 +24,10 @@ train: install
 
 report: install
 	$(VENV)/bin/nnscope report
+
+# docs/results.md: the sentences of the current default report, measured, not copied by hand
+docs: report
+	cp report/results.md docs/results.md
 
 test: install
 	$(VENV)/bin/nnscope data >/dev/null

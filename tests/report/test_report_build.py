@@ -102,6 +102,10 @@ def test_page_renders_with_every_analysis_missing(tmp_path):
     assert 'src="data:image/png;base64,' in page
     # self-contained: no script, style, image or link that reaches the network
     assert not re.search(r'(src|href)="(https?:)?//', page)
+    from nnscope.report.results_page import write_results_page
+
+    text = write_results_page(fake_results(tmp_path), tmp_path).read_text()
+    assert all(f"Not computed: reason for {name}" in text for name in ORDER[1:]) and "- A sentence." in text
 
 
 def test_cli_bad_paths_give_one_line_and_exit_2(tmp_path, capsys):
@@ -195,3 +199,17 @@ def test_a_kept_checkpoint_is_never_overwritten_and_a_foreign_file_is_refused(tm
     with pytest.raises(NnscopeError, match="--checkpoint: .*mnist_cnn.pt exists and is not a usable nnscope checkpoint"):
         check_paths(tmp_path / "report", path)
     assert path.read_bytes() == before and not (tmp_path / "report").exists()
+
+
+def test_the_results_page_quotes_every_sections_measured_sentences(quick_report):
+    out, summary = quick_report
+    results = json.loads((out / RESULTS_FILE).read_text())
+    text = (out / "results.md").read_text()
+    assert summary["results_page"] == str(out / "results.md")
+    for name in ORDER:
+        section = results["sections"][name]
+        if section.get("available"):
+            answer = section["answer"]
+            for sentence in (answer.values() if isinstance(answer, dict) else answer):
+                assert sentence in text, (name, sentence)
+    assert results["checkpoint_sha256"][:12] in text and "quick sizes" in text

@@ -25,6 +25,8 @@ from nnscope.outputs import check_output_dir
 from nnscope.paths import DEFAULT_CHECKPOINT
 from nnscope.report import training
 from nnscope.report.context import Context
+from nnscope.report.page import render_page
+from nnscope.report.results_page import write_results_page
 from nnscope.report.stages import STAGES, Stage
 
 Event = Callable[[dict], None]  # {'stage', 'title', 'status': start|step|done|reused|unavailable, ...}
@@ -156,8 +158,6 @@ def build_report(
     digits: Digits | None = None,
 ) -> dict:
     """Train or reuse the CNN, run every stage, write results.json and index.html in `out`; return a summary."""
-    from nnscope.report.page import render_page  # jinja2 is only needed here
-
     on_event = on_event or (lambda event: None)
     out, checkpoint = Path(out), Path(checkpoint)
     check_paths(out, checkpoint)
@@ -186,8 +186,9 @@ def build_report(
     results["seconds"] = time.perf_counter() - start  # everything but writing the page
     write_json(out / RESULTS_FILE, results)
     page = render_page(results, out)
+    results_page = write_results_page(results, out, RESULTS_FILE)
     return {
-        "out": str(out), "page": str(page), "results": str(out / RESULTS_FILE),
+        "out": str(out), "page": str(page), "results": str(out / RESULTS_FILE), "results_page": str(results_page),
         "seconds": time.perf_counter() - start, "checkpoint": str(checkpoint),
         "reused_checkpoint": train_section["reused_checkpoint"],
         "other_checkpoint_kept_at": train_section["other_checkpoint_kept_at"],
