@@ -57,6 +57,8 @@ def run_command(argv: list[str] | None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         result = args.run(args)
+        if distributed.rank() == 0:
+            emit(args, result)  # inside: a result that cannot be printed is one line too
     except NnscopeError as e:
         print_error(args.command, str(e))
         return 2
@@ -66,6 +68,4 @@ def run_command(argv: list[str] | None) -> int:
         return 2
     finally:
         distributed.shutdown()
-    if distributed.rank() == 0:
-        emit(args, result)
     return 0
