@@ -176,8 +176,9 @@ def parse_mnist_csv(text: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
 # IDX files
 
 
-def read_idx(path: Path, expected_magic: int) -> np.ndarray:
-    """Read one IDX file (gzipped or not), checking its magic number and its size; a writable array."""
+def read_idx(path: Path, expected_magic: int, side: int | None = 28) -> np.ndarray:
+    """Read one IDX file (gzipped or not), checking its magic number and its size; a writable array.
+    Images must be `side` x `side` pixels (MNIST's 28); `side=None` takes any size (a user's data set)."""
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
@@ -196,9 +197,9 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
     if len(raw) < header:
         raise NnscopeError(f"{path}: truncated IDX header ({len(raw)} bytes, expected at least {header})")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
-    if ndim == 3 and shape[1:] != (28, 28):  # said before the size, which such a header makes absurd
+    if ndim == 3 and side is not None and shape[1:] != (side, side):  # before the size, which it makes absurd
         raise NnscopeError(f"{path}: IDX header declares {shape[0]} images of {shape[1]} x {shape[2]} pixels, "
-                           "expected 28 x 28; the file is corrupt or not MNIST-like")
+                           f"expected {side} x {side}; the file is corrupt or not MNIST-like")
     expected = header + math.prod(shape)  # Python integers: a corrupt header can ask for 2^96 bytes
     if len(raw) != expected:
         raise NnscopeError(

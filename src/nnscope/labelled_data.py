@@ -117,7 +117,7 @@ def read_idx_data(path: Path) -> LabelledImages:
     if pair is None:
         raise NnscopeError(f"--data: {path}: not an .npz, and no IDX labels file beside it "
                            "(expected NAME-images-idx3-ubyte with NAME-labels-idx1-ubyte)")
-    images, labels = read_idx(pair[0], IDX_IMAGES_MAGIC), read_idx(pair[1], IDX_LABELS_MAGIC).astype(np.int64)
+    images, labels = read_idx(pair[0], IDX_IMAGES_MAGIC, side=None), read_idx(pair[1], IDX_LABELS_MAGIC).astype(np.int64)
     if images.ndim != 3 or len(images) != len(labels):
         raise NnscopeError(f"--data: {pair[0]}: {len(images)} images of shape {tuple(images.shape[1:])} and "
                            f"{len(labels)} labels; expected (N, H, W) images and N labels")

@@ -80,7 +80,7 @@ def test_out_that_is_a_file_is_refused_before_the_work_and_left_alone(tmp_path, 
     extra = ["--fasta", str(tmp_path / "seqs.fa")] if fasta else []
     assert main(["longseq", *extra, "--out", str(target)]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines == [f"nnscope longseq: error: --out: {target} is a file; expected a folder for the figures and results"]
+    assert lines == [f"nnscope longseq: error: --out: {target} is a file; expected a folder (created if missing)"]
     assert target.read_bytes() == b"the user's own file\n"
 
 

@@ -107,7 +107,7 @@ def test_too_few_fasta_records_name_the_file(tmp_path, capsys):
     path = tmp_path / "three.fa"
     path.write_text(">a 0\nMK\n>b 1\nMKV\n>c 0\nAC\n")
     assert main(["longseq", "--fasta", str(path), "--out", str(tmp_path)]) == 2
-    assert capsys.readouterr().err == (f"nnscope longseq: error: --fasta {path}: expected at least 4 records with "
+    assert capsys.readouterr().err == (f"nnscope longseq: error: FASTA file {path}: expected at least 4 records with "
                                        f"both labels 0 and 1, got 3 record(s) with labels [0, 1]\n")
 
 

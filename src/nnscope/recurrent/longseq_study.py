@@ -195,16 +195,15 @@ def training_study(config: LongSeqConfig, progress: Progress = no_progress) -> d
 def fasta_study(options: LongSeqOptions) -> dict:
     """The echo state network of the options on the labelled sequences of `options.fasta`."""
     esn = study_config(options).esn
-    result = fasta_esn_study(read_fasta(options.fasta), esn, seed=options.seed, source=f"--fasta {options.fasta}")
+    result = fasta_esn_study(read_fasta(options.fasta), esn, seed=options.seed)
     result.update(fasta=str(options.fasta), seed=options.seed, esn=asdict(esn), versions=versions())
     return result
 
 
-def fasta_esn_study(sequences: SequenceSet, config: EchoStateConfig, seed: int = 0, test_share: float = 0.3,
-                    source: str = "FASTA") -> dict:
+def fasta_esn_study(sequences: SequenceSet, config: EchoStateConfig, seed: int = 0, test_share: float = 0.3) -> dict:
     """The echo state network on labelled sequences read from FASTA: readout fitted on a random 70%, tested on the rest."""
     if len(sequences) < 4 or len(set(sequences.labels.tolist())) < 2:
-        raise NnscopeError(f"{source}: expected at least 4 records with both labels 0 and 1, got {len(sequences)} "
+        raise NnscopeError(f"{sequences.source}: expected at least 4 records with both labels 0 and 1, got {len(sequences)} "
                            f"record(s) with labels {sorted(set(sequences.labels.tolist()))}")
     order = np.random.default_rng(seed).permutation(len(sequences))
     cut = max(1, int(round(len(order) * test_share)))
