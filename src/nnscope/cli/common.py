@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import re
 import sys
+import zipfile
 from pathlib import Path
 
 from rich.console import Console
@@ -110,6 +111,38 @@ def add_example_options(parser: Parser, digit: int, verb: str) -> None:
     parser.add_argument("--digit", type=int, default=digit, help=f"which digit to {verb}")
     parser.add_argument("--index", type=int, default=None, metavar="I",
                         help="index into the test set of the image (default: the first correctly classified one)")
+
+
+USER_MODEL_OPTIONS = ("weights", "image", "data", "input_shape", "mean", "std", "class_names")  # argument names
+
+
+def add_user_model_options(parser: Parser, data_use: str) -> None:
+    """--model (alias --checkpoint) and its companions, --image, and --data DIR (a labelled data set) for `data_use`."""
+    from nnscope.cli.model_options import add_model_options  # it imports this module: no import at the top
+
+    add_model_options(parser)
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
+                        help=f"a labelled data set for {data_use}: an ImageFolder tree DIR/<class>/<images>, IDX "
+                        "files or an .npz with images and labels (default: the MNIST test set for nnscope's "
+                        "checkpoint; skipped for another model)")
+
+
+def wants_user_model(args) -> bool:
+    """True when the command runs on the generic path of any model: a FILE.py:NAME, TorchScript or .pt2 model,
+    or any of --weights, --image, --data, --input-shape, --mean, --std, --class-names given; False for an
+    nnscope checkpoint alone, which keeps its own analyses, numbers and messages."""
+    if any(getattr(args, name, None) is not None for name in USER_MODEL_OPTIONS):
+        return True
+    spec = str(args.model)
+    head, colon, _ = spec.rpartition(":")
+    if spec.lower().endswith(".py") or (colon and head.lower().endswith(".py")):
+        return True
+    try:
+        with zipfile.ZipFile(spec) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any(n.endswith("/archive_format") or "/code/" in n for n in names)  # torch.export or TorchScript
 
 
 def options_from_args(cls, args, **renamed):

@@ -1,0 +1,98 @@
+"""Figures of the Problem 1 analyses on the user's own model: filters, feature maps and shifts of any size.
+
+Images are the model's (C, H, W) in [0, 1]: drawn in colour for three channels, grey for one, and
+the first channel otherwise. Signed values use one blue-white-red scale centred at zero.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from nnscope.report.plotting import DIVERGING, plt, save_figure, symmetric_limit
+
+GRID_COLUMNS = 8  # kernels per row in a grid of kernels
+
+
+def mosaic(tiles: np.ndarray) -> np.ndarray:
+    """Tiles (R, C, h, w[, 3]) as one image with a one-pixel NaN gap between tiles (NaN draws as background)."""
+    rows, cols, h, w = tiles.shape[:4]
+    extra = tiles.shape[4:]
+    image = np.full((rows * (h + 1) - 1, cols * (w + 1) - 1, *extra), np.nan)
+    for r in range(rows):
+        for c in range(cols):
+            image[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = tiles[r, c]
+    return image
+
+
+def as_grid(kernels: np.ndarray, columns: int = GRID_COLUMNS) -> np.ndarray:
+    """Kernels (n, h, w[, 3]) as tiles (rows, columns, h, w[, 3]), the last row padded with NaN."""
+    n = len(kernels)
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    padded = np.full((rows * columns, *kernels.shape[1:]), np.nan)
+    padded[:n] = kernels
+    return padded.reshape(rows, columns, *kernels.shape[1:])
+
+
+def shown_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """A (C, H, W) image in [0, 1] as imshow takes it: (H, W, 3) for RGB, else (H, W) with the grey colour map."""
+    if image.shape[0] == 3:
+        return np.clip(np.transpose(image, (1, 2, 0)), 0, 1), None
+    return image[0], "gray"
+
+
+def draw_user_filters(name: str, weights: np.ndarray, stats: dict, path: str | Path) -> Path:
+    """One conv layer (out, in / groups, kh, kw): RGB kernels in colour, one input slice as a grid of kernels,
+    else one row per filter and one tile per input slice of its group; only the shown filters and slices."""
+    out_channels, per_group, kh, kw = weights.shape
+    filters, slices = stats["shown_filters"], stats["shown_slices"]
+    limit = symmetric_limit(weights)
+    chosen = weights[filters]
+    what = (f"strongest {len(filters)} of {out_channels} filters by L2 norm" if len(filters) < out_channels
+            else f"{out_channels} filters")
+    groups = stats["groups"]
+    if stats["colour"]:
+        rgb = 0.5 + np.transpose(chosen, (0, 2, 3, 1)) / (2 * limit)  # weight 0 -> mid grey, +-limit -> 0 / 1
+        tiles = as_grid(rgb)
+        fig, ax = plt.subplots(figsize=(8, 1.4 + 1.0 * tiles.shape[0]))
+        shown = mosaic(tiles)
+        ax.imshow(np.nan_to_num(shown, nan=1.0), interpolation="nearest")
+        ax.set_title(f"{name}: {what}, 3 x {kh} x {kw} RGB kernels in colour (grey = 0, weights scaled by "
+                     f"+-{limit:.3f})")
+        label_tiles(ax, filters, tiles.shape[1], kh, kw)
+        ax.set_axis_off()
+        return save_figure(fig, path)
+    if per_group == 1:
+        tiles = as_grid(chosen[:, 0])
+        fig, ax = plt.subplots(figsize=(8, 1.6 + 1.0 * tiles.shape[0]))
+        image = ax.imshow(mosaic(tiles), cmap=DIVERGING, vmin=-limit, vmax=limit, interpolation="nearest")
+        label_tiles(ax, filters, tiles.shape[1], kh, kw)
+        kind = "depthwise: one kernel per channel" if groups > 1 else "one input channel"
+        ax.set_title(f"{name}: {what} of {kh} x {kw} ({kind}; blue < 0 < red)")
+    else:
+        tiles = chosen[:, slices]  # (filters, slices, kh, kw)
+        fig, ax = plt.subplots(figsize=(min(13, 2 + 0.3 * len(slices) * (kw + 1) / 2),
+                                        min(15, 1.5 + 0.3 * len(filters) * (kh + 1) / 2)))
+        image = ax.imshow(mosaic(tiles), cmap=DIVERGING, vmin=-limit, vmax=limit, interpolation="nearest")
+        step = max(1, len(filters) // 16)
+        per_filter = out_channels // groups
+        ax.set_yticks([r * (kh + 1) + kh // 2 for r in range(0, len(filters), step)],
+                      [f"{filters[r]}" + (f" (g{filters[r] // per_filter})" if groups > 1 else "")
+                       for r in range(0, len(filters), step)])
+        ax.set_xticks([c * (kw + 1) + kw // 2 for c in range(len(slices))], slices, rotation=90, fontsize=7)
+        ax.set_ylabel("output filter" + (" (its group)" if groups > 1 else ""))
+        sliced = f"strongest {len(slices)} of {per_group} input slices" if len(slices) < per_group else "every input slice"
+        grouping = f"; {groups} groups, each filter sees the {per_group} channels of its group" if groups > 1 else ""
+        ax.set_xlabel(f"input slice (index within the group), {sliced}{grouping}")
+        ax.set_title(f"{name}: {what}, each {per_group} x {kh} x {kw} (blue < 0 < red)")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
+    return save_figure(fig, path)
+
+
+def label_tiles(ax, numbers, columns: int, h: int, w: int) -> None:
+    """Each grid tile's filter number above it."""
+    for i, number in enumerate(numbers):
+        r, c = divmod(i, columns)
+        ax.text(c * (w + 1) + (w - 1) / 2, r * (h + 1) - 0.6, str(number), ha="center", va="bottom", fontsize=6)
+    ax.set_xticks([])
+    ax.set_yticks([])
