@@ -103,9 +103,13 @@ def add_data_options(parser: Parser) -> None:
                         help="read the standard IDX files (gzipped or not) from DIR instead of the default source")
 
 
-def add_example_options(parser: Parser, digit: int, verb: str) -> None:
-    """--checkpoint, --out, the data options, --digit and --index: what every one-example analysis takes."""
-    add_checkpoint_option(parser)
+def add_example_options(parser: Parser, digit: int, verb: str, data_use: str | None = None) -> None:
+    """--checkpoint, --out, the data options, --digit and --index: what every one-example analysis takes; with
+    `data_use`, --model and its companions, --image and --data (for that use) instead of --checkpoint."""
+    if data_use is None:
+        add_checkpoint_option(parser)
+    else:
+        add_user_model_options(parser, data_use)
     add_out_option(parser)
     add_data_options(parser)
     parser.add_argument("--digit", type=int, default=digit, help=f"which digit to {verb}")

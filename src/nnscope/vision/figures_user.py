@@ -96,3 +96,33 @@ def label_tiles(ax, numbers, columns: int, h: int, w: int) -> None:
         ax.text(c * (w + 1) + (w - 1) / 2, r * (h + 1) - 0.6, str(number), ha="center", va="bottom", fontsize=6)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def draw_user_shift_example(result: dict, path: str | Path) -> Path:
+    """Three panels: the image shifted left, the original, shifted right; each titled with its prediction."""
+    names = result["class_names"]
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.6))
+    for ax, key in zip(axes, ("left", "original", "right")):
+        v = result[key]
+        image, cmap = shown_image(v["image"])
+        ax.imshow(image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        shift = {"left": f"-{result['pixels']} px", "original": "unshifted", "right": f"+{result['pixels']} px"}[key]
+        ax.set_title(f"{shift}: {names[v['prediction']]} (p = {v['probabilities'][v['prediction']]:.3f})", fontsize=9)
+        ax.set_axis_off()
+    fig.suptitle(f"{result['source']} shifted in x, {result['padding']} padding")
+    return save_figure(fig, path)
+
+
+def draw_user_shift_sweep(sweep: dict, path: str | Path) -> Path:
+    """Accuracy against the shift, one panel per axis, one line per padding."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, axis in zip(axes, ("x", "y")):
+        for padding in sweep["paddings"]:
+            ax.plot(sweep["shifts"], 100 * np.asarray(sweep["accuracy"][axis][padding]), marker="o", label=padding)
+        ax.set_title(f"shift in {axis}")
+        ax.set_xlabel("shift (pixels)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (%)")
+    axes[1].legend(title="padding")
+    fig.suptitle(f"Accuracy over {sweep['images']} images against the shift")
+    return save_figure(fig, path)

@@ -87,3 +87,29 @@ def layer_outputs(loaded, name: str, images: np.ndarray, option: str = "--layer"
             maps.append(torch.cat(outputs).cpu()[:len(logits[-1])])  # a static-batch export runs padded chunks
             captured.clear()
     return torch.cat(maps).numpy(), torch.cat(logits)
+
+
+def load_model_image_and_data(options, data_path=None):
+    """(LoadedModel, --image as (C, H, W) or None, --data as LabelledImages or None, class names set from the
+    data set's folders when --class-names is not given); the data's image size sizes the model when nothing
+    else does."""
+    from dataclasses import replace
+
+    from nnscope.labelled_data import load_labelled_data, with_channels
+    from nnscope.models import load_model_and_image
+
+    raw = None if data_path is None else load_labelled_data(data_path)
+    if raw is not None and options.input_shape is None and options.image is None:
+        try:
+            loaded, image = load_model_and_image(replace(options, input_shape=raw.input_shape))
+        except NnscopeError:  # maybe the model takes the other of grey / RGB: the data is converted below
+            loaded, image = load_model_and_image(replace(options, input_shape=(4 - raw.input_shape[0], *raw.input_shape[1:])))
+    else:
+        loaded, image = load_model_and_image(options)
+    data = None
+    if raw is not None:
+        data = with_channels(raw, loaded.channels)
+        check_data_fits(loaded, data)
+        if options.class_names is None and len(data.class_names) == loaded.classes:
+            loaded.class_names = tuple(data.class_names)
+    return loaded, image, data
