@@ -126,3 +126,66 @@ def draw_user_shift_sweep(sweep: dict, path: str | Path) -> Path:
     axes[1].legend(title="padding")
     fig.suptitle(f"Accuracy over {sweep['images']} images against the shift")
     return save_figure(fig, path)
+
+
+MAX_CHANNELS = 32  # channels drawn per row of feature maps; more are shown by the top-ranked (or most active)
+
+
+def draw_user_feature_maps(result: dict, path: str | Path, top: int) -> Path:
+    """One row per example (its image first, then its channels) and a difference row for two examples; a layer
+    with more than MAX_CHANNELS channels shows the top-ranked ones (or the most active without a ranking)."""
+    examples, layer = result["examples"], result["layer"]
+    channels = examples[0]["feature_maps"].shape[0]
+    if "channel_ranking" in result:
+        picked = [r["channel"] for r in result["channel_ranking"][:MAX_CHANNELS]]
+        how = "top-ranked by |Cohen's d|"
+    else:
+        activity = np.abs(examples[0]["feature_maps"]).mean(axis=(1, 2))
+        picked = np.argsort(-activity, kind="stable")[:MAX_CHANNELS].tolist()
+        how = "most active (mean |activation|)"
+    if channels <= MAX_CHANNELS:
+        picked, how = list(range(channels)), None
+    rows = [(e["source"], e["feature_maps"][picked], e["image"]) for e in examples]
+    if "difference" in result:
+        rows.append(("difference", result["difference"][picked], None))
+    limit = symmetric_limit(*[r[1] for r in rows])
+    fig, axes = plt.subplots(len(rows), len(picked) + 1, figsize=(1.1 * (len(picked) + 1), 1.3 * len(rows) + 0.8),
+                             squeeze=False)
+    image = None
+    for r, (label, maps, source) in enumerate(rows):
+        if source is not None:
+            shown, cmap = shown_image(source)
+            axes[r, 0].imshow(shown, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        axes[r, 0].set_title(label, fontsize=6)
+        for c, channel in enumerate(picked):
+            image = axes[r, c + 1].imshow(maps[c], cmap=DIVERGING, vmin=-limit, vmax=limit, interpolation="nearest")
+            if r == 0:
+                axes[r, c + 1].set_title(f"ch {channel}", fontsize=7)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    shown_what = f"{len(picked)} of {channels} channels, {how}" if how else f"all {channels} channels"
+    fig.suptitle(f"{layer}: {shown_what}, one colour scale (blue < 0 < red)")
+    fig.colorbar(image, ax=axes, shrink=0.6, label="activation")
+    return save_figure(fig, path)
+
+
+def draw_user_ablation(result: dict, path: str | Path) -> Path:
+    """Margin and accuracy against k: the top-k ranked channels zeroed, and k random ones (mean +- sd)."""
+    study = result["ablation"]
+    ks = [r["k"] for r in study["by_k"]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    left.plot(ks, [r["top"]["margin"] for r in study["by_k"]], marker="o", label="top-k ranked")
+    left.errorbar(ks, [r["random_margin"] for r in study["by_k"]], yerr=[r["random_margin_std"] for r in study["by_k"]],
+                  marker="s", label=f"k random ({study['draws']} draws)")
+    left.axhline(study["baseline"]["margin"], color="grey", linestyle="--", label="unablated")
+    left.set_ylabel("mean logit margin")
+    right.plot(ks, [100 * r["top"]["accuracy"] for r in study["by_k"]], marker="o", label="top-k ranked")
+    right.plot(ks, [100 * r["random_accuracy"] for r in study["by_k"]], marker="s", label="k random")
+    right.axhline(100 * study["baseline"]["accuracy"], color="grey", linestyle="--", label="unablated")
+    right.set_ylabel("accuracy (%)")
+    for ax in (left, right):
+        ax.set_xlabel("k channels zeroed")
+        ax.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    fig.suptitle(f"{result['layer']}: channels zeroed in its output by a forward hook, over {study['images']} images")
+    return save_figure(fig, path)

@@ -110,6 +110,6 @@ def load_model_image_and_data(options, data_path=None):
     if raw is not None:
         data = with_channels(raw, loaded.channels)
         check_data_fits(loaded, data)
-        if options.class_names is None and len(data.class_names) == loaded.classes:
-            loaded.class_names = tuple(data.class_names)
+        if options.class_names is None and loaded.format != "nnscope":  # the data's class index is the logit's
+            loaded.class_names = (*data.class_names, *map(str, range(len(data.class_names), loaded.classes)))
     return loaded, image, data
