@@ -65,11 +65,12 @@ def run_on_user_model(args, options: ShiftOptions) -> dict:
     from nnscope.cli.model_options import model_options
     from nnscope.errors import NnscopeError
     from nnscope.vision.user_model import load_model_image_and_data
-    from nnscope.vision.user_shift import run_user_shift
+    from nnscope.vision.user_shift import check_user_shift, run_user_shift
 
     loaded, image, data = load_model_image_and_data(model_options(args), args.data)
     if image is None and data is None:
         raise NnscopeError("--image: on your own model give --image PATH or --data DIR for the image to shift")
+    check_user_shift(loaded, data, image, options)  # before the progress bar
     if data is None or not options.sweep:
         if options.sweep:
             log("no --data given: the sweep over a labelled data set is skipped")

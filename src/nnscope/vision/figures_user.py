@@ -84,7 +84,8 @@ def draw_user_filters(name: str, weights: np.ndarray, stats: dict, path: str | P
         sliced = f"strongest {len(slices)} of {per_group} input slices" if len(slices) < per_group else "every input slice"
         grouping = f"; {groups} groups, each filter sees the {per_group} channels of its group" if groups > 1 else ""
         ax.set_xlabel(f"input slice (index within the group), {sliced}{grouping}")
-        ax.set_title(f"{name}: {what}, each {per_group} x {kh} x {kw} (blue < 0 < red)")
+        in_groups = f" in {groups} groups (one row label g: its group)" if groups > 1 else ""
+        ax.set_title(f"{name}: {what}, each {per_group} x {kh} x {kw}{in_groups} (blue < 0 < red)")
     fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
     return save_figure(fig, path)
 

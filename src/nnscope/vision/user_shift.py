@@ -63,14 +63,20 @@ def user_sweep(loaded, data, max_shift: int, limit: int | None, progress: Progre
             "per_class": per_class, "class_names": list(data.class_names)}
 
 
-def run_user_shift(loaded, data=None, image: np.ndarray | None = None, options: ShiftOptions = ShiftOptions(),
-                   out: str | Path | None = None, progress: Progress | None = None) -> dict:
-    """The example (`image`, else class `options.digit` of `data`) shifted by `options.pixels` with
-    `options.padding`, the sweep over `data` when given and wanted, and with `out` the figures."""
+def check_user_shift(loaded, data, image: np.ndarray | None, options: ShiftOptions) -> tuple[int, int, int]:
+    """(C, H, W) of the image to shift, once the options fit it, the data and the model's classes (else one line)."""
     if data is not None:
         check_data_fits(loaded, data)
     c, h, w = image.shape if image is not None else data.input_shape
     options.check(side=min(h, w) if options.sweep and data is not None else w, classes=loaded.classes)
+    return c, h, w
+
+
+def run_user_shift(loaded, data=None, image: np.ndarray | None = None, options: ShiftOptions = ShiftOptions(),
+                   out: str | Path | None = None, progress: Progress | None = None) -> dict:
+    """The example (`image`, else class `options.digit` of `data`) shifted by `options.pixels` with
+    `options.padding`, the sweep over `data` when given and wanted, and with `out` the figures."""
+    c, h, w = check_user_shift(loaded, data, image, options)
     result = {"model": loaded.source, "pixels": options.pixels, "padding": options.padding,
               "image_shape": [c, h, w], "class_names": list(loaded.class_names)}
     if image is None:
