@@ -195,3 +195,17 @@ def test_bad_input_is_one_line_and_exit_2(capsys, nets, folder, argv, words):
     assert main(argv + ["--out", str(nets / "o")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and words in err, err
+
+
+@pytest.mark.parametrize("command, extra, words", [
+    ("filters", [], "stem: 3 filters of 3 x 1 x 1 weights"),
+    ("featuremaps", ["--classes", "0", "2"], "Ablation: channels zeroed in the output of stem by a forward hook"),
+    ("shift", ["--no-sweep"], "The 3 x 30 x 26 image from image 4 of"),
+])
+def test_human_view_prints_the_finding_and_the_figures(capsys, nets, folder, tmp_path, command, extra, words):
+    data = [] if command == "filters" else ["--data", str(folder)]
+    argv = [command, "--model", f"{nets}/oracle.py:ChannelVote", *data, "--input-shape", "3", "30", "26", *extra,
+            "--out", str(tmp_path / "h")]
+    assert main(argv) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert words in out and "figures: " in out

@@ -94,11 +94,16 @@ def show(result: dict, console) -> None:
         table.add_row(key, str(view["prediction"]), f"{probabilities[view['prediction']]:.4f}",
                       f"{probabilities[result['digit']]:.4f}", ", ".join(f"{c}: {probabilities[c]:.3f}" for c in top3))
     console.print(table)
+    show_sweep_and_finding(result, console, "test accuracy")
+
+
+def show_sweep_and_finding(result: dict, console, measure: str) -> None:
+    """The sweep's tables (one per axis, `measure` in their titles), the finding and the figure paths."""
     if "sweep" in result:
         sweep = result["sweep"]
         for axis in ("x", "y"):
             shifts = [int(s) for s in sweep["shifts"]]
-            table = Table("padding", *[f"{s:+d}" for s in shifts], title=f"test accuracy (%) for shifts in {axis}")
+            table = Table("padding", *[f"{s:+d}" for s in shifts], title=f"{measure} (%) for shifts in {axis}")
             for padding in sweep["paddings"]:
                 table.add_row(padding, *[f"{100 * a:.1f}" for a in sweep["accuracy"][axis][padding]])
             console.print(table)
@@ -118,13 +123,4 @@ def show_user(result: dict, console) -> None:
         table.add_row(key, names[result[key]["prediction"]], f"{p[result[key]['prediction']]:.4f}",
                       ", ".join(f"{names[c]}: {p[c]:.3f}" for c in top3))
     console.print(table)
-    if "sweep" in result:
-        sweep = result["sweep"]
-        for axis in ("x", "y"):
-            table = Table("padding", *[f"{int(s):+d}" for s in sweep["shifts"]], title=f"accuracy (%) for shifts in {axis}")
-            for padding in sweep["paddings"]:
-                table.add_row(padding, *[f"{100 * a:.1f}" for a in sweep["accuracy"][axis][padding]])
-            console.print(table)
-    for line in result["finding"]:
-        console.print(line, highlight=False)
-    console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)
+    show_sweep_and_finding(result, console, "accuracy")
