@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import user_nets  # noqa: E402
+import user_nets  # tests/user_nets.py: tests/ is on the path (no __init__.py there)
 
-from nnscope.cli import main  # noqa: E402
-import nnscope.vision.figures_user as figures_user  # noqa: E402
+import nnscope.vision.figures_user as figures_user
+from nnscope.cli import main
 
 # logits = 10 x the mean of each channel of a 1x1 identity conv: an image whose channel k is all 1 is class k
 ORACLE = '''

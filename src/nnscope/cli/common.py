@@ -149,6 +149,13 @@ def wants_user_model(args) -> bool:
     return any(n.endswith("/archive_format") or "/code/" in n for n in names)  # torch.export or TorchScript
 
 
+def log_unused_mnist_options(args) -> None:
+    """On the generic path --dataset and --data-dir (the MNIST test set) do nothing: say so on stderr."""
+    if getattr(args, "data_dir", None) is not None or getattr(args, "dataset", "mnist") != "mnist":
+        log("note: --dataset and --data-dir are ignored without nnscope's checkpoint alone; give a labelled "
+            "data set as --data DIR")
+
+
 def options_from_args(cls, args, **renamed):
     """The frozen options dataclass `cls` from the parsed arguments: each field from the argument of the
     same name (or the one `renamed` maps it to); a field the command does not offer keeps its default."""

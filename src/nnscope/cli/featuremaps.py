@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.table import Table
 
 from nnscope.cli.common import (add_command, add_data_options, add_out_option, add_user_model_options, log,
-                                options_from_args, wants_user_model)
+                                log_unused_mnist_options, options_from_args, wants_user_model)
 from nnscope.options.featuremaps import FeatureMapsOptions
 
 
@@ -58,6 +58,8 @@ def run(args) -> dict:
     if args.layer is None:  # the default depends on the model: conv3 here, the third Conv2d on the generic path
         options = replace(options, layer=FeatureMapsOptions.layer)
     if user:
+        if options.digits != FeatureMapsOptions.digits:
+            log("note: --digit is ignored on your own model; pick the classes of --data with --classes A B")
         # the layer and the class pair are checked against the model and --data once loaded
         FeatureMapsOptions(top=options.top, draws=options.draws, seed=options.seed, limit=options.limit,
                            index=options.index).check()
@@ -89,6 +91,7 @@ def run_on_user_model(args, options: FeatureMapsOptions) -> dict:
     from nnscope.vision.user_featuremaps import NO_DATA, run_user_featuremaps
     from nnscope.vision.user_model import load_model_image_and_data
 
+    log_unused_mnist_options(args)
     loaded, image, data = load_model_image_and_data(model_options(args), args.data)
     if image is None and data is None:
         raise NnscopeError("--image: on your own model give --image PATH or --data DIR for the feature maps")

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import add_command, add_example_options, log, options_from_args, progress_bar, wants_user_model
+from nnscope.cli.common import (add_command, add_example_options, log, log_unused_mnist_options, options_from_args,
+                                progress_bar, wants_user_model)
 from nnscope.options.shift import PADDINGS, SIDE, ShiftOptions
 
 
@@ -67,6 +68,7 @@ def run_on_user_model(args, options: ShiftOptions) -> dict:
     from nnscope.vision.user_model import load_model_image_and_data
     from nnscope.vision.user_shift import check_user_shift, run_user_shift
 
+    log_unused_mnist_options(args)
     loaded, image, data = load_model_image_and_data(model_options(args), args.data)
     if image is None and data is None:
         raise NnscopeError("--image: on your own model give --image PATH or --data DIR for the image to shift")

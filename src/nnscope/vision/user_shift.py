@@ -5,7 +5,6 @@ correctly classified image of class `--digit` in `--data`. The sweep needs `--da
 it is skipped and the result says so.
 """
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
