@@ -207,3 +207,28 @@ def test_human_view_prints_the_finding_and_the_figures(capsys, nets, folder, tmp
     assert main(argv) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert words in out and "figures: " in out
+
+
+def test_torchscript_and_exported_models(capsys, tmp_path):
+    torch.manual_seed(0)
+    net = user_nets.VGGStyle().eval()
+    torch.jit.save(torch.jit.script(net), tmp_path / "vgg_script.pt")
+    batch = torch.export.Dim("batch")
+    torch.export.save(torch.export.export(net, (torch.rand(2, 3, 32, 32),), dynamic_shapes={"x": {0: batch}}),
+                      tmp_path / "vgg.pt2")
+    expected = net.features[0].weight.detach().double().flatten(1).norm(dim=1).numpy()
+    for name in ("vgg_script.pt", "vgg.pt2"):
+        result = run_json(capsys, ["filters", "--model", str(tmp_path / name), "--input-shape", "3", "32", "32",
+                                   "--out", str(tmp_path / name.replace(".", "_"))])
+        assert list(result["layers"]) == ["features.0", "features.2", "features.5"]
+        np.testing.assert_allclose(result["layers"]["features.0"]["filter_norms"], expected, rtol=1e-6)
+    np.save(tmp_path / "img.npy", np.random.default_rng(0).random((3, 32, 32)).astype(np.float32))
+    exported = run_json(capsys, ["featuremaps", "--model", str(tmp_path / "vgg.pt2"), "--image", str(tmp_path / "img.npy"),
+                                 "--out", str(tmp_path / "fm")])
+    with torch.no_grad():
+        direct = net.features[:6](torch.from_numpy(np.load(tmp_path / "img.npy"))[None])[0].numpy()  # features.5's output
+    np.testing.assert_allclose(exported["examples"][0]["feature_maps"], direct, atol=1e-5)
+    assert main(["featuremaps", "--model", str(tmp_path / "vgg_script.pt"), "--image", str(tmp_path / "img.npy"),
+                 "--out", str(tmp_path / "fm2")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "forward hooks cannot be set" in err

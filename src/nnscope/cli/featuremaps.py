@@ -95,10 +95,10 @@ def run_on_user_model(args, options: FeatureMapsOptions) -> dict:
     loaded, image, data = load_model_image_and_data(model_options(args), args.data)
     if image is None and data is None:
         raise NnscopeError("--image: on your own model give --image PATH or --data DIR for the feature maps")
+    result = run_user_featuremaps(loaded, data, image, args.layer, args.classes, options, out=args.out)
     if data is None:
-        log(NO_DATA)
-    return {"out": str(args.out), **run_user_featuremaps(loaded, data, image, args.layer, args.classes, options,
-                                                          out=args.out)}
+        log(NO_DATA)  # after the work: a bad --layer stays the only line on stderr
+    return {"out": str(args.out), **result}
 
 
 def show_user(result: dict, console) -> None:

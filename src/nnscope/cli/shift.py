@@ -74,9 +74,10 @@ def run_on_user_model(args, options: ShiftOptions) -> dict:
         raise NnscopeError("--image: on your own model give --image PATH or --data DIR for the image to shift")
     check_user_shift(loaded, data, image, options)  # before the progress bar
     if data is None or not options.sweep:
+        result = run_user_shift(loaded, data, image, options, out=args.out)
         if options.sweep:
             log("no --data given: the sweep over a labelled data set is skipped")
-        return {"out": str(args.out), **run_user_shift(loaded, data, image, options, out=args.out)}
+        return {"out": str(args.out), **result}
     with progress_bar("shift sweep", total=2 * len(PADDINGS) * (2 * options.sweep_max + 1)) as advance:
         result = run_user_shift(loaded, data, image, options, out=args.out,
                                 progress=lambda done, total, info: advance(1, info))

@@ -6,7 +6,7 @@ def describe_user_filters(result: dict) -> list[str]:
     lines = []
     for name, s in result["layers"].items():
         out_channels, per_group, kh, kw = s["shape"]
-        grouping = f" in {s['groups']} groups" if s["groups"] > 1 else ""
+        grouping = f" in {s['groups']} groups" if (s["groups"] or 1) > 1 else ""
         norms = s["filter_norms"]
         line = (f"{name}: {out_channels} filters of {per_group} x {kh} x {kw} weights{grouping}; values from "
                 f"{s['min']:.3f} to {s['max']:.3f} (mean {s['mean']:+.3f}, {s['share_positive']:.0%} positive); "

@@ -8,6 +8,7 @@ norm (and, per filter, its strongest input slices), and the figure and the resul
 from pathlib import Path
 
 import numpy as np
+import torch
 from torch import nn
 
 from nnscope.errors import NnscopeError
@@ -21,31 +22,37 @@ MAX_ROWS = 32  # filters drawn as rows of input slices; more are summarised by t
 MAX_SLICES = 16  # input slices drawn per filter; more are summarised by the strongest
 
 
-def conv_layer(loaded, name: str) -> nn.Conv2d:
-    """The nn.Conv2d named `name`; an unknown name lists close matches, another module type says what it is."""
+def conv_layer(loaded, name: str) -> nn.Module:
+    """The Conv2d named `name` (a TorchScript or exported one too); an unknown name lists close matches, another
+    module type says what it is."""
     module = loaded.layer(name, "--layer")
-    if not isinstance(module, nn.Conv2d) or not hasattr(module, "weight"):
+    weight = getattr(module, "weight", None)
+    if not (isinstance(module, nn.Conv2d) or name in loaded.conv_layers) or not isinstance(weight, torch.Tensor) \
+            or weight.ndim != 4:
         convs = ", ".join(loaded.conv_layers) or "none"
         raise NnscopeError(f"--layer: {name!r} is a {type(module).__name__}, not a Conv2d; conv layers in forward "
                            f"order: {convs}")
     return module
 
 
-def layer_filters(module: nn.Conv2d) -> dict:
+def layer_filters(module: nn.Module) -> dict:
     """Statistics of one conv layer's weights, its grouping, and which filters and slices a figure shows."""
     weights = module.weight.detach().cpu().float().numpy()  # (out, in / groups, kh, kw)
     stats = filter_statistics(weights)
     out_channels, per_group, kh, kw = weights.shape
+    # an exported program's modules keep their weights but not their settings: None where not recorded
+    groups = getattr(module, "groups", None)
+    setting = lambda key: list(getattr(module, key)) if hasattr(module, key) else None  # noqa: E731
     norms = stats["filter_norms"]
-    colour = per_group == 3 and module.groups == 1 and module.in_channels == 3
+    colour = per_group == 3 and (groups or 1) == 1
     most = MAX_FILTERS if colour or per_group == 1 else MAX_ROWS
     shown = np.sort(np.argsort(-norms, kind="stable")[:most])  # the strongest, in channel order
     slice_norms = np.sqrt((weights[shown].astype(np.float64) ** 2).sum(axis=(2, 3))).sum(0)  # (in / groups,)
     slices = np.sort(np.argsort(-slice_norms, kind="stable")[:MAX_SLICES])
-    return {**stats, "groups": int(module.groups), "in_channels": int(module.in_channels),
-            "kernel": [kh, kw], "stride": list(module.stride), "dilation": list(module.dilation),
-            "colour": bool(colour),
-            "shown_filters": shown.tolist(), "shown_slices": slices.tolist(),
+    return {**stats, "groups": None if groups is None else int(groups),
+            "in_channels": None if groups is None else int(per_group * groups),
+            "kernel": [kh, kw], "stride": setting("stride"), "dilation": setting("dilation"),
+            "colour": bool(colour), "shown_filters": shown.tolist(), "shown_slices": slices.tolist(),
             "summarised": bool(len(shown) < out_channels or len(slices) < per_group)}
 
 

@@ -74,6 +74,9 @@ def hooked(module: torch.nn.Module, edit=None):
 def layer_outputs(loaded, name: str, images: np.ndarray, option: str = "--layer") -> tuple[np.ndarray, np.ndarray]:
     """(maps (N, C, H, W) float32 of module `name`'s output, logits (N, K)) for images (N, C, H, W) in [0, 1]."""
     module = loaded.layer(name, option)
+    if loaded.format == "torchscript":
+        raise NnscopeError(f"{option}: {loaded.source} runs outside Python, where forward hooks cannot be set; "
+                           "give the model as FILE.py:NAME or a torch.export .pt2 to see its feature maps")
     maps, logits = [], []
     with hooked(module) as captured:
         for i in range(0, len(images), BATCH):
