@@ -127,7 +127,7 @@ def add_user_model_options(parser: Parser, data_use: str) -> None:
     add_model_options(parser)
     parser.add_argument("--data", type=Path, default=None, metavar="DIR",
                         help=f"a labelled data set for {data_use}: an ImageFolder tree DIR/<class>/<images>, IDX "
-                        "files or an .npz with images and labels (default: the MNIST test set for nnscope's "
+                        "files or an .npz with images and labels (without it: the MNIST test set for nnscope's "
                         "checkpoint; skipped for another model)")
 
 
