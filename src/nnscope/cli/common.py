@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import re
 import sys
+import zipfile
 from pathlib import Path
 
 from rich.console import Console
@@ -102,14 +103,57 @@ def add_data_options(parser: Parser) -> None:
                         help="read the standard IDX files (gzipped or not) from DIR instead of the default source")
 
 
-def add_example_options(parser: Parser, digit: int, verb: str) -> None:
-    """--checkpoint, --out, the data options, --digit and --index: what every one-example analysis takes."""
-    add_checkpoint_option(parser)
+def add_example_options(parser: Parser, digit: int, verb: str, data_use: str | None = None) -> None:
+    """--checkpoint, --out, the data options, --digit and --index: what every one-example analysis takes; with
+    `data_use`, --model and its companions, --image and --data (for that use) instead of --checkpoint."""
+    if data_use is None:
+        add_checkpoint_option(parser)
+    else:
+        add_user_model_options(parser, data_use)
     add_out_option(parser)
     add_data_options(parser)
     parser.add_argument("--digit", type=int, default=digit, help=f"which digit to {verb}")
     parser.add_argument("--index", type=int, default=None, metavar="I",
                         help="index into the test set of the image (default: the first correctly classified one)")
+
+
+USER_MODEL_OPTIONS = ("weights", "image", "data", "input_shape", "mean", "std", "class_names")  # argument names
+
+
+def add_user_model_options(parser: Parser, data_use: str) -> None:
+    """--model (alias --checkpoint) and its companions, --image, and --data DIR (a labelled data set) for `data_use`."""
+    from nnscope.cli.model_options import add_model_options  # it imports this module: no import at the top
+
+    add_model_options(parser)
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
+                        help=f"a labelled data set for {data_use}: an ImageFolder tree DIR/<class>/<images>, IDX "
+                        "files or an .npz with images and labels (without it: the MNIST test set for nnscope's "
+                        "checkpoint; skipped for another model)")
+
+
+def wants_user_model(args) -> bool:
+    """True when the command runs on the generic path of any model: a FILE.py:NAME, TorchScript or .pt2 model,
+    or any of --weights, --image, --data, --input-shape, --mean, --std, --class-names given; False for an
+    nnscope checkpoint alone, which keeps its own analyses, numbers and messages."""
+    if any(getattr(args, name, None) is not None for name in USER_MODEL_OPTIONS):
+        return True
+    spec = str(args.model)
+    head, colon, _ = spec.rpartition(":")
+    if spec.lower().endswith(".py") or (colon and head.lower().endswith(".py")):
+        return True
+    try:
+        with zipfile.ZipFile(spec) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any(n.endswith("/archive_format") or "/code/" in n for n in names)  # torch.export or TorchScript
+
+
+def log_unused_mnist_options(args) -> None:
+    """On the generic path --dataset and --data-dir (the MNIST test set) do nothing: say so on stderr."""
+    if getattr(args, "data_dir", None) is not None or getattr(args, "dataset", "mnist") != "mnist":
+        log("note: --dataset and --data-dir are ignored without nnscope's checkpoint alone; give a labelled "
+            "data set as --data DIR")
 
 
 def options_from_args(cls, args, **renamed):

@@ -1,10 +1,12 @@
 """`nnscope featuremaps`: feature maps of a '0' and an '8', and the channels that tell them apart."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import add_checkpoint_option, add_command, add_data_options, add_out_option, log, options_from_args
+from nnscope.cli.common import (add_command, add_data_options, add_out_option, add_user_model_options, log,
+                                log_unused_mnist_options, options_from_args, wants_user_model)
 from nnscope.options.featuremaps import FeatureMapsOptions
 
 
@@ -18,19 +20,29 @@ def register(subparsers) -> None:
         "same with the channels set to their mean map instead of zero.\n"
         "Layers: convN is the raw output of convolution N (for conv3, what 'the output of the third convolutional "
         "layer' means literally; signed); reluN the block output after pooling, batch norm and ReLU.\n"
-        "Writes OUT/featuremaps_<layer>.png, OUT/featuremaps_<layer>_top.png, OUT/featuremaps_<layer>_ablation.png.",
+        "Writes OUT/featuremaps_<layer>.png, OUT/featuremaps_<layer>_top.png, OUT/featuremaps_<layer>_ablation.png.\n"
+        "On your own model (--model): --layer is any module whose output is a (C, H, W) map, by its "
+        "named_modules() name (default: the third Conv2d in forward order), read by a forward hook; the maps of "
+        "--image or of one image per class of --classes in --data; over --data the channels are ranked by "
+        "Cohen's d and zeroed in that module's output by a hook (no mean-map fill, no _top figure). Without "
+        "--data the ranking and ablation are skipped, and the result says so.",
         run=run, show=show,
     )
-    add_checkpoint_option(parser)
+    add_user_model_options(parser, data_use="the class comparison, the channel ranking and the ablation")
     add_out_option(parser)
     add_data_options(parser)
     parser.add_argument("--digit", "--digits", dest="digits", type=int, nargs="+", default=FeatureMapsOptions.digits,
                         metavar="D", help="the two digits to compare, each 0-9")
+    parser.add_argument("--classes", nargs=2, default=None, metavar=("A", "B"),
+                        help="on your own model: the two classes of --data to compare, by folder name or index "
+                        "(default: the first two)")
     parser.add_argument("--index", type=int, nargs=2, default=FeatureMapsOptions.index, metavar=("I", "J"),
                         help="test-set indices of the two examples, one per digit (default: the first correctly "
                         "classified image of each digit)")
-    parser.add_argument("--layer", "--layers", dest="layer", default=FeatureMapsOptions.layer, metavar="NAME",
-                        help="convN (raw convolution output, N = 1, 2, 3 for this CNN) or reluN (block output)")
+    parser.add_argument("--layer", "--layers", dest="layer", default=None, metavar="NAME",
+                        help="convN (raw convolution output, N = 1, 2, 3 for this CNN) or reluN (block output); "
+                        f"default {FeatureMapsOptions.layer} for nnscope's checkpoint; on your own model any "
+                        "module name (default: the third Conv2d in forward order)")
     parser.add_argument("--top", type=int, default=FeatureMapsOptions.top, metavar="N",
                         help="how many top-ranked channels to draw (at most the layer's channels)")
     parser.add_argument("--draws", type=int, default=FeatureMapsOptions.draws, metavar="N",
@@ -41,14 +53,28 @@ def register(subparsers) -> None:
 
 
 def run(args) -> dict:
+    user = wants_user_model(args)
     options = options_from_args(FeatureMapsOptions, args)
+    if args.layer is None:  # the default depends on the model: conv3 here, the third Conv2d on the generic path
+        options = replace(options, layer=FeatureMapsOptions.layer)
+    if user:
+        if options.digits != FeatureMapsOptions.digits:
+            log("note: --digit is ignored on your own model; pick the classes of --data with --classes A B")
+        # the layer and the class pair are checked against the model and --data once loaded
+        FeatureMapsOptions(top=options.top, draws=options.draws, seed=options.seed, limit=options.limit,
+                           index=options.index).check()
+        return run_on_user_model(args, options)
+    if args.classes is not None:
+        from nnscope.errors import NnscopeError
+
+        raise NnscopeError("--classes: picks classes of --data on your own model; for nnscope's checkpoint use --digit")
     options.check()
     # torch and matplotlib: only once the options are valid (start-up)
     from nnscope.data import load_digits
     from nnscope.model import load_model
     from nnscope.vision.featuremaps import check_layer, layer_channels, run_featuremaps
 
-    model = load_model(args.checkpoint)
+    model = load_model(Path(args.model))
     channels = layer_channels(model, check_layer(model, options.layer))
     if options.top > channels:
         log(f"note: --top {options.top} is more than the {channels} channels of {options.layer}; drawing all {channels}")
@@ -57,7 +83,40 @@ def run(args) -> dict:
     return {"out": str(args.out), **run_featuremaps(model, digits, options, out=args.out)}
 
 
+def run_on_user_model(args, options: FeatureMapsOptions) -> dict:
+    """The generic path: maps of any module via a hook; ranking and zero ablation over --data, else skipped."""
+    # torch and matplotlib: only once the options are valid (start-up)
+    from nnscope.cli.model_options import model_options
+    from nnscope.errors import NnscopeError
+    from nnscope.vision.user_featuremaps import NO_DATA, run_user_featuremaps
+    from nnscope.vision.user_model import load_model_image_and_data
+
+    log_unused_mnist_options(args)
+    loaded, image, data = load_model_image_and_data(model_options(args), args.data)
+    if image is None and data is None:
+        raise NnscopeError("--image: on your own model give --image PATH or --data DIR for the feature maps")
+    result = run_user_featuremaps(loaded, data, image, args.layer, args.classes, options, out=args.out)
+    if data is None:
+        log(NO_DATA)  # after the work: a bad --layer stays the only line on stderr
+    return {"out": str(args.out), **result}
+
+
+def show_user(result: dict, console) -> None:
+    """The generic path's view: the ranking table when there is one, the finding and the figures."""
+    names = result["class_names"]
+    if "channel_ranking" in result:
+        table = Table("rank", "channel", "Cohen's d", "higher for", "where", title=f"{result['layer']} channels ranked by |d|")
+        for rank, row in enumerate(result["channel_ranking"][:10], start=1):
+            table.add_row(str(rank), str(row["channel"]), f"{row['effect_size']:+.2f}", names[row["higher_for"]], row["where"])
+        console.print(table)
+    for line in result["finding"]:
+        console.print(line, highlight=False)
+    console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)
+
+
 def show(result: dict, console) -> None:
+    if "model" in result:
+        return show_user(result, console)
     for example in result["examples"]:
         console.print(f"'{example['digit']}': test image {example['index']}, predicted {example['prediction']} "
                       f"(p = {example['probabilities'][example['prediction']]:.4f})", highlight=False)

@@ -22,14 +22,15 @@ class ShiftOptions:
     sweep_images: int | None = None  # the sweep uses the first N test images; None: all of them
     slider: int = 0  # the page's slider: the example shifted -slider..+slider px in x, classified; 0: none
 
-    def check(self) -> None:
-        """Raise NnscopeError naming the option (as the command line spells it) of the first bad value."""
-        whole_number("--digit", self.digit, 0, 9)
+    def check(self, side: int = SIDE, classes: int = 10) -> None:
+        """Raise NnscopeError naming the option (as the command line spells it) of the first bad value; `side`
+        and `classes`: the image side and class count (MNIST's by default; a user model's once loaded)."""
+        whole_number("--digit", self.digit, 0, classes - 1)
         if self.index is not None:
             whole_number("--index", self.index, 0)
-        whole_number("--pixels", self.pixels, 0, SIDE - 1, unit="of pixels")
+        whole_number("--pixels", self.pixels, 0, side - 1, unit="of pixels")
         one_of("--padding", self.padding, PADDINGS)
-        whole_number("--sweep-max", self.sweep_max, 1, SIDE - 1, unit="of pixels")
+        whole_number("--sweep-max", self.sweep_max, 1, side - 1, unit="of pixels")
         if self.sweep_images is not None:
             whole_number("--images", self.sweep_images, 1, unit="of test images")
         whole_number("slider", self.slider, 0, SIDE - 1, unit="of pixels")

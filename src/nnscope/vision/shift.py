@@ -28,10 +28,10 @@ DEFAULTS = ShiftOptions()
 BREAK_ACCURACY = 0.9  # a digit "breaks" at the smallest shift where its accuracy falls below this
 
 
-def check_shift(pixels: int, option: str) -> int:
-    """`pixels` if a shift by it either way leaves part of the image in view (-27..27), else a clear error."""
-    if isinstance(pixels, (bool, np.bool_)) or not isinstance(pixels, (int, np.integer)) or not abs(pixels) < SIDE:
-        raise NnscopeError(f"{option}: {pixels!r}; expected a whole number of pixels from 0 to {SIDE - 1} either way")
+def check_shift(pixels: int, option: str, side: int = SIDE) -> int:
+    """`pixels` if a shift by it either way leaves part of an image of `side` pixels in view, else a clear error."""
+    if isinstance(pixels, (bool, np.bool_)) or not isinstance(pixels, (int, np.integer)) or not abs(pixels) < side:
+        raise NnscopeError(f"{option}: {pixels!r}; expected a whole number of pixels from 0 to {side - 1} either way")
     return int(pixels)
 
 
@@ -58,9 +58,10 @@ def source_indices(size: int, shift: int, padding: str) -> tuple[np.ndarray, np.
 def shift_images(images: np.ndarray, dx: int, dy: int, padding: str = "clamp") -> np.ndarray:
     """`images` (..., H, W) moved right by dx and down by dy pixels, borders filled by `padding`."""
     check_padding(padding)
-    check_shift(dx, "dx")
-    check_shift(dy, "dy")
     height, width = images.shape[-2:]
+    # MNIST's -27..27 bound, or the image's own side when larger (any shift of a smaller one is defined)
+    check_shift(dx, "dx", max(width, SIDE))
+    check_shift(dy, "dy", max(height, SIDE))
     rows, row_ok = source_indices(height, dy, padding)
     cols, col_ok = source_indices(width, dx, padding)
     shifted = images[..., rows[:, None], cols[None, :]]
