@@ -1,6 +1,8 @@
 """Model shapes, the input contract, and checkpoints (round trip, corrupt, foreign, unsafe)."""
 
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -211,3 +213,17 @@ def test_a_file_nnscope_did_not_write_is_never_a_training_target(tmp_path):
     small_checkpoint(tmp_path / "ours.pt")
     check_checkpoint_target("--checkpoint", tmp_path / "ours.pt")  # an nnscope checkpoint may be replaced
     check_checkpoint_target("--checkpoint", tmp_path / "new" / "m.pt")  # and a new file written
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian's dataset-fashion-mnist")
+def test_a_model_run_on_another_data_set_says_so(trained_checkpoint, tmp_path, capsys):
+    """The MNIST model on Fashion-MNIST: the command runs, and a line says the classes are not the model's."""
+    from nnscope.cli import main
+    from nnscope.model import load_model
+
+    assert load_model(trained_checkpoint).trained_on == "mnist"
+    assert main(["shift", "--checkpoint", str(trained_checkpoint), "--out", str(tmp_path), "--dataset", "fashion-mnist",
+                 "--no-sweep", "--json"]) in (0, 2)  # 2: no trouser is classified '1'
+    err = capsys.readouterr().err
+    assert "note: the model was trained on mnist; it now reads fashion-mnist images" in err

@@ -234,6 +234,8 @@ def model_from_checkpoint(state: dict, path: str | Path = "checkpoint") -> CNN:
     check_checkpoint(state, path)
     model = CNN(config_from_dict(state["model_config"], path))
     model.load_state_dict(state["state_dict"])
+    metrics = state.get("metrics")
+    model.trained_on = metrics.get("dataset") if isinstance(metrics, dict) else None  # e.g. 'mnist'
     return model.eval()
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import add_command, add_example_options, log, options_from_args
+from nnscope.cli.common import add_command, add_example_options, log, note_other_dataset, options_from_args
 from nnscope.options.attack import AttackOptions
 
 
@@ -43,6 +43,7 @@ def run(args) -> dict:
 
     model = load_model(args.checkpoint)
     digits = load_digits(args.dataset, args.data_dir, progress=log)
+    note_other_dataset(model, digits)
     log(f"searching pastes of {len(set(options.sizes))} sizes from {9 * options.donors} donors ...")
     return {**run_attack(model, digits, options, out=args.out), "out": str(args.out)}
 

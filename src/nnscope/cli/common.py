@@ -188,6 +188,15 @@ def emit(args, result: dict) -> None:
         args.show(result, stdout_console())
 
 
+def note_other_dataset(model, digits) -> None:
+    """A line on stderr when the model was trained on another data set than the one it now reads
+    (the MNIST model calls Fashion-MNIST's trousers 'a 1' without a word otherwise)."""
+    trained_on = getattr(model, "trained_on", None)
+    if trained_on and trained_on != digits.name:
+        log(f"note: the model was trained on {trained_on}; it now reads {digits.name} images, whose classes "
+            f"it was never taught, so its labels name {trained_on} classes")
+
+
 def log(message: str) -> None:
     """One progress line on stderr."""
     stderr_console().print(f"[dim]{message}[/dim]", highlight=False)

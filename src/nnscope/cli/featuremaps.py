@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.table import Table
 
 from nnscope.cli.common import (add_command, add_data_options, add_out_option, add_user_model_options, log,
-                                log_unused_mnist_options, options_from_args, wants_user_model)
+                                log_unused_mnist_options, note_other_dataset, options_from_args, wants_user_model)
 from nnscope.options.featuremaps import FeatureMapsOptions
 
 
@@ -79,6 +79,7 @@ def run(args) -> dict:
     if options.top > channels:
         log(f"note: --top {options.top} is more than the {channels} channels of {options.layer}; drawing all {channels}")
     digits = load_digits(args.dataset, args.data_dir, progress=log)
+    note_other_dataset(model, digits)
     log("ranking channels and ablating them over the test images of both digits")
     return {"out": str(args.out), **run_featuremaps(model, digits, options, out=args.out)}
 

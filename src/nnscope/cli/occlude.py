@@ -6,7 +6,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import add_command, add_example_options, log, options_from_args, progress_display
+from nnscope.cli.common import (add_command, add_example_options, log, note_other_dataset, options_from_args,
+                                progress_display)
 from nnscope.errors import NnscopeError
 from nnscope.options.checks import ignored
 from nnscope.options.occlusion import AGGREGATE_IMAGES, SIDE, OcclusionOptions
@@ -72,6 +73,7 @@ def run(args) -> dict:
 
     model = load_model(args.checkpoint)
     digits = load_digits(args.dataset, args.data_dir, progress=log)
+    note_other_dataset(model, digits)
     if not options.test_set:
         return {**run_occlusion(model, digits, options, out=args.out), "out": str(args.out)}
     with progress_display(f"occlusion maps (rank {distributed.rank()})") as progress:

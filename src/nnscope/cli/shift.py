@@ -4,8 +4,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import (add_command, add_example_options, log, log_unused_mnist_options, options_from_args,
-                                progress_bar, wants_user_model)
+from nnscope.cli.common import (add_command, add_example_options, log, log_unused_mnist_options, note_other_dataset,
+                                options_from_args, progress_bar, wants_user_model)
 from nnscope.options.shift import PADDINGS, SIDE, ShiftOptions
 
 
@@ -53,6 +53,7 @@ def run(args) -> dict:
 
     model = load_model(Path(args.model))
     digits = load_digits(args.dataset, args.data_dir, progress=log)
+    note_other_dataset(model, digits)
     if not options.sweep:
         return {"out": str(args.out), **run_shift(model, digits, options, out=args.out)}
     with progress_bar("shift sweep", total=2 * len(PADDINGS) * (2 * options.sweep_max + 1)) as advance:
