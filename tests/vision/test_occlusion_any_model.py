@@ -11,30 +11,22 @@ import pytest
 import torch
 
 import user_nets
+from helpers import trained_like
 from nnscope.cli import main
+from nnscope.errors import NnscopeError
 from nnscope.model import CNN, CNNConfig, save_checkpoint
+from nnscope.options.occlusion import ModelOcclusionOptions
 from nnscope.vision.occlusion.parts import grid_regions, regions_for
 
 SHAPES = {"ResidualNet": (3, 30, 26), "DilatedGroupedNet": (1, 28, 28), "VGGStyle": (3, 32, 32)}
 CLASSES = {"ResidualNet": 5, "DilatedGroupedNet": 4, "VGGStyle": 10}
 
 
-def seeded_net(name: str) -> torch.nn.Module:
-    """The net with seeded weights and non-trivial batch-norm statistics, in eval mode."""
-    torch.manual_seed(0)
-    net = getattr(user_nets, name)()
-    for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    return net.eval()
-
-
 def saved(name: str, folder: Path) -> tuple[torch.nn.Module, list[str]]:
     """The net and the --model/--weights arguments that load it: tests/user_nets.py as the user's .py, a state dict."""
     (folder / "user").mkdir(exist_ok=True)
     shutil.copy(Path(user_nets.__file__), folder / "user" / "nets.py")
-    net = seeded_net(name)
+    net = trained_like(name)
     torch.save(net.state_dict(), folder / f"{name}.pt")
     return net, ["--model", f"{folder / 'user' / 'nets.py'}:{name}", "--weights", str(folder / f"{name}.pt")]
 
@@ -222,3 +214,33 @@ def test_an_image_the_model_cannot_take_is_one_line(tmp_path, capsys):
     code = main(["occlude", *model, "--image", path, "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "30 x 26" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("options,message", [
+    (ModelOcclusionOptions(patch=(1, 2, 3)), "--patch: 3 numbers; expected 1 (a square) or 2 (height width)"),
+    (ModelOcclusionOptions(patch=(0,)), "--patch: 0; expected a whole number of pixels >= 1"),
+    (ModelOcclusionOptions(stride=(2, 0)), "--stride: 0; expected a whole number of pixels >= 1"),
+    (ModelOcclusionOptions(fill=()), "--fill: no values; expected one, or one per channel"),
+    (ModelOcclusionOptions(fill=(0.5, 1.5)), "--fill: 1.5; expected a pixel value (0 black, 1 white) from 0 to 1"),
+    (ModelOcclusionOptions(target=-1), "--target: -1; expected a whole number >= 0"),
+    (ModelOcclusionOptions(index=-1), "--index: -1; expected a whole number >= 0"),
+    (ModelOcclusionOptions(digit=-1), "--digit: -1; expected a whole number >= 0"),
+    (ModelOcclusionOptions(images=-1), "--images: -1; expected a whole number of images >= 0"),
+])
+def test_every_check_names_its_option(options, message):
+    with pytest.raises(NnscopeError) as caught:
+        options.check()
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("options,message", [
+    (ModelOcclusionOptions(patch=(9, 4)), "--patch: 9 x 4 pixels; the image is 8 x 8 (H x W), expected a patch inside it"),
+    (ModelOcclusionOptions(fill=(0.1, 0.2)), "--fill: 2 values; the model takes 3 channels, expected 1 or 3"),
+    (ModelOcclusionOptions(target=5), "--target: 5; the model has 5 classes, expected 0 to 4"),
+    (ModelOcclusionOptions(digit=7), "--digit: 7; the model has 5 classes, expected 0 to 4"),
+])
+def test_every_image_check_names_its_option(options, message):
+    options.check()
+    with pytest.raises(NnscopeError) as caught:
+        options.check_image(3, 8, 8, 5)
+    assert str(caught.value) == message

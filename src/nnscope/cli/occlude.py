@@ -12,6 +12,7 @@ from nnscope.cli.common import add_command, add_data_options, add_out_option, lo
 from nnscope.cli.model_options import add_model_options, model_options
 from nnscope.errors import NnscopeError
 from nnscope.options.checks import ignored
+from nnscope.outputs import check_output_file
 from nnscope.options.occlusion import AGGREGATE_IMAGES, SIDE, ModelOcclusionOptions, OcclusionOptions
 
 def register(subparsers) -> None:
@@ -27,7 +28,11 @@ def register(subparsers) -> None:
         "(--npz): probabilities (N, rows, cols, 10) float32, labels, indices, patch, stride, fill, loops (C or "
         "torch: whether nnscope's C loops, compiled with the system's cc, computed them).\n"
         "--all uses every torch thread of one process, or one thread per process under torchrun, which writes "
-        "the same file byte for byte: torchrun --nproc_per_node 2 -m nnscope occlude --all",
+        "the same file byte for byte: torchrun --nproc_per_node 2 -m nnscope occlude --all\n"
+        "Your own model: --model SPEC (see the model options) with --image PATH or --data PATH (the image picked "
+        "by --index): any C x H x W, a patch of --patch H W, a --fill per channel, --target K for map 1; which parts "
+        "matter uses a 3 x 3 grid of regions where the digit parts do not apply (RGB, other sizes or classes), "
+        "and the aggregate averages images of --data (skipped without it).",
         run=run, show=show,
     )
     add_model_options(parser)
@@ -104,6 +109,8 @@ def run(args) -> dict:
     if not wanted:
         for option, mode in options.ignored():
             log(ignored(option, mode))
+        if options.test_set and options.npz is not None:
+            check_output_file("--npz", options.npz)  # an output path before the model and the test set
     # torch and matplotlib: only once the options are valid (start-up)
     from nnscope import distributed
     from nnscope.data import load_digits
