@@ -244,3 +244,14 @@ def test_every_image_check_names_its_option(options, message):
     with pytest.raises(NnscopeError) as caught:
         options.check_image(3, 8, 8, 5)
     assert str(caught.value) == message
+
+
+def test_another_model_without_an_image_occludes_a_test_digit(mnist, tmp_path, capsys):
+    net, model = saved("OutOfOrder", tmp_path)  # grey, any size, 2 classes: a correctly classified '0' or '1'
+    result = occlude([*model, "--images", "2", "--stride", "4", "--out", str(tmp_path)], capsys)
+    index = result["index"]
+    image = mnist.test_images[index][None].astype(np.float32) / 255
+    assert result["label"] == mnist.test_labels[index] == result["target"] and result["target_from"] == "label"
+    assert "test set" in result["source"] and result["aggregate"]["images"] == 2
+    naive = naive_maps(net, image, (8, 8), (4, 4), [0.0])[0]
+    assert np.abs(np.array(result["probabilities"]) - naive).max() < 1e-5

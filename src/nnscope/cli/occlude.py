@@ -123,6 +123,8 @@ def run(args) -> dict:
 
         shape = load_labelled_data(args.data).input_shape
         model_choice = dataclasses.replace(model_choice, input_shape=shape)
+    elif args.data is None and model_choice.image is None and model_choice.input_shape is None:
+        model_choice = dataclasses.replace(model_choice, input_shape=(1, SIDE, SIDE))  # the MNIST test set's images
     loaded, image = load_model_and_image(model_choice)
     cnn = nnscope_cnn(loaded)
     if cnn is None and not wanted:  # another model on the MNIST test set: the any-model path
@@ -130,7 +132,7 @@ def run(args) -> dict:
             raise NnscopeError("--all: the whole test set into one .npz runs on nnscope's CNN only; "
                                f"{loaded.source} is another model")
         options = ModelOcclusionOptions(patch=(options.patch,), stride=(options.stride,), fill=(options.fill,),
-                                        index=options.index, digit=options.digit, images=args.images)
+                                        index=options.index, digit=args.digit, images=args.images)
         wanted = True
     if wanted:
         data = None
