@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 import user_nets
+from helpers import trained_like
 from nnscope.errors import NnscopeError
 from nnscope.model import CNN, CNNConfig, save_checkpoint
 from nnscope.models import load_user_model
@@ -21,17 +22,6 @@ NETS = {  # name -> (input shape, classes, conv layers in forward order)
     "OutOfOrder": ((1, 12, 9), 2, ("early", "middle", "late")),
 }
 FIXED_SIZE = {"ResidualNet": False, "DilatedGroupedNet": True, "VGGStyle": True, "OutOfOrder": False}
-
-
-def trained_like(name: str) -> torch.nn.Module:
-    """The net with seeded random weights and non-trivial batch-norm statistics, in eval mode."""
-    torch.manual_seed(0)
-    net = getattr(user_nets, name)()
-    for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-    return net.eval()
 
 
 @pytest.fixture

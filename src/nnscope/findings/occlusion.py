@@ -21,19 +21,34 @@ def describe_test_set(result: dict) -> list[str]:
             f"loops: {result['npz']}"]
 
 
-def describe_parts(summary: dict, digit: int, patch: int) -> list[str]:
-    """Sentences from the numbers of `which_parts_matter` on one image."""
-    name = f"P('{digit}')"
+def patch_text(patch) -> str:
+    """8 -> '8x8'; (6, 4) -> '6x4' (height x width)."""
+    return f"{patch}x{patch}" if isinstance(patch, int) else f"{patch[0]}x{patch[-1]}"
+
+
+def split_sentence(split: str) -> str:
+    """Which split "which parts matter" used, in words."""
+    if split == "digit parts":
+        return "Parts: the digit's strokes split by the shape of its ink (loop, stem, ...)."
+    return (f"Parts: the cells of a {split.removeprefix('grid ')} grid over the image (the digit-part split "
+            "needs a grey 28 x 28 image of a model of the ten digits).")
+
+
+def describe_parts(summary: dict, digit: int, patch, names=None) -> list[str]:
+    """Sentences from the numbers of `which_parts_matter` (or `measure_regions`) on one image; `names`:
+    the class names (default: the class indices); a summary with a `split` says which split it used."""
+    label = (lambda k: names[k]) if names is not None else (lambda k: k)
+    name, patch = f"P('{label(digit)}')", patch_text(patch)
     lines = []
     if summary["critical_positions"]:
         lines.append(f"At {summary['critical_positions']} of {summary['positions']} positions of the "
-                     f"{patch}x{patch} patch, {name} falls below {CRITICAL}; the lowest is "
+                     f"{patch} patch, {name} falls below {CRITICAL}; the lowest is "
                      f"{summary['lowest_probability']:.3f}.")
     else:
-        lines.append(f"No position of the {patch}x{patch} patch pushes {name} below {CRITICAL}; the lowest is "
+        lines.append(f"No position of the {patch} patch pushes {name} below {CRITICAL}; the lowest is "
                      f"{summary['lowest_probability']:.3f}.")
     if summary["flipped_positions"]:
-        to = ", ".join(f"'{k}' at {v}" for k, v in sorted(summary["flipped_to"].items(), key=lambda kv: -kv[1]))
+        to = ", ".join(f"'{label(k)}' at {v}" for k, v in sorted(summary["flipped_to"].items(), key=lambda kv: -kv[1]))
         lines.append(f"The label flips at {summary['flipped_positions']} positions: to {to}.")
     else:
         lines.append("The label never flips.")
@@ -43,9 +58,31 @@ def describe_parts(summary: dict, digit: int, patch: int) -> list[str]:
             f"{part} ({p['mean_drop']:.3f})" for part, p in parts) + ".")
     shares = sorted(((p["hidden_share"], part) for part, p in summary["parts"].items() if p["hidden_share"] > 0),
                     reverse=True)
+    what = "ink" if summary.get("split", "digit parts") == "digit parts" else "pixels"
     if shares:
-        lines.append("Of the ink hidden by the critical patches, " + ", ".join(
+        lines.append(f"Of the {what} hidden by the critical patches, " + ", ".join(
             f"{share:.0%} is {part}" for share, part in shares) + ".")
+    if "split" in summary:
+        lines.append(split_sentence(summary["split"]))
+    return lines
+
+
+def describe_model_occlusion(result: dict) -> list[str]:
+    """The finding of `run_model_occlusion`: which parts matter on the image, then over the data set
+    (or the line saying why that was skipped)."""
+    return (list(result["which_parts_matter"]["text"]) + list(result.get("aggregate", {}).get("text", []))
+            + ([result["aggregate_skipped"]] if "aggregate_skipped" in result else []))
+
+
+def describe_model_aggregate(aggregate: dict, name: str, patch) -> list[str]:
+    """Sentences from the aggregate of `run_model_occlusion` over the data set's images of one class."""
+    n, patch = aggregate["images"], patch_text(patch)
+    lines = [f"Over {n} correctly classified '{name}' images of --data: for {aggregate['images_with_critical']} of "
+             f"them some {patch} patch pushes P('{name}') below {CRITICAL}, and for {aggregate['images_with_flip']} "
+             "some patch flips the label."]
+    parts = sorted(aggregate["parts"].items(), key=lambda kv: -kv[1]["mean_drop"])
+    lines.append(f"Mean drop in P('{name}') per hidden pixel, by part ({aggregate['split']}): " + "; ".join(
+        f"{part} {p['mean_drop']:.3f} ({p['images']} images)" for part, p in parts) + ".")
     return lines
 
 

@@ -10,89 +10,132 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
-from nnscope.options.occlusion import SIDE
-
 from nnscope.report.plotting import DIGIT_COLOURS, SEQUENTIAL, plt, save_figure
 
 PART_COLOURS = ListedColormap(["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628"], name="parts")
 
 
-def _map_axes(ax, starts, title: str) -> None:
+def _geometry(result: dict) -> tuple:
+    """(row starts, column starts, patch height, patch width, the class's name, names of all classes) of a
+    result of run_occlusion (square patch, digits) or run_model_occlusion (any patch, the model's names)."""
+    rows = np.asarray(result["starts"])
+    cols = np.asarray(result.get("col_starts", rows))
+    patch = result["patch"]
+    ph, pw = (patch, patch) if isinstance(patch, int) else (patch[0], patch[-1])
+    names = result.get("class_names") or [str(k) for k in range(10)]
+    return rows, cols, ph, pw, names[result["digit"]], names
+
+
+def _shown(image: np.ndarray) -> tuple[np.ndarray, dict]:
+    """An image (H, W) or (C, H, W) in [0, 1] as imshow takes it: RGB in colour, one channel (or any
+    other count, averaged) in grey."""
+    if image.ndim == 3 and image.shape[0] == 3:
+        return np.clip(image.transpose(1, 2, 0), 0, 1), {}
+    if image.ndim == 3:
+        image = image.mean(0)
+    return image, {"cmap": "gray", "vmin": 0, "vmax": 1}
+
+
+def _label_colours(classes: int):
+    """One colour per class: the ten digit colours for up to ten classes, else a resampled colour map."""
+    return DIGIT_COLOURS if classes <= 10 else plt.get_cmap("turbo").resampled(classes)
+
+
+def _map_axes(ax, starts, title: str, cols=None) -> None:
     """Ticks in pixel coordinates of the patch's top-left corner."""
+    cols = starts if cols is None else cols
     ticks = np.arange(0, len(starts), max(1, len(starts) // 5))
-    ax.set_xticks(ticks, [str(starts[t]) for t in ticks])
+    col_ticks = np.arange(0, len(cols), max(1, len(cols) // 5))
+    ax.set_xticks(col_ticks, [str(cols[t]) for t in col_ticks])
     ax.set_yticks(ticks, [str(starts[t]) for t in ticks])
     ax.set_xlabel("patch left column (px)")
     ax.set_ylabel("patch top row (px)")
     ax.set_title(title, fontsize=10)
 
 
-def _centres_extent(starts, patch: int) -> tuple:
+def _centres_extent(starts, patch: int, cols=None, patch_width: int | None = None) -> tuple:
     """imshow extent placing map cells at the patch centres in image pixel coordinates."""
+    cols = starts if cols is None else cols
+    patch_width = patch if patch_width is None else patch_width
     step = starts[1] - starts[0] if len(starts) > 1 else 1
-    offset = (patch - 1) / 2
-    return (starts[0] + offset - step / 2, starts[-1] + offset + step / 2,
+    col_step = cols[1] - cols[0] if len(cols) > 1 else 1
+    offset, col_offset = (patch - 1) / 2, (patch_width - 1) / 2
+    return (cols[0] + col_offset - col_step / 2, cols[-1] + col_offset + col_step / 2,
             starts[-1] + offset + step / 2, starts[0] + offset - step / 2)
 
 
-def _label_legend(ax, labels, digit: int) -> None:
+def _label_legend(ax, labels, digit: int, names=None) -> None:
+    names = names or [str(k) for k in range(10)]
+    colours = _label_colours(len(names))
     present = sorted(set(np.unique(labels).tolist()) | {digit})
-    handles = [Patch(color=DIGIT_COLOURS(k), label=f"'{k}'") for k in present]
+    handles = [Patch(color=colours(k), label=f"'{names[k]}'") for k in present]
     ax.legend(handles=handles, title="predicted", loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8,
               title_fontsize=8, frameon=False)
 
 
 def draw_occlusion_maps(result: dict, path: str | Path) -> Path:
     """Digit with the critical positions, then P(true class), max probability and predicted label maps."""
-    digit, patch, starts = result["digit"], result["patch"], np.asarray(result["starts"])
-    regions = result["regions"]
+    digit, regions = result["digit"], result["regions"]
+    starts, cols, patch, width, name, names = _geometry(result)
     fig, axes = plt.subplots(1, 4, figsize=(19, 4.6), gridspec_kw={"wspace": 0.45})
     ax = axes[0]
-    ax.imshow(result["image"], cmap="gray", vmin=0, vmax=1)
-    extent = _centres_extent(starts, patch)
+    shown, style = _shown(result["image"])
+    ax.imshow(shown, **style)
+    extent = _centres_extent(starts, patch, cols, width)
     overlay = np.zeros(regions["critical"].shape + (4,))
     overlay[regions["critical"]] = (1.0, 0.85, 0.0, 0.45)  # yellow: P(true) < 0.5
     overlay[regions["flipped"]] = (1.0, 0.1, 0.1, 0.65)  # red: label flips
     ax.imshow(overlay, extent=extent, interpolation="nearest")
     r, c = regions["lowest_at"]
-    ax.add_patch(Rectangle((starts[c] - 0.5, starts[r] - 0.5), patch, patch, fill=False, ec="cyan", lw=2))
-    ax.plot(starts[c], starts[r], "c+", ms=10, mew=2)
-    ax.set_title(f"test image {result['index']}: a '{digit}'\ncyan: most damaging {patch}x{patch} patch (+ = its "
-                 "top-left)\ncoloured at patch centres: yellow P<0.5, red label flips", fontsize=9)
-    ax.set_xlim(-0.5, SIDE - 0.5)
-    ax.set_ylim(SIDE - 0.5, -0.5)
-    for ax, key, title in ((axes[1], "true_class_probability", f"P('{digit}') with the patch there"),
-                           (axes[2], "max_probability", "highest probability of the ten")):
+    ax.add_patch(Rectangle((cols[c] - 0.5, starts[r] - 0.5), width, patch, fill=False, ec="cyan", lw=2))
+    ax.plot(cols[c], starts[r], "c+", ms=10, mew=2)
+    what = f"test image {result['index']}" if "source" not in result else result["source"]
+    ax.set_title(f"{what}: a '{name}'\ncyan: most damaging {patch}x{width} patch (+ = its "
+                 "top-left)\ncoloured at patch centres: yellow P<0.5, red label flips", fontsize=9, wrap=True)
+    ax.set_xlim(-0.5, shown.shape[1] - 0.5)
+    ax.set_ylim(shown.shape[0] - 0.5, -0.5)
+    many = "ten" if len(names) == 10 else str(len(names))
+    for ax, key, title in ((axes[1], "true_class_probability", f"P('{name}') with the patch there"),
+                           (axes[2], "max_probability", f"highest probability of the {many}")):
         im = ax.imshow(result[key], cmap=SEQUENTIAL, vmin=0, vmax=1, interpolation="nearest")
-        _map_axes(ax, starts, title)
+        _map_axes(ax, starts, title, cols)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="probability (0..1)")
     ax = axes[3]
     labels = np.asarray(result["predicted_label"])
-    ax.imshow(labels, cmap=DIGIT_COLOURS, vmin=-0.5, vmax=9.5, interpolation="nearest")
-    if len(starts) <= 32:  # write the digit in each cell where it fits
+    ax.imshow(labels, cmap=_label_colours(len(names)), vmin=-0.5, vmax=max(len(names), 10) - 0.5,
+              interpolation="nearest")
+    if max(len(starts), len(cols)) <= 32:  # write the label in each cell where it fits
         for (i, j), k in np.ndenumerate(labels):
-            ax.text(j, i, str(k), ha="center", va="center", fontsize=5.5 if len(starts) > 14 else 8,
+            ax.text(j, i, str(k), ha="center", va="center", fontsize=5.5 if max(len(starts), len(cols)) > 14 else 8,
                     color="white" if k != digit else "black")
-    _map_axes(ax, starts, "predicted label")
-    _label_legend(ax, labels, digit)
-    fig.suptitle(f"Occlusion of a '{digit}' by a {patch}x{patch} patch of grey {result['fill']:g}, stride "
-                 f"{result['stride']}: map cell (r, c) = patch with its top-left corner at pixel (r, c)", fontsize=11)
+    _map_axes(ax, starts, "predicted label", cols)
+    _label_legend(ax, labels, digit, names)
+    fill = result["fill"]
+    fill = f"{fill:g}" if isinstance(fill, (int, float)) else "(" + ", ".join(f"{v:g}" for v in fill) + ")"
+    stride = result["stride"] if isinstance(result["stride"], int) else " x ".join(map(str, result["stride"]))
+    fig.suptitle(f"Occlusion of a '{name}' by a {patch}x{width} patch of value {fill}, stride "
+                 f"{stride}: map cell (r, c) = patch with its top-left corner at pixel (r, c)", fontsize=11)
     return save_figure(fig, path)
 
 
 def draw_parts(result: dict, path: str | Path) -> Path:
     """The digit's parts, coloured, and per part the mean drop of P(true class) and share of hidden ink."""
-    regions, digit = result["regions"], result["digit"]
+    regions = result["regions"]
+    digit = _geometry(result)[4]
     names = list(regions["parts"])
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12.5, 4.4), gridspec_kw={"width_ratios": [1, 1.3], "wspace": 0.55})
-    canvas = np.full(result["image"].shape, np.nan)
+    canvas = np.full(result["image"].shape[-2:], np.nan)
     for k, name in enumerate(names):
         canvas[regions["part_masks"][name]] = k
-    ax.imshow(result["image"], cmap="gray", vmin=0, vmax=1)
+    shown, style = _shown(result["image"])
+    ax.imshow(shown, **style)
     ax.imshow(canvas, cmap=PART_COLOURS, vmin=-0.5, vmax=PART_COLOURS.N - 0.5, alpha=0.8, interpolation="nearest")
     ax.legend(handles=[Patch(color=PART_COLOURS(k), label=n) for k, n in enumerate(names)], loc="upper center",
               bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=8, frameon=False)
-    ax.set_title(f"parts of the '{digit}' (from the shape of its ink)", fontsize=10)
+    split = regions.get("split", "digit parts")
+    how = "from the shape of its ink" if split == "digit parts" else f"a {split.removeprefix('grid ')} grid"
+    ax.set_title(f"parts of the '{digit}' image ({how})" if split != "digit parts"
+                 else f"parts of the '{digit}' ({how})", fontsize=10)
     ax.axis("off")
     y = np.arange(len(names))
     drops = [regions["parts"][n]["mean_drop"] for n in names]
@@ -112,27 +155,29 @@ def draw_parts(result: dict, path: str | Path) -> Path:
 
 def draw_aggregate(result: dict, path: str | Path) -> Path:
     """Over many images of the digit: mean image, mean P(true class) map, share of images flipped."""
-    agg, digit, patch, starts = result["aggregate"], result["digit"], result["patch"], np.asarray(result["starts"])
+    agg = result["aggregate"]
+    starts, cols, patch, width, digit, _ = _geometry(result)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), gridspec_kw={"wspace": 0.4})
     ax = axes[0]
-    ax.imshow(agg["mean_image"], cmap="gray", vmin=0, vmax=1)
-    offset = (patch - 1) / 2
-    if len(starts) > 1:  # a contour needs a map of 2 x 2 positions at least
-        ax.contour(starts + offset, starts + offset, agg["mean_true_class_probability"], levels=[0.5, 0.8],
+    shown, style = _shown(agg["mean_image"])
+    ax.imshow(shown, **style)
+    offset, col_offset = (patch - 1) / 2, (width - 1) / 2
+    if len(starts) > 1 and len(cols) > 1:  # a contour needs a map of 2 x 2 positions at least
+        ax.contour(cols + col_offset, starts + offset, agg["mean_true_class_probability"], levels=[0.5, 0.8],
                    colors=["red", "orange"], linewidths=1.5)
         ax.set_title(f"mean of {agg['images']} test '{digit}'s\ncontours at patch centres: mean P('{digit}') "
                      "0.5 (red), 0.8 (orange)", fontsize=9)
     else:
         ax.set_title(f"mean of {agg['images']} test '{digit}'s\n(one patch position: no contours)", fontsize=9)
-    ax.set_xlim(-0.5, SIDE - 0.5)
-    ax.set_ylim(SIDE - 0.5, -0.5)
+    ax.set_xlim(-0.5, shown.shape[1] - 0.5)
+    ax.set_ylim(shown.shape[0] - 0.5, -0.5)
     for ax, key, title, label in (
             (axes[1], "mean_true_class_probability", f"mean P('{digit}') with the patch there", "probability"),
             (axes[2], "flipped_fraction", "share of images whose label flips", "share of images")):
         im = ax.imshow(agg[key], cmap=SEQUENTIAL, vmin=0, vmax=1, interpolation="nearest")
-        _map_axes(ax, starts, title)
+        _map_axes(ax, starts, title, cols)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"{label} (0..1)")
-    fig.suptitle(f"{patch}x{patch} patch over {agg['images']} correctly classified test '{digit}'s: "
+    fig.suptitle(f"{patch}x{width} patch over {agg['images']} correctly classified test '{digit}'s: "
                  "map cell (r, c) = patch top-left at pixel (r, c)", fontsize=11)
     return save_figure(fig, path)
 
@@ -140,15 +185,18 @@ def draw_aggregate(result: dict, path: str | Path) -> Path:
 def draw_occlusion_figures(result: dict, out: Path) -> list[dict]:
     """The figures of one `run_occlusion` result (with its `regions` masks) drawn into `out`: records
     {file (relative to out), alt, caption}."""
-    d, p = result["digit"], result["patch"]
+    starts, cols, height, width, d, _ = _geometry(result)
+    p = f"{height}x{width}"
+    what = f"test image {result['index']}" if "source" not in result else result["source"]
     records = [
         {"file": draw_occlusion_maps(result, out / "occlusion_maps.png").name,
-         "alt": f"The '{d}' and three maps over the {p}x{p} patch positions: probability of '{d}', highest "
+         "alt": f"The '{d}' and three maps over the {p} patch positions: probability of '{d}', highest "
                 "probability (both on a 0 to 1 scale) and predicted label (ten colours).",
-         "caption": f"Occlusion maps of test image {result['index']}: each cell is one position of the patch."},
+         "caption": f"Occlusion maps of {what}: each cell is one position of the patch."},
         {"file": draw_parts(result, out / "occlusion_parts.png").name,
          "alt": f"The parts of the '{d}' and the region where hiding them drops P('{d}') below one half.",
-         "caption": "Which parts matter: the critical region drawn over the digit."},
+         "caption": "Which parts matter: the critical region drawn over the "
+         + ("digit." if result["regions"].get("split", "digit parts") == "digit parts" else "image's grid cells.")},
     ]
     if "aggregate" in result:
         records.append({"file": draw_aggregate(result, out / "occlusion_aggregate.png").name,

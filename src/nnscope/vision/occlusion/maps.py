@@ -145,11 +145,18 @@ def covering_mean(values: np.ndarray, patch: int, stride: int, side: int = SIDE)
     """Per pixel (side, side), the mean of a map (rows, cols) over the patch positions covering it
     (0 where none does)."""
     starts = patch_starts(patch, stride, side)
-    total, count = np.zeros((side, side)), np.zeros((side, side))
-    for i, row in enumerate(starts):
-        for j, col in enumerate(starts):
-            total[row : row + patch, col : col + patch] += values[i, j]
-            count[row : row + patch, col : col + patch] += 1
+    return covering_mean_at(values, starts, starts, (patch, patch), (side, side))
+
+
+def covering_mean_at(values: np.ndarray, row_starts, col_starts, patch: tuple[int, int],
+                     shape: tuple[int, int]) -> np.ndarray:
+    """Per pixel (H, W), the mean of a map (rows, cols) over the (h, w) patches at row_starts x col_starts
+    covering it (0 where none does); a patch sticking out of the image covers the part inside."""
+    (ph, pw), total, count = patch, np.zeros(shape), np.zeros(shape)
+    for i, row in enumerate(row_starts):
+        for j, col in enumerate(col_starts):
+            total[row : row + ph, col : col + pw] += values[i, j]
+            count[row : row + ph, col : col + pw] += 1
     return np.divide(total, count, out=np.zeros_like(total), where=count > 0)
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 
-from nnscope.vision.occlusion.maps import covering_mean
+from nnscope.vision.occlusion.maps import covering_mean_at
 from nnscope.vision.occlusion.spans import patch_starts
 
 INK = 0.5  # a pixel (0..1) brighter than this is ink
@@ -100,20 +100,35 @@ def digit_parts(image: np.ndarray) -> dict[str, np.ndarray]:
 def window_counts(mask: np.ndarray, patch: int, stride: int) -> np.ndarray:
     """How many pixels of `mask` (28, 28) each patch position hides: (rows, cols)."""
     starts = patch_starts(patch, stride, mask.shape[0])
+    return window_counts_at(mask, starts, starts, (patch, patch))
+
+
+def window_counts_at(mask: np.ndarray, row_starts, col_starts, patch: tuple[int, int]) -> np.ndarray:
+    """How many pixels of `mask` (H, W) the (h, w) patch hides at each of row_starts x col_starts: (rows, cols)."""
     total = np.pad(mask.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
-    r0, c0 = starts[:, None], starts[None, :]
-    return total[r0 + patch, c0 + patch] - total[r0, c0 + patch] - total[r0 + patch, c0] + total[r0, c0]
+    r0, c0 = np.asarray(row_starts)[:, None], np.asarray(col_starts)[None, :]
+    r1, c1 = np.minimum(r0 + patch[0], mask.shape[0]), np.minimum(c0 + patch[1], mask.shape[1])  # clipped at the border
+    return total[r1, c1] - total[r0, c1] - total[r1, c0] + total[r0, c0]
 
 
 def which_parts_matter(image: np.ndarray, maps: dict, digit: int, patch: int, stride: int,
                        unoccluded: float) -> dict:
     """Critical and flipped positions, and per part of the digit: the share of the ink hidden by
     critical patches and the mean drop in the true class's probability when its pixels are hidden."""
+    starts = patch_starts(patch, stride, image.shape[0])
+    return measure_regions(digit_parts(image), maps, digit, starts, starts, (patch, patch), unoccluded)
+
+
+def measure_regions(parts: dict[str, np.ndarray], maps: dict, target: int, row_starts, col_starts,
+                    patch: tuple[int, int], unoccluded: float) -> dict:
+    """Critical and flipped positions, and per region (boolean masks (H, W)): the share of its pixels among
+    those hidden by critical patches and the mean drop in P(target) when its pixels are hidden."""
     true_map, labels = maps["true_class_probability"], maps["predicted_label"]
-    critical, flipped = true_map < CRITICAL, labels != digit
-    parts = digit_parts(image)
-    drop = unoccluded - covering_mean(true_map, patch, stride, image.shape[0])  # (28, 28) per-pixel drop
-    hidden = {name: float(window_counts(mask, patch, stride)[critical].sum()) for name, mask in parts.items()}
+    critical, flipped = true_map < CRITICAL, labels != target
+    shape = next(iter(parts.values())).shape if parts else (0, 0)
+    drop = unoccluded - covering_mean_at(true_map, row_starts, col_starts, patch, shape)  # (H, W) per-pixel drop
+    hidden = {name: float(window_counts_at(mask, row_starts, col_starts, patch)[critical].sum())
+              for name, mask in parts.items()}
     total_hidden = sum(hidden.values())
     summary = {
         "positions": int(true_map.size),
@@ -131,6 +146,42 @@ def which_parts_matter(image: np.ndarray, maps: dict, digit: int, patch: int, st
         "flipped": flipped,
     }
     return summary
+
+
+GRID_NAMES = {3: (("top", "middle", "bottom"), ("left", "centre", "right"))}  # named rows and columns
+
+
+def grid_regions(shape: tuple[int, int], cells: int = 3) -> dict[str, np.ndarray]:
+    """The image (H, W) cut into cells x cells regions of (nearly) equal size, as boolean masks named
+    top-left ... bottom-right for 3 x 3 ('row r, column c' from 1 otherwise); empty regions left out."""
+    height, width = shape
+    rows, cols = np.linspace(0, height, cells + 1).round().astype(int), np.linspace(0, width, cells + 1).round().astype(int)
+    out = {}
+    for r in range(cells):
+        for c in range(cells):
+            if cells in GRID_NAMES:
+                row_name, col_name = GRID_NAMES[cells][0][r], GRID_NAMES[cells][1][c]
+                name = "centre" if (row_name, col_name) == ("middle", "centre") else f"{row_name}-{col_name}"
+            else:
+                name = f"row {r + 1}, column {c + 1}"
+            mask = np.zeros(shape, bool)
+            mask[rows[r] : rows[r + 1], cols[c] : cols[c + 1]] = True
+            if mask.any():
+                out[name] = mask
+    return out
+
+
+DIGIT_SPLIT = "digit parts"  # the split by the shape of a digit's ink (digit_parts)
+
+
+def regions_for(image: np.ndarray, class_names, cells: int = 3) -> tuple[str, dict[str, np.ndarray]]:
+    """(split, masks): the digit parts for a grey 28 x 28 image of a model of the ten digits whose ink they
+    find, else the generic cells x cells grid ('grid 3 x 3')."""
+    if image.shape == (1, 28, 28) and tuple(class_names) == tuple(str(d) for d in range(10)):
+        parts = digit_parts(image[0])
+        if parts:
+            return DIGIT_SPLIT, parts
+    return f"grid {cells} x {cells}", grid_regions(image.shape[1:], cells)
 
 
 MASK_KEYS = ("part_masks", "critical", "flipped")  # per-pixel masks: drawn in the figures, left out of JSON
