@@ -155,7 +155,6 @@ def test_rerun_reuses_every_stage_and_gives_the_same_numbers(quick_report, train
     for name in ORDER[1:]:
         drop = lambda s: {k: v for k, v in s.items() if k not in ("reused",)}  # noqa: E731
         assert drop(after["sections"][name]) == drop(before["sections"][name]), name
-    assert again["seconds"] < 30
 
 
 def test_a_checkpoint_of_another_recipe_is_kept_not_overwritten(tmp_path):
