@@ -49,8 +49,6 @@ class StageProgress:
             self.progress.update(row, total=1, completed=1, info=f"done in {event['seconds']:.1f} s")
         elif status == "reused":
             self.progress.update(row, total=1, completed=1, info="reused")
-        elif status == "unavailable":
-            self.progress.update(row, total=1, completed=0, info="not available yet")
 
 
 def stage_lines(event: dict) -> None:
@@ -60,8 +58,8 @@ def stage_lines(event: dict) -> None:
         log(f"{title} ...")
     elif status == "done":
         log(f"{title}: done in {event['seconds']:.1f} s")
-    elif status in ("reused", "unavailable"):
-        log(f"{title}: {'reused' if status == 'reused' else 'not available'}")
+    elif status == "reused":
+        log(f"{title}: reused")
 
 
 def run(args) -> dict:

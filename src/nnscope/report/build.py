@@ -29,7 +29,7 @@ from nnscope.report.page import render_page
 from nnscope.report.results_page import write_results_page
 from nnscope.report.stages import STAGES, Stage
 
-Event = Callable[[dict], None]  # {'stage', 'title', 'status': start|step|done|reused|unavailable, ...}
+Event = Callable[[dict], None]  # {'stage', 'title', 'status': start|step|done|reused, ...}
 RESULTS_FILE = "results.json"
 PAGE_FILE = "index.html"
 
