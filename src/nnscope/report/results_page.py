@@ -26,13 +26,10 @@ TITLES = [  # section key -> its heading, in the assignment's order
 
 def sentences(section: dict) -> list[str]:
     """A section's answer as a list of sentences (Problem 4 keeps one answer per question)."""
-    answer = section.get("answer") or []
+    answer = section.get("answer") or section.get("answers") or []
     if isinstance(answer, dict):
         return [f"**{key}** {text}" for key, text in answer.items()]
-    lines = list(answer)
-    if isinstance(section.get("answers"), dict):
-        lines += [f"**{key}** {text}" for key, text in section["answers"].items()]
-    return lines
+    return list(answer)
 
 
 def write_results_page(results: dict, out: str | Path, results_file: str = "results.json") -> Path:
