@@ -49,7 +49,8 @@ def describe_parts(summary: dict, digit: int, patch, names=None) -> list[str]:
                      f"{summary['lowest_probability']:.3f}.")
     if summary["flipped_positions"]:
         to = ", ".join(f"'{label(k)}' at {v}" for k, v in sorted(summary["flipped_to"].items(), key=lambda kv: -kv[1]))
-        lines.append(f"The label flips at {summary['flipped_positions']} positions: to {to}.")
+        flipped = summary["flipped_positions"]
+        lines.append(f"The label flips at {flipped} position{'s' if flipped != 1 else ''}: to {to}.")
     else:
         lines.append("The label never flips.")
     parts = sorted(summary["parts"].items(), key=lambda kv: -kv[1]["mean_drop"])
