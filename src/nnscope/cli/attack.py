@@ -42,7 +42,7 @@ def run(args) -> dict:
     from nnscope.vision.attack import run_attack
 
     model = load_model(args.checkpoint)
-    digits = load_digits(args.dataset, args.data_dir, progress=log)
+    digits = load_digits(args.dataset, args.data_dir, log=log)
     note_other_dataset(model, digits)
     log(f"searching pastes of {len(set(options.sizes))} sizes from {9 * options.donors} donors ...")
     return {**run_attack(model, digits, options, out=args.out), "out": str(args.out)}

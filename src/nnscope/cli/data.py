@@ -18,7 +18,7 @@ def register(subparsers) -> None:
 def run(args) -> dict:
     from nnscope.data import load_digits  # numpy and the readers: not for --help (start-up)
 
-    return load_digits(args.dataset, args.data_dir, progress=log).summary()
+    return load_digits(args.dataset, args.data_dir, log=log).summary()
 
 
 def show(result: dict, console) -> None:

@@ -78,7 +78,7 @@ def run(args) -> dict:
     channels = layer_channels(model, check_layer(model, options.layer))
     if options.top > channels:
         log(f"note: --top {options.top} is more than the {channels} channels of {options.layer}; drawing all {channels}")
-    digits = load_digits(args.dataset, args.data_dir, progress=log)
+    digits = load_digits(args.dataset, args.data_dir, log=log)
     note_other_dataset(model, digits)
     log("ranking channels and ablating them over the test images of both digits")
     return {"out": str(args.out), **run_featuremaps(model, digits, options, out=args.out)}

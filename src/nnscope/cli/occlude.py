@@ -143,7 +143,7 @@ def run(args) -> dict:
 
             data = load_labelled_data(args.data, loaded.channels, loaded.image_size)
         elif image is None:
-            data = test_set_as_labelled(load_digits(args.dataset, args.data_dir, progress=log))
+            data = test_set_as_labelled(load_digits(args.dataset, args.data_dir, log=log))
         with contextlib.ExitStack() as stack:
             bar = []  # the progress display, opened at the first report: a bad option fails before it shows
 
@@ -157,7 +157,7 @@ def run(args) -> dict:
         if "aggregate_skipped" in result:
             log(result["aggregate_skipped"])
         return {**result, "out": str(args.out)}
-    digits = load_digits(args.dataset, args.data_dir, progress=log)
+    digits = load_digits(args.dataset, args.data_dir, log=log)
     note_other_dataset(cnn, digits)
     if not options.test_set:
         return {**run_occlusion(cnn, digits, options, out=args.out), "out": str(args.out)}

@@ -70,7 +70,7 @@ def run(args) -> dict:
     from nnscope.report.build import build_report, check_paths
 
     check_paths(args.out, args.checkpoint)  # before the data, which may have to be fetched
-    digits = load_mnist(progress=log)
+    digits = load_mnist(log=log)
     console = stderr_console()
     if not console.is_terminal:
         return build_report(args.out, options, checkpoint=args.checkpoint, fresh=args.fresh, on_event=stage_lines,

@@ -35,7 +35,7 @@ def run(args) -> dict:
     sock = bind(args.host, args.port)  # before the slow part: a busy port fails at once
     try:
         try:
-            digits = load_mnist(progress=log)
+            digits = load_mnist(log=log)
             images, labels = digits.test_images, digits.test_labels
         except NnscopeError as e:  # the page works without them, only 'load a test image' is off
             log(f"no test images ({e})")

@@ -52,7 +52,7 @@ def run(args) -> dict:
     from nnscope.vision.shift import run_shift
 
     model = load_model(Path(args.model))
-    digits = load_digits(args.dataset, args.data_dir, progress=log)
+    digits = load_digits(args.dataset, args.data_dir, log=log)
     note_other_dataset(model, digits)
     if not options.sweep:
         return {"out": str(args.out), **run_shift(model, digits, options, out=args.out)}

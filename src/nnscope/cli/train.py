@@ -41,7 +41,7 @@ def run(args) -> dict:
     from nnscope.train import run_train
 
     check_checkpoint_target("--checkpoint", options.checkpoint)  # now, not after minutes of training
-    digits = load_digits(args.dataset, args.data_dir, progress=log)
+    digits = load_digits(args.dataset, args.data_dir, log=log)
     distributed.init()
     if distributed.rank() != 0:
         return run_train(None, digits, options)
