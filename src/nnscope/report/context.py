@@ -1,4 +1,4 @@
-"""What a report stage gets (`Context`) and the records it returns (figures, 'not available')."""
+"""What a report stage gets (`Context`) and the record of a section that was not computed."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +23,3 @@ class Context:
 def unavailable(reason: str) -> dict:
     """The section of an analysis that could not run: the page says so instead of failing."""
     return {"available": False, "reason": reason, "figures": []}
-
-
-def figure(out: Path, path: Path | str, alt: str, caption: str = "") -> dict:
-    """A figure record for the page: file name relative to `out`, alt text, caption."""
-    return {"file": str(Path(path).resolve().relative_to(Path(out).resolve())), "alt": alt, "caption": caption}

@@ -5,6 +5,7 @@ from pathlib import Path
 from matplotlib.patches import Rectangle
 
 from nnscope.report.plotting import plt, save_figure
+from nnscope.report.records import figure
 
 
 def draw_transplants(result: dict, shown: list[dict], donor_images, path: str | Path) -> Path:
@@ -38,6 +39,6 @@ def draw_attack_figures(result: dict, shown: list[dict], donor_images, out: Path
     if not shown:
         return []
     path = draw_transplants(result, shown, donor_images, out / "transplant_examples.png")
-    return [{"file": path.name, "alt": f"Pastes that fool the network: the '{result['digit']}', the donor digit "
-             "with the cut outlined, and the result with its new label.",
-             "caption": "Patch transplants that change the label, smallest patches first."}]
+    return [figure(out, path, f"Pastes that fool the network: the '{result['digit']}', the donor digit with the cut "
+                   "outlined, and the result with its new label.",
+                   "Patch transplants that change the label, smallest patches first.")]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nnscope.report.plotting import plt, save_figure
+from nnscope.report.records import figure
 
 
 def as_array(values) -> np.ndarray:
@@ -151,5 +152,5 @@ def longseq_figures(result: dict, out: str | Path) -> list[dict]:
     records = []
     for name, (draw, alt, caption) in FIGURES.items():
         draw(result, out / name)
-        records.append({"file": name, "alt": alt, "caption": caption})
+        records.append(figure(out, out / name, alt, caption))
     return records

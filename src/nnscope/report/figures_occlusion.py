@@ -11,6 +11,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
 from nnscope.report.plotting import DIGIT_COLOURS, SEQUENTIAL, plt, save_figure
+from nnscope.report.records import figure
 
 PART_COLOURS = ListedColormap(["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628"], name="parts")
 
@@ -189,17 +190,17 @@ def draw_occlusion_figures(result: dict, out: Path) -> list[dict]:
     p = f"{height}x{width}"
     what = f"test image {result['index']}" if "source" not in result else result["source"]
     records = [
-        {"file": draw_occlusion_maps(result, out / "occlusion_maps.png").name,
-         "alt": f"The '{d}' and three maps over the {p} patch positions: probability of '{d}', highest "
-                "probability (both on a 0 to 1 scale) and predicted label (ten colours).",
-         "caption": f"Occlusion maps of {what}: each cell is one position of the patch."},
-        {"file": draw_parts(result, out / "occlusion_parts.png").name,
-         "alt": f"The parts of the '{d}' and the region where hiding them drops P('{d}') below one half.",
-         "caption": "Which parts matter: the critical region drawn over the "
-         + ("digit." if result["regions"].get("split", "digit parts") == "digit parts" else "image's grid cells.")},
+        figure(out, draw_occlusion_maps(result, out / "occlusion_maps.png"),
+               f"The '{d}' and three maps over the {p} patch positions: probability of '{d}', highest probability "
+               "(both on a 0 to 1 scale) and predicted label (ten colours).",
+               f"Occlusion maps of {what}: each cell is one position of the patch."),
+        figure(out, draw_parts(result, out / "occlusion_parts.png"),
+               f"The parts of the '{d}' and the region where hiding them drops P('{d}') below one half.",
+               "Which parts matter: the critical region drawn over the "
+               + ("digit." if result["regions"].get("split", "digit parts") == "digit parts" else "image's grid cells.")),
     ]
     if "aggregate" in result:
-        records.append({"file": draw_aggregate(result, out / "occlusion_aggregate.png").name,
-                        "alt": f"Mean maps over {result['aggregate']['images']} correctly classified test '{d}'s.",
-                        "caption": "The same measured over many images: which regions matter on average."})
+        records.append(figure(out, draw_aggregate(result, out / "occlusion_aggregate.png"),
+                              f"Mean maps over {result['aggregate']['images']} correctly classified test '{d}'s.",
+                              "The same measured over many images: which regions matter on average."))
     return records

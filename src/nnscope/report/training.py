@@ -13,6 +13,7 @@ from nnscope.data import Digits
 from nnscope.errors import NnscopeError
 from nnscope.fileio import to_jsonable
 from nnscope.model import CNN, model_from_checkpoint, read_checkpoint
+from nnscope.report.records import figure
 from nnscope.train import make_recipe, recipe_dict, train_and_save
 
 LOSS_POINTS = 60  # the learning curve keeps the mean loss of this many equal runs of steps
@@ -156,6 +157,6 @@ def training_figures(section: dict, out: Path) -> list[dict]:
     from nnscope.report.figures_training import learning_curve_figure
 
     path = learning_curve_figure(section["history"], section["loss_curve"], out / "training_curve.png")
-    return [{"file": path.name, "alt": "Learning curve: training loss falling and test accuracy per epoch rising "
-             f"to {section['test_accuracy']:.2%}.", "caption": "Training loss per step (when trained by this "
-             "run) and per epoch, and test accuracy after each epoch."}]
+    return [figure(out, path, "Learning curve: training loss falling and test accuracy per epoch rising to "
+                   f"{section['test_accuracy']:.2%}.", "Training loss per step (when trained by this run) and per "
+                   "epoch, and test accuracy after each epoch.")]

@@ -18,7 +18,7 @@ from nnscope.errors import NnscopeError
 from nnscope.findings.featuremaps import describe_featuremaps
 from nnscope.options.featuremaps import FeatureMapsOptions
 from nnscope.progress import Progress
-from nnscope.report.context import figure
+from nnscope.report.records import figure
 from nnscope.report.figures_featuremaps import draw_ablation, draw_feature_maps, draw_top_channels
 from nnscope.vision.examples import pick_example, predict
 

@@ -15,7 +15,7 @@ from nnscope.errors import NnscopeError
 from nnscope.findings.filters import describe_filters
 from nnscope.options.filters import FiltersOptions
 from nnscope.progress import Progress
-from nnscope.report.context import figure
+from nnscope.report.records import figure
 from nnscope.report.figures_filters import draw_filters
 
 

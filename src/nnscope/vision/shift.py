@@ -20,7 +20,7 @@ from nnscope.findings.shift import describe_shift
 from nnscope.options.checks import one_of, whole_number
 from nnscope.options.shift import PADDINGS, SIDE, ShiftOptions
 from nnscope.progress import Progress
-from nnscope.report.context import figure
+from nnscope.report.records import figure
 from nnscope.report.figures_shift import draw_shift_example, draw_shift_per_digit, draw_shift_sweep
 from nnscope.vision.examples import byte_pixels, pick_example, predict
 

@@ -15,7 +15,7 @@ from nnscope.errors import NnscopeError
 from nnscope.findings.user_featuremaps import describe_user_featuremaps
 from nnscope.labelled_data import pick_classes
 from nnscope.options.featuremaps import FeatureMapsOptions
-from nnscope.report.context import figure
+from nnscope.report.records import figure
 from nnscope.vision.featuremaps import ABLATION_SIZES, cohens_d, scores, where_largest
 from nnscope.vision.figures_user import draw_user_ablation, draw_user_feature_maps
 from nnscope.vision.user_model import BATCH, hooked, layer_outputs, pick_from_data

@@ -13,7 +13,7 @@ from torch import nn
 
 from nnscope.errors import NnscopeError
 from nnscope.findings.user_filters import describe_user_filters
-from nnscope.report.context import figure
+from nnscope.report.records import figure
 from nnscope.vision.figures_user import draw_user_filters
 from nnscope.vision.filters import filter_statistics
 

@@ -12,7 +12,7 @@ import numpy as np
 from nnscope.findings.user_shift import describe_user_shift
 from nnscope.options.shift import PADDINGS, ShiftOptions
 from nnscope.progress import Progress
-from nnscope.report.context import figure
+from nnscope.report.records import figure
 from nnscope.vision.figures_user import draw_user_shift_example, draw_user_shift_sweep
 from nnscope.vision.shift import shift_images
 from nnscope.vision.user_model import check_data_fits, pick_from_data, probabilities
