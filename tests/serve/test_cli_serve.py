@@ -47,6 +47,13 @@ def test_a_missing_checkpoint_is_one_line_and_exit_code_2(tmp_path):
     assert err.strip().startswith("nnscope serve: error:") and len(err.strip().splitlines()) == 1
 
 
+def test_a_bad_port_is_named_before_the_checkpoint_is_read(tmp_path):
+    process = nnscope("serve", "--checkpoint", str(tmp_path / "none.pt"), "--port", "99999")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 2 and out == ""
+    assert err.strip() == "nnscope serve: error: --port: 99999; expected a port number from 0 to 65535 (0: any free port)"
+
+
 @pytest.mark.slow
 def test_serve_prints_its_url_as_json_answers_and_stops_on_ctrl_c(trained_checkpoint):
     process = nnscope("serve", "--checkpoint", str(trained_checkpoint), "--port", "0", "--json")

@@ -31,9 +31,9 @@ def run(args) -> dict:
     from nnscope.model import load_model
     from nnscope.serve import Server, bind, create_app, host_warning
 
-    model = load_model(args.checkpoint)
-    sock = bind(args.host, args.port)  # before the slow part: a busy port fails at once
+    sock = bind(args.host, args.port)  # first: a bad or busy port fails at once, before the model loads
     try:
+        model = load_model(args.checkpoint)
         try:
             digits = load_mnist(log=log)
             images, labels = digits.test_images, digits.test_labels
