@@ -10,6 +10,7 @@ pixel (i - dy, j - dx); where that lies outside the image the padding decides:
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -93,19 +94,25 @@ def shift_experiment(model: torch.nn.Module, digits: Digits, digit: int = 1, pix
     result = {"index": index, "digit": digit, "pixels": pixels, "padding": padding}
     result.update({name: classify(model, image) for name, image in views.items()})
     result["changed"] = {side: result[side]["prediction"] != result["original"]["prediction"] for side in ("left", "right")}
-    result["first_change"] = first_change(model, original, padding, result["original"]["prediction"])
+
+    def labels_of(moved: np.ndarray) -> np.ndarray:  # (S, 28, 28) -> (S,) predicted labels
+        return predict(model, torch.as_tensor(moved, dtype=torch.float32)[:, None]).argmax(1).numpy()
+
+    result["first_change"] = first_change(labels_of, original, padding, result["original"]["prediction"])
     return result
 
 
-def first_change(model: torch.nn.Module, image: np.ndarray, padding: str, label: int) -> dict:
-    """Per side, the smallest shift (1-27 px) at which `image` is no longer predicted `label`, and the new label."""
-    sizes = np.arange(1, SIDE)
+def first_change(predict_labels: Callable[[np.ndarray], np.ndarray], image: np.ndarray, padding: str,
+                 label: int) -> dict:
+    """Per side, the smallest shift (1 to width-1 px) at which `image` (..., H, W) is no longer predicted `label`,
+    the new label, and from which shift no ink is left; `predict_labels` maps a stack of images to labels."""
+    sizes = np.arange(1, image.shape[-1])
     out = {}
     for side, sign in (("left", -1), ("right", 1)):
-        moved = np.stack([shift_image(image, int(sign * k), 0, padding) for k in sizes])  # (27, 28, 28)
-        predicted = predict(model, torch.as_tensor(moved, dtype=torch.float32)[:, None]).argmax(1).numpy()
+        moved = np.stack([shift_images(image, int(sign * k), 0, padding) for k in sizes])  # (W-1, ..., H, W)
+        predicted = predict_labels(moved)
         changed = np.flatnonzero(predicted != label)
-        empty = np.flatnonzero(moved.max(axis=(1, 2)) == 0)  # shifts after which no ink is left in the image
+        empty = np.flatnonzero(moved.reshape(len(sizes), -1).max(axis=1) == 0)  # shifts that leave no ink
         out[side] = {"pixels": int(sizes[changed[0]]) if len(changed) else None,  # None: it holds for every shift
                      "prediction": int(predicted[changed[0]]) if len(changed) else label,
                      "empty_from": int(sizes[empty[0]]) if len(empty) else None}

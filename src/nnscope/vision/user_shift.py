@@ -14,7 +14,7 @@ from nnscope.options.shift import PADDINGS, ShiftOptions
 from nnscope.progress import Progress
 from nnscope.report.records import figure
 from nnscope.vision.figures_user import draw_user_shift_example, draw_user_shift_sweep
-from nnscope.vision.shift import shift_images
+from nnscope.vision.shift import first_change, shift_images
 from nnscope.vision.user_model import check_data_fits, pick_from_data, probabilities
 
 NO_DATA = "no --data given: the sweep over a labelled data set was skipped"
@@ -24,19 +24,6 @@ def view(loaded, image: np.ndarray) -> dict:
     """One (C, H, W) image with its prediction and K probabilities."""
     p = probabilities(loaded, image[None])[0]
     return {"image": image, "prediction": int(p.argmax()), "probabilities": p}
-
-
-def first_change(loaded, image: np.ndarray, padding: str, label: int) -> dict:
-    """Per side, the smallest shift (1..W-1 px) at which `image` is no longer predicted `label`, and the new label."""
-    sizes = np.arange(1, image.shape[-1])
-    out = {}
-    for side, sign in (("left", -1), ("right", 1)):
-        moved = np.stack([shift_images(image, int(sign * k), 0, padding) for k in sizes])  # (W-1, C, H, W)
-        predicted = probabilities(loaded, moved).argmax(1)
-        changed = np.flatnonzero(predicted != label)
-        out[side] = {"pixels": int(sizes[changed[0]]) if len(changed) else None,
-                     "prediction": int(predicted[changed[0]]) if len(changed) else label}
-    return out
 
 
 def user_sweep(loaded, data, max_shift: int, limit: int | None, progress: Progress | None) -> dict:
@@ -89,7 +76,8 @@ def run_user_shift(loaded, data=None, image: np.ndarray | None = None, options: 
     result["left"] = view(loaded, shift_images(image, -options.pixels, 0, options.padding))
     result["right"] = view(loaded, shift_images(image, options.pixels, 0, options.padding))
     result["changed"] = {s: result[s]["prediction"] != result["original"]["prediction"] for s in ("left", "right")}
-    result["first_change"] = first_change(loaded, image, options.padding, result["original"]["prediction"])
+    result["first_change"] = first_change(lambda moved: probabilities(loaded, moved).argmax(1), image, options.padding,
+                                          result["original"]["prediction"])
     if not options.sweep:
         result["skipped"] = "--no-sweep given: the sweep was skipped"
     elif data is None:
