@@ -4,17 +4,14 @@ import numpy as np
 
 from nnscope.options.shift import SIDE
 
+
 def describe_shift(result: dict) -> list[str]:
     """Sentences built from a `shift experiment (`run_shift`) result and, if present, its `sweep`."""
     digit, pixels, padding = result["digit"], result["pixels"], result["padding"]
     original = result["original"]
     lines = [f"Test image {result['index']} (a '{digit}') is predicted '{original['prediction']}' with p = "
              f"{original['probabilities'][original['prediction']]:.4f}."]
-    for side in ("left", "right"):
-        view = result[side]
-        verdict = "changes the prediction to" if result["changed"][side] else "keeps the prediction"
-        lines.append(f"Shifted {pixels} px {side} with {padding} padding it {verdict} '{view['prediction']}' "
-                     f"(p = {view['probabilities'][view['prediction']]:.4f}; p('{digit}') = {view['probabilities'][digit]:.4f}).")
+    lines += describe_sides(result, lambda k: f"'{k}'", also=digit)
     for side, change in result.get("first_change", {}).items():
         line = (f"Shifted further {side}, it is first predicted as something else at {change['pixels']} px "
                 f"('{change['prediction']}')" if change["pixels"] else
@@ -24,6 +21,20 @@ def describe_shift(result: dict) -> list[str]:
         lines.append(line + ".")
     if result.get("sweep"):
         lines += describe_sweep(result["sweep"], digit, pixels, padding)
+    return lines
+
+
+def describe_sides(result: dict, named, also: int | None = None) -> list[str]:
+    """One sentence per side: whether the shifted image keeps the prediction, with its probability (and that of
+    class `also`); `named(k)` writes class k as the sentence shows it."""
+    lines = []
+    for side in ("left", "right"):
+        view = result[side]
+        p = view["probabilities"]
+        verdict = "changes the prediction to" if result["changed"][side] else "keeps the prediction"
+        extra = f"; p({named(also)}) = {p[also]:.4f}" if also is not None else ""
+        lines.append(f"Shifted {result['pixels']} px {side} with {result['padding']} padding it {verdict} "
+                     f"{named(view['prediction'])} (p = {p[view['prediction']]:.4f}{extra}).")
     return lines
 
 

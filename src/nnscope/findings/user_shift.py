@@ -1,5 +1,7 @@
 """Sentences about shifting an image of any size through the user's model, from `run_user_shift`'s measurements."""
 
+from nnscope.findings.shift import describe_sides
+
 
 def describe_user_shift(result: dict) -> list[str]:
     """The example's predictions, where they first change, and the sweep's accuracy at the largest shifts."""
@@ -8,11 +10,7 @@ def describe_user_shift(result: dict) -> list[str]:
     label = f" (labelled {named(result['label'])})" if result["label"] is not None else ""
     lines = [f"The {' x '.join(map(str, result['image_shape']))} image from {result['source']}{label} is predicted "
              f"{named(original['prediction'])} with p = {original['probabilities'][original['prediction']]:.4f}."]
-    for side in ("left", "right"):
-        v = result[side]
-        verdict = "changes the prediction to" if result["changed"][side] else "keeps the prediction"
-        lines.append(f"Shifted {result['pixels']} px {side} with {result['padding']} padding it {verdict} "
-                     f"{named(v['prediction'])} (p = {v['probabilities'][v['prediction']]:.4f}).")
+    lines += describe_sides(result, named)
     width = result["image_shape"][2]
     for side, change in result["first_change"].items():
         lines.append(f"Shifted further {side}, it is first predicted as something else at {change['pixels']} px "
