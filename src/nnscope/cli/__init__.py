@@ -18,7 +18,6 @@ from nnscope.cli.common import Parser, emit, print_error
 from nnscope.errors import NnscopeError
 
 
-
 def chosen_command(argv: list[str]) -> str | None:
     """The sub-command named in `argv` (its first word that is not an option), if it is one."""
     word = next((a for a in argv if not a.startswith("-")), None)
