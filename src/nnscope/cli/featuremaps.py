@@ -24,8 +24,10 @@ def register(subparsers) -> None:
         "On your own model (--model): --layer is any module whose output is a (C, H, W) map, by its "
         "named_modules() name (default: the third Conv2d in forward order), read by a forward hook; the maps of "
         "--image or of one image per class of --classes in --data; over --data the channels are ranked by "
-        "Cohen's d and zeroed in that module's output by a hook (no mean-map fill, no _top figure). Without "
-        "--data the ranking and ablation are skipped, and the result says so.",
+        "Cohen's d, the --top channels' mean maps are drawn (_top.png) and the channels are ablated in that "
+        "module's output by a hook: zeroed, then set to their mean map over the pair's images, top-k against k "
+        "random ones and each of the --top channels alone (_ablation.png). Without --data the ranking, the _top "
+        "figure and the ablation are skipped, and the result says so.",
         run=run, show=show,
     )
     add_user_model_options(parser, data_use="the class comparison, the channel ranking and the ablation")
@@ -44,7 +46,8 @@ def register(subparsers) -> None:
                         f"default {FeatureMapsOptions.layer} for nnscope's checkpoint; on your own model any "
                         "module name (default: the third Conv2d in forward order)")
     parser.add_argument("--top", type=int, default=FeatureMapsOptions.top, metavar="N",
-                        help="how many top-ranked channels to draw (at most the layer's channels)")
+                        help="how many top-ranked channels to draw (at most the layer's channels); on your own "
+                        "model also how many are ablated one at a time")
     parser.add_argument("--draws", type=int, default=FeatureMapsOptions.draws, metavar="N",
                         help="random channel sets per k in the ablation")
     parser.add_argument("--seed", type=int, default=FeatureMapsOptions.seed, help="seed of the random channel sets")
@@ -102,31 +105,15 @@ def run_on_user_model(args, options: FeatureMapsOptions) -> dict:
     return {"out": str(args.out), **result}
 
 
-def show_user(result: dict, console) -> None:
-    """The generic path's view: the ranking table when there is one, the finding and the figures."""
-    names = result["class_names"]
-    if "channel_ranking" in result:
-        table = Table("rank", "channel", "Cohen's d", "higher for", "where", title=f"{result['layer']} channels ranked by |d|")
-        for rank, row in enumerate(result["channel_ranking"][:10], start=1):
-            table.add_row(str(rank), str(row["channel"]), f"{row['effect_size']:+.2f}", names[row["higher_for"]], row["where"])
-        console.print(table)
-    for line in result["finding"]:
-        console.print(line, highlight=False)
-    console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)
-
-
-def show(result: dict, console) -> None:
-    if "model" in result:
-        return show_user(result, console)
-    for example in result["examples"]:
-        console.print(f"'{example['digit']}': test image {example['index']}, predicted {example['prediction']} "
-                      f"(p = {example['probabilities'][example['prediction']]:.4f})", highlight=False)
+def show_ranking_and_ablations(result: dict, console, name) -> None:
+    """The top ten channels with their single-channel ablations, then one top-k table per fill; `name(class)`
+    spells a class as the tables show it."""
     base = result["ablation"]["baseline"]
     table = Table("rank", "channel", "Cohen's d", "higher for", "where", "margin if zeroed", "accuracy if zeroed",
                   title=f"{result['layer']} channels ranked by |d| (baseline margin {base['margin']:.2f}, "
                   f"accuracy {base['accuracy']:.2%})")
     for rank, row in enumerate(result["channel_ranking"][:10], start=1):
-        table.add_row(str(rank), str(row["channel"]), f"{row['effect_size']:+.2f}", f"'{row['higher_for']}'", row["where"],
+        table.add_row(str(rank), str(row["channel"]), f"{row['effect_size']:+.2f}", name(row["higher_for"]), row["where"],
                       f"{row['ablated_margin']:.2f}" if "ablated_margin" in row else "",
                       f"{row['ablated_accuracy']:.2%}" if "ablated_accuracy" in row else "")
     console.print(table)
@@ -140,6 +127,17 @@ def show(result: dict, console) -> None:
                           f"{row['random_margin']:.2f} ± {row['random_margin_std']:.2f}", f"{row['top']['accuracy']:.2%}",
                           f"{row['random_accuracy']:.2%}")
         console.print(table)
+
+
+def show(result: dict, console) -> None:
+    if "model" in result:  # the generic path: the tables when there is a ranking (the finding names the examples)
+        if "channel_ranking" in result:
+            show_ranking_and_ablations(result, console, lambda k: result["class_names"][k])
+    else:
+        for example in result["examples"]:
+            console.print(f"'{example['digit']}': test image {example['index']}, predicted {example['prediction']} "
+                          f"(p = {example['probabilities'][example['prediction']]:.4f})", highlight=False)
+        show_ranking_and_ablations(result, console, lambda digit: f"'{digit}'")
     for line in result["finding"]:
         console.print(line, highlight=False)
     console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)

@@ -1,10 +1,11 @@
 """Sentences about the feature maps of any model's layer, from `run_user_featuremaps`'s measurements."""
 
-from nnscope.findings.featuremaps import listed
+from nnscope.findings.featuremaps import describe_ablation
 
 
 def describe_user_featuremaps(result: dict) -> list[str]:
-    """The examples' predictions, the channels that separate the two classes most, and what zeroing them costs."""
+    """The examples' predictions, the channels that separate the two classes most, and what zeroing them or setting
+    them to their mean map costs, top-k against random k and one channel at a time."""
     names, layer = result["class_names"], result["layer"]
     lines = []
     for e in result["examples"]:
@@ -21,13 +22,15 @@ def describe_user_featuremaps(result: dict) -> list[str]:
                  "separate them most (Cohen's d of the spatially averaged activation) are " + "; ".join(
                      f"{r['channel']} (d = {r['effect_size']:+.2f}, higher for {names[r['higher_for']]!r}, largest "
                      f"difference at the {r['where']})" for r in top) + ".")
-    study = result["ablation"]
-    rows, base = study["by_k"], study["baseline"]
-    if rows:
-        lines.append(f"Ablation: channels {study['method']}. The top k = {listed([r['k'] for r in rows], '{}')} "
-                     f"channels leave accuracy {listed([r['top']['accuracy'] for r in rows], '{:.2%}')} (unablated "
-                     f"{base['accuracy']:.2%}) and margin {listed([r['top']['margin'] for r in rows], '{:.2f}')} "
-                     f"(unablated {base['margin']:.2f}); k random channels (mean of {study['draws']} draws) leave "
-                     f"{listed([r['random_accuracy'] for r in rows], '{:.2%}')} and "
-                     f"{listed([r['random_margin'] for r in rows], '{:.2f}')}.")
+    zero, mean = result["ablation"], result["mean_ablation"]
+    if zero["by_k"]:
+        lines.append(f"Ablation: channels {zero['method']}, or set there to their mean map over the {zero['images']} "
+                     f"images of both classes.")
+        lines += describe_ablation(zero, a, b) + describe_ablation(mean, a, b)
+    alone = [r for r in result["channel_ranking"] if "ablated_margin" in r]
+    if alone:
+        lines.append(f"One channel at a time (the top {len(alone)}), the mean margin ({zero['baseline']['margin']:.2f} "
+                     "unablated) becomes " + "; ".join(
+                         f"{r['ablated_margin']:.2f} zeroed and {r['mean_ablated_margin']:.2f} mean-filled for channel "
+                         f"{r['channel']}" for r in alone) + ".")
     return lines

@@ -40,9 +40,16 @@ def draw_feature_maps(comparison: dict, path: str | Path) -> Path:
     return save_figure(fig, path)
 
 
+def pair_names(analysis: dict) -> tuple[str, str]:
+    """The two compared classes as the figures name them: the digits, or the class names of a user's model."""
+    names = analysis.get("class_names")
+    return tuple(str(k) if names is None else names[k] for k in analysis["pair"])
+
+
 def draw_top_channels(analysis: dict, path: str | Path, count: int = 6) -> Path:
-    """For the channels that best separate the two digits: the mean map of each digit and their difference."""
-    a, b = analysis["pair"]
+    """For the channels that best separate the two classes: the mean map of each class and their difference
+    (any H x W); `analysis` holds pair, counts, layer, channel_ranking, mean_maps (and class_names for a user's model)."""
+    a, b = pair_names(analysis)
     rows = analysis["channel_ranking"][:count]
     means = [np.stack([m[r["channel"]] for r in rows]) for m in analysis["mean_maps"]]  # (count, H, W) per digit
     differences = means[0] - means[1]
@@ -66,14 +73,16 @@ def draw_top_channels(analysis: dict, path: str | Path, count: int = 6) -> Path:
                 difference_image = image
     fig.suptitle(f"{analysis['layer']}: channels ranked by |Cohen's d|, means over {analysis['counts'][0]} '{a}'s "
                  f"and {analysis['counts'][1]} '{b}'s", fontsize=10)
-    fig.colorbar(mean_image, ax=axes[:, 1].tolist(), shrink=0.6, label="mean activation (both digits)")
+    both = "both digits" if analysis.get("class_names") is None else "both classes"
+    fig.colorbar(mean_image, ax=axes[:, 1].tolist(), shrink=0.6, label=f"mean activation ({both})")
     fig.colorbar(difference_image, ax=axes[:, 2].tolist(), shrink=0.6, label="difference of means")
     return save_figure(fig, path)
 
 
 def draw_ablation(analysis: dict, path: str | Path) -> Path:
-    """Margin and accuracy with the top-k ranked channels ablated against k random channels, one row per fill."""
-    a, b = analysis["pair"]
+    """Margin and accuracy with the top-k ranked channels ablated against k random channels, one row per fill; a
+    study with a `method` (a user's model) edits the layer's output by a forward hook instead of after a ReLU."""
+    a, b = pair_names(analysis)
     studies = [analysis[key] for key in ("ablation", "mean_ablation") if analysis.get(key)]
     fig, axes = plt.subplots(len(studies), 2, figsize=(10, 3.6 * len(studies)), squeeze=False, sharey="col",
                              constrained_layout=True)  # one scale per column, so the fills compare at a glance
@@ -87,7 +96,8 @@ def draw_ablation(analysis: dict, path: str | Path) -> Path:
             spread = [0] + [r["random_margin_std"] for r in ablation["by_k"]] if key == "margin" else None
             ax.errorbar(ks, random, yerr=spread, fmt="s--", color="tab:blue", capsize=3,
                         label=f"k random channels {how} (mean" + (" ± sd" if spread else "") + f" of {ablation['draws']})")
-            ax.set_xlabel(f"k, channels of {analysis['layer']} {how} after the ReLU")
+            where = "(forward hook)" if "method" in ablation else "after the ReLU"
+            ax.set_xlabel(f"k, channels of {analysis['layer']} {how} {where}")
             ax.set_ylabel(label)
             ax.set_xticks(ks)
             ax.grid(alpha=0.3)
@@ -100,5 +110,6 @@ def draw_ablation(analysis: dict, path: str | Path) -> Path:
             row[0].set_title(f"channels {how}: {analysis['layer']} feeds the linear output layer, so this adds one "
                              f"fixed vector to every image's logits;\nthe '{a}'s gain what the '{b}'s lose, and the "
                              f"mean margin is zeroing's to within {analysis['mean_vs_zero_margin']:.0e}", fontsize=8)
-    fig.suptitle(f"Ablation on the {studies[0]['images']} test images of '{a}' and '{b}'", fontsize=10)
+    images = "test images" if analysis.get("class_names") is None else "images"
+    fig.suptitle(f"Ablation on the {studies[0]['images']} {images} of '{a}' and '{b}'", fontsize=10)
     return save_figure(fig, path)

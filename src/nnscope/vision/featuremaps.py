@@ -96,15 +96,20 @@ def channel_ranking(model: torch.nn.Module, digits: Digits, pair=DEFAULTS.digits
     maps = [layer_activations(model, digits.test_images[:limit][labels == d], layer) for d in pair]  # (N_d, C, H, W)
     if min(len(m) for m in maps) < 2:
         raise NnscopeError(f"--digit: fewer than 2 test images of '{pair[0]}' or '{pair[1]}'; cannot compare")
-    pooled = [m.mean(axis=(2, 3)) for m in maps]  # spatial mean per image and channel: (N_d, C)
+    ranked = rank_channels(maps, pair)
+    return {"layer": layer, "pair": list(pair), "counts": [len(m) for m in maps], **ranked}
+
+
+def rank_channels(maps: list[np.ndarray], pair) -> dict:
+    """Cohen's d per channel between two classes' maps (N_c, C, H, W), ranked by |d|, with each class's mean maps."""
+    pooled = [m.mean(axis=(2, 3)) for m in maps]  # spatial mean per image and channel: (N_c, C)
     d = cohens_d(*pooled)
-    mean_maps = [m.mean(0) for m in maps]  # (C, H, W) per digit
+    mean_maps = [m.mean(0) for m in maps]  # (C, H, W) per class
     order = np.argsort(-np.abs(d), kind="stable")
     ranking = [{"channel": int(c), "effect_size": float(d[c]), "higher_for": pair[0] if d[c] > 0 else pair[1],
                 "mean": [float(p[:, c].mean()) for p in pooled], "where": where_largest(mean_maps[0][c] - mean_maps[1][c])}
                for c in order]
-    return {"layer": layer, "pair": list(pair), "counts": [len(m) for m in maps], "effect_sizes": d,
-            "order": order, "mean_maps": mean_maps, "ranking": ranking}
+    return {"effect_sizes": d, "order": order, "mean_maps": mean_maps, "ranking": ranking}
 
 
 def block_of(layer: str) -> int:
@@ -183,6 +188,14 @@ def ablation_study(model: torch.nn.Module, digits: Digits, ranking: dict, sizes=
     values = None if fill == "zero" else torch.relu(normalised).mean(0)  # (C, H, W) mean block output
     ablate = lambda chosen: ablated_scores(model, normalised, labels, pair, block, chosen, values)  # noqa: E731
     alone = {int(c): ablate([c]) for c in order[:single]}  # single None: every channel
+    return {"fill": fill, "baseline": scores(logits, labels, pair), "alone": alone,
+            "by_k": ablation_by_k(ablate, order, sizes, draws, seed), "draws": draws, "seed": seed, "images": len(labels)}
+
+
+def ablation_by_k(ablate, order, sizes=ABLATION_SIZES, draws: int = DEFAULTS.draws, seed: int = 0) -> list[dict]:
+    """One row per k: `ablate(channels) -> scores` of the top-k ranked channels, and the mean (and spread) of
+    `draws` sets of k random channels; both paths' ablation tables."""
+    channels = len(order)
     generator = np.random.default_rng(seed)
     rows = []
     for k in [k for k in sizes if k <= channels]:
@@ -191,8 +204,22 @@ def ablation_study(model: torch.nn.Module, digits: Digits, ranking: dict, sizes=
                      "random_margin": float(np.mean([r["margin"] for r in random])),
                      "random_margin_std": float(np.std([r["margin"] for r in random])),
                      "random_accuracy": float(np.mean([r["accuracy"] for r in random]))})
-    return {"fill": fill, "baseline": scores(logits, labels, pair), "alone": alone, "by_k": rows, "draws": draws,
-            "seed": seed, "images": len(labels)}
+    return rows
+
+
+def add_single_channel_scores(ranking: list[dict], ablations: dict) -> None:
+    """Each ranked channel ablated alone (where it was): its margin and accuracy zeroed and mean-filled, in its row."""
+    for row in ranking:
+        for fill, prefix in (("zero", "ablated"), ("mean", "mean_ablated")):
+            alone = ablations[fill]["alone"].get(row["channel"])
+            if alone:
+                row[f"{prefix}_margin"], row[f"{prefix}_accuracy"] = alone["margin"], alone["accuracy"]
+
+
+def mean_vs_zero_margin(ablations: dict) -> float:
+    """The largest gap between the mean margins of the zero and the mean fill, over the top-k rows."""
+    return max((abs(m["top"]["margin"] - z["top"]["margin"]) for m, z in
+                zip(ablations["mean"]["by_k"], ablations["zero"]["by_k"])), default=0.0)
 
 
 def run_featuremaps(model: torch.nn.Module, data: Digits, options: FeatureMapsOptions = DEFAULTS,
@@ -209,19 +236,13 @@ def run_featuremaps(model: torch.nn.Module, data: Digits, options: FeatureMapsOp
     ablations = {fill: ablation_study(model, data, ranking, draws=options.draws, seed=options.seed,
                                       limit=options.limit, fill=fill) for fill in ABLATION_FILLS}
     report(3, steps, "zero and mean ablations")
-    for row in ranking["ranking"]:
-        for fill, prefix in (("zero", "ablated"), ("mean", "mean_ablated")):
-            alone = ablations[fill]["alone"].get(row["channel"])
-            if alone:
-                row[f"{prefix}_margin"], row[f"{prefix}_accuracy"] = alone["margin"], alone["accuracy"]
+    add_single_channel_scores(ranking["ranking"], ablations)
     result = {**comparison, "pair": list(ranking["pair"]), "counts": ranking["counts"], "mean_maps": ranking["mean_maps"],
               "channel_ranking": ranking["ranking"], "ablation": ablations["zero"], "mean_ablation": ablations["mean"],
               "seed": options.seed, "limit": options.limit,
               # its block output is the linear layer's input: a mean fill then adds one fixed vector to every logit
               "feeds_output_layer": block_of(layer) == len(model.conv_layer_names),
-              # the largest gap between the mean margins of the two fills, over the top-k rows
-              "mean_vs_zero_margin": max((abs(m["top"]["margin"] - z["top"]["margin"]) for m, z in
-                                          zip(ablations["mean"]["by_k"], ablations["zero"]["by_k"])), default=0.0)}
+              "mean_vs_zero_margin": mean_vs_zero_margin(ablations)}
     result["finding"] = describe_featuremaps(result)
     result["figures"] = [] if out is None else featuremap_figures(result, Path(out), options.top)
     if out is not None:

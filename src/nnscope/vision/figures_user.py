@@ -168,25 +168,3 @@ def draw_user_feature_maps(result: dict, path: str | Path, top: int) -> Path:
     fig.suptitle(f"{layer}: {shown_what}, one colour scale (blue < 0 < red)")
     fig.colorbar(image, ax=axes, shrink=0.6, label="activation")
     return save_figure(fig, path)
-
-
-def draw_user_ablation(result: dict, path: str | Path) -> Path:
-    """Margin and accuracy against k: the top-k ranked channels zeroed, and k random ones (mean +- sd)."""
-    study = result["ablation"]
-    ks = [r["k"] for r in study["by_k"]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-    left.plot(ks, [r["top"]["margin"] for r in study["by_k"]], marker="o", label="top-k ranked")
-    left.errorbar(ks, [r["random_margin"] for r in study["by_k"]], yerr=[r["random_margin_std"] for r in study["by_k"]],
-                  marker="s", label=f"k random ({study['draws']} draws)")
-    left.axhline(study["baseline"]["margin"], color="grey", linestyle="--", label="unablated")
-    left.set_ylabel("mean logit margin")
-    right.plot(ks, [100 * r["top"]["accuracy"] for r in study["by_k"]], marker="o", label="top-k ranked")
-    right.plot(ks, [100 * r["random_accuracy"] for r in study["by_k"]], marker="s", label="k random")
-    right.axhline(100 * study["baseline"]["accuracy"], color="grey", linestyle="--", label="unablated")
-    right.set_ylabel("accuracy (%)")
-    for ax in (left, right):
-        ax.set_xlabel("k channels zeroed")
-        ax.grid(alpha=0.3)
-    left.legend(fontsize=8)
-    fig.suptitle(f"{result['layer']}: channels zeroed in its output by a forward hook, over {study['images']} images")
-    return save_figure(fig, path)
