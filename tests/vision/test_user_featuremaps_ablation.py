@@ -189,3 +189,18 @@ def test_without_data_there_is_no_ablation_and_no_top_figure(capsys, tmp_path):
                                "--out", str(tmp_path / "o")])
     assert "ablation" not in result and "mean_ablation" not in result
     assert [f["file"] for f in result["figures"]] == ["featuremaps_layer1.conv_b.png"]
+
+
+@pytest.mark.parametrize("command", ["featuremaps", "shift"])
+def test_mnist_options_given_with_image_are_named_as_ignored(capsys, tmp_path, command):
+    make_case(tmp_path, "ResidualNet", (3, 30, 26), seed=1)
+    np.save(tmp_path / "one.npy", np.random.default_rng(0).random((3, 30, 26)).astype(np.float32))
+    index = ["--index", "0", "1"] if command == "featuremaps" else ["--index", "0"]
+    extra = ["--no-sweep"] if command == "shift" else []
+    assert main([command, "--model", f"{tmp_path}/nets.py:ResidualNet", "--weights", str(tmp_path / "weights.pt"),
+                 "--image", str(tmp_path / "one.npy"), "--dataset", "fashion-mnist", *index, *extra,
+                 "--out", str(tmp_path / "o"), "--json"]) == 0
+    captured = capsys.readouterr()
+    err = " ".join(captured.err.split())
+    assert "note: --index is ignored with --image" in err and "--dataset and --data-dir are ignored" in err
+    json.loads(captured.out)  # stdout stays one JSON document

@@ -150,10 +150,18 @@ def wants_user_model(args) -> bool:
 
 
 def log_unused_mnist_options(args) -> None:
-    """On the generic path --dataset and --data-dir (the MNIST test set) do nothing: say so on stderr."""
+    """On the generic path --dataset and --data-dir (the MNIST test set) do nothing, nor --index with --image:
+    say so on stderr."""
+    log_index_ignored_with_image(args)
     if getattr(args, "data_dir", None) is not None or getattr(args, "dataset", "mnist") != "mnist":
         log("note: --dataset and --data-dir are ignored without nnscope's checkpoint alone; give a labelled "
             "data set as --data DIR")
+
+
+def log_index_ignored_with_image(args) -> None:
+    """On the generic path --index picks an image of --data: with --image it does nothing; say so on stderr."""
+    if getattr(args, "image", None) is not None and getattr(args, "index", None) is not None:
+        log("note: --index is ignored with --image (it picks an image of --data; the analysis is of --image)")
 
 
 def options_from_args(cls, args, **renamed):
