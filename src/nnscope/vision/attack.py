@@ -17,7 +17,6 @@ import torch
 from nnscope.data import Digits, as_float_images
 from nnscope.findings.attack import describe_attack
 from nnscope.options.attack import AttackOptions
-from nnscope.options.occlusion import SIDE
 from nnscope.progress import Progress
 from nnscope.threads import map_on_threads
 from nnscope.vision.examples import pick_example, predict
@@ -27,20 +26,21 @@ from nnscope.vision.occlusion.parts import INK, dilate
 
 def transplant(image: np.ndarray, donor: np.ndarray, size: int, source_row: int, source_col: int,
                target_row: int, target_col: int) -> np.ndarray:
-    """A copy of `image` (28, 28) with the size x size square at (target_row, target_col) replaced by the
-    donor's square at (source_row, source_col)."""
+    """A copy of `image` ([C,] H, W) with the size x size square at (target_row, target_col) replaced by the
+    donor's square at (source_row, source_col), in every channel."""
     out = image.copy()
-    out[target_row : target_row + size, target_col : target_col + size] = \
-        donor[source_row : source_row + size, source_col : source_col + size]
+    out[..., target_row : target_row + size, target_col : target_col + size] = \
+        donor[..., source_row : source_row + size, source_col : source_col + size]
     return out
 
 
 def stroke_positions(image: np.ndarray, size: int, stride: int, margin: int = 1) -> np.ndarray:
-    """Top-left corners (K, 2) of the squares, on a grid of `stride`, that cover some ink of `image`
+    """Top-left corners (K, 2) of the squares, on a grid of `stride`, that cover some ink of `image` (H, W)
     or lie within `margin` pixels of it: 'on and around its strokes'."""
     near = dilate(image > INK, margin)
-    starts = np.arange(0, SIDE - size + 1, stride)
-    return np.array([(r, c) for r in starts for c in starts if near[r : r + size, c : c + size].any()], np.int64)
+    rows, cols = (np.arange(0, side - size + 1, stride) for side in image.shape)
+    return np.array([(r, c) for r in rows for c in cols if near[r : r + size, c : c + size].any()],
+                    np.int64).reshape(-1, 2)
 
 
 def donor_indices(model, digits, digit: int, per_digit: int) -> np.ndarray:
@@ -86,14 +86,15 @@ def search(model, images: np.ndarray, digit: int, donors: np.ndarray, sizes, str
     return [hit for hits in map_on_threads(lambda job: hits_of(*job), work) for hit in hits]
 
 
-def verified_successes(model, image: np.ndarray, digit: int, hits: list[tuple], donors: np.ndarray,
+def verified_successes(classify, image: np.ndarray, digit: int, hits: list[tuple], donors: np.ndarray,
                        donor_index: np.ndarray, donor_labels: np.ndarray) -> list[dict]:
-    """The hits on one image rebuilt as plain images and re-classified by a full forward pass; only
-    those still not classified as `digit` are kept."""
+    """The hits on one image rebuilt as plain images and re-classified by a full forward pass
+    (`classify`: images stacked like `image` -> probabilities (N, K)); only those still not classified
+    as `digit` are kept."""
     if not hits:
         return []
     adversarial = np.stack([transplant(image, donors[d], size, r, c, r, c) for _, d, size, r, c, _ in hits])
-    probabilities = predict(model, torch.from_numpy(adversarial[:, None]).float()).numpy()
+    probabilities = classify(adversarial)
     out = []
     for (_, d, size, r, c, _), picture, probs in zip(hits, adversarial, probabilities):
         if probs.argmax() == digit:
@@ -105,6 +106,13 @@ def verified_successes(model, image: np.ndarray, digit: int, hits: list[tuple], 
     return out
 
 
+def success_keys(hits: list[tuple], successes: list[dict]) -> dict:
+    """The successes of one image's search, the smallest patch, the labels reached, the hits the check dropped."""
+    return {"successes": successes, "smallest_patch": min((s["patch_size"] for s in successes), default=None),
+            "reachable_digits": sorted({s["prediction"] for s in successes}),
+            "unverified_hits": len(hits) - len(successes)}
+
+
 def success_rate(model, digits, digit: int, sizes, donors: np.ndarray, count: int, stride: int) -> dict:
     """Over the first `count` correctly classified test images of `digit`: the share with at least one
     success, and per patch size, with pastes on a grid of `stride` pixels."""
@@ -114,16 +122,22 @@ def success_rate(model, digits, digit: int, sizes, donors: np.ndarray, count: in
     chosen = candidates[keep][:count]
     pictures = images[keep][:count, 0].numpy()
     hits = search(model, pictures, digit, donors, sizes, stride)
+    rate = rate_of_hits(hits, sizes, len(chosen))
+    return {"images": rate.pop("images"), "indices": chosen, "stride": stride, **rate}
+
+
+def rate_of_hits(hits: list[tuple], sizes, count: int) -> dict:
+    """The success rate of the hits (image k, donor, size, row, col, label) over `count` images: the share
+    of images with at least one, per patch size too, the smallest patch per image and the labels reached."""
     fooled = {size: set() for size in sizes}
     reached = {}  # digit -> images on which some paste reaches it
     for k, _, size, _, _, label in hits:
         fooled[size].add(k)
         reached.setdefault(label, set()).add(k)
-    smallest = [min((s for s in sizes if k in fooled[s]), default=None) for k in range(len(chosen))]
-    return {"images": len(chosen), "indices": chosen, "stride": stride,
-            "fooled": sum(s is not None for s in smallest),
-            "rate": sum(s is not None for s in smallest) / max(1, len(chosen)),
-            "rate_by_size": {int(s): len(fooled[s]) / max(1, len(chosen)) for s in sizes},
+    smallest = [min((s for s in sizes if k in fooled[s]), default=None) for k in range(count)]
+    return {"images": count, "fooled": sum(s is not None for s in smallest),
+            "rate": sum(s is not None for s in smallest) / max(1, count),
+            "rate_by_size": {int(s): len(fooled[s]) / max(1, count) for s in sizes},
             "smallest_patch_per_image": smallest,
             "reachable_digits": {int(label): len(ks) for label, ks in sorted(reached.items())}}
 
@@ -153,12 +167,11 @@ def run_attack(model, data: Digits, options: AttackOptions = AttackOptions(), ou
     donors = as_float_images(data.test_images[donor_index])[:, 0].numpy()
     donor_labels = data.test_labels[donor_index]
     hits = search(model, image[None], digit, donors, sizes)
-    successes = verified_successes(model, image, digit, hits, donors, donor_index, donor_labels)
+    successes = verified_successes(lambda pictures: predict(model, torch.from_numpy(pictures[:, None])).numpy(),
+                                   image, digit, hits, donors, donor_index, donor_labels)
     result = {"index": index, "digit": digit, "image": image, "sizes": sizes, "donors": donor_index,
               "candidates": sum(len(stroke_positions(image, s, 1)) for s in sizes) * len(donors),
-              "successes": successes, "smallest_patch": min((s["patch_size"] for s in successes), default=None),
-              "reachable_digits": sorted({s["prediction"] for s in successes}),
-              "unverified_hits": len(hits) - len(successes)}
+              **success_keys(hits, successes)}
     if progress is not None:
         progress(1, 2 if options.images else 1, "example image searched")
     if options.images:
@@ -166,6 +179,14 @@ def run_attack(model, data: Digits, options: AttackOptions = AttackOptions(), ou
         if progress is not None:
             progress(2, 2, "success rate measured")
     result["seconds"] = time.perf_counter() - start
+    return finish_attack(result, donors, donor_index, options, out)
+
+
+def finish_attack(result: dict, donors: np.ndarray, donor_index: np.ndarray, options: AttackOptions,
+                  out: Path | str | None) -> dict:
+    """The examples drawn (`examples`: positions in `successes`), the figure with `out`, the pictures
+    kept (options.every_image) and the sentences, added to a searched `result`."""
+    successes = result["successes"]
     examples = examples_to_draw(successes)
     result["examples"] = [successes.index(s) for s in examples]  # positions in successes
     result["figures"] = []
