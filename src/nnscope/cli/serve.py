@@ -2,7 +2,8 @@
 
 import sys
 
-from nnscope.cli.common import add_checkpoint_option, add_command, log, stderr_console
+from nnscope.cli.common import add_command, log, stderr_console
+from nnscope.cli.model_options import add_model_options, model_options
 
 
 def register(subparsers) -> None:
@@ -14,10 +15,13 @@ def register(subparsers) -> None:
         "(with the explorer) and the shift slider. API: GET /api/model, POST /api/analyze, GET /api/test-image "
         "(docs/serve.md). Binds 127.0.0.1 unless --host says otherwise.\n"
         "Prints the URL once the server listens; with --json, one JSON document {url, host, port, checkpoint} "
-        "instead, and nothing more on stdout.",
+        "instead, and nothing more on stdout.\n"
+        "Your own model: --model SPEC (see the model options): the page takes its C x H x W (a drawing in colour "
+        "for an RGB model), its class names and its first three conv layers' feature maps; --image PATH is the "
+        "starting picture.",
         run=run, show=show,
     )
-    add_checkpoint_option(parser)
+    add_model_options(parser)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on; anything but a loopback address lets other machines in")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
@@ -25,29 +29,20 @@ def register(subparsers) -> None:
 
 
 def run(args) -> dict:
-    from nnscope.data import load_mnist
-    from nnscope.errors import NnscopeError
+    choice = model_options(args)  # checked before anything is bound or loaded
     from nnscope.fileio import dumps_json
-    from nnscope.model import load_model
-    from nnscope.serve import Server, bind, create_app, host_warning
+    from nnscope.serve import Server, bind, host_warning
 
     sock = bind(args.host, args.port)  # first: a bad or busy port fails at once, before the model loads
     try:
-        model = load_model(args.checkpoint)
-        try:
-            digits = load_mnist(log=log)
-            images, labels = digits.test_images, digits.test_labels
-        except NnscopeError as e:  # the page works without them, only 'load a test image' is off
-            log(f"no test images ({e})")
-            images = labels = None
-        server = Server(create_app(model, images, labels), sock)
+        server = Server(make_app(choice), sock)
     except BaseException:
         sock.close()
         raise
     warning = host_warning(args.host)
     if warning:
         stderr_console().print(warning, style="bold", highlight=False, soft_wrap=True)
-    started = {"url": server.url, "host": args.host, "port": sock.getsockname()[1], "checkpoint": str(args.checkpoint)}
+    started = {"url": server.url, "host": args.host, "port": sock.getsockname()[1], "checkpoint": str(args.model)}
     if args.json:
         sys.stdout.write(dumps_json(started) + "\n")
         sys.stdout.flush()
@@ -67,6 +62,29 @@ def run(args) -> dict:
     # the one JSON document went out when the server started; nothing more goes on stdout
     args.json = False
     return started
+
+
+def make_app(choice):
+    """The app of the model the options name: nnscope's CNN on raw 28 x 28 pixels gets the digit page with
+    the MNIST test images (when the cache has them), any other model the page sized to its input."""
+    from nnscope.data import load_mnist
+    from nnscope.errors import NnscopeError
+    from nnscope.models import load_model_and_image
+    from nnscope.serve import create_app
+    from nnscope.vision.occlusion.any_model import nnscope_cnn
+
+    loaded, image = load_model_and_image(choice)
+    cnn = nnscope_cnn(loaded)
+    source = str(choice.image) if image is not None else None
+    if cnn is None or loaded.input_shape != (1, 28, 28):
+        return create_app(loaded, start_image=image, start_source=source)
+    try:
+        digits = load_mnist(log=log)
+        images, labels = digits.test_images, digits.test_labels
+    except NnscopeError as e:  # the page works without them, only 'load a test image' is off
+        log(f"no test images ({e})")
+        images = labels = None
+    return create_app(cnn, images, labels, start_image=image, start_source=source)
 
 
 def show(result: dict, console) -> None:

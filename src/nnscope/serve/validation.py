@@ -64,9 +64,9 @@ def is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def whole_number(payload: dict, field: str, low: int, high: int) -> int:
+def whole_number(payload: dict, field: str, low: int, high: int, defaults: dict = ANALYZE_DEFAULTS) -> int:
     """payload[field] (or its default) as an int from `low` to `high`."""
-    value = payload.get(field, ANALYZE_DEFAULTS.get(field))
+    value = payload.get(field, defaults.get(field))
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise RequestError(field, f"{json.dumps(value)}; expected a whole number from {low} to {high}")
     return value
@@ -81,9 +81,16 @@ def grey_value(payload: dict, field: str) -> float:
     return float(value)
 
 
-def grey_image(value, field: str = "image") -> np.ndarray:
-    """A SIDE x SIDE (or 1 x SIDE x SIDE) nested list of numbers in [0, 1] as float32 (1, SIDE, SIDE)."""
-    expected = f"expected {SIDE} x {SIDE} grey values in [0, 1] (or 1 x {SIDE} x {SIDE})"
+def pixel_image(value, shape: tuple[int, int, int], field: str = "image") -> np.ndarray:
+    """A C x H x W nested list of numbers in [0, 1] (H x W too when C is 1) as float32 (C, H, W); anything
+    else is a RequestError naming the field, what came and what the model `shape` expects."""
+    channels, height, width = shape
+    if channels == 1:
+        expected = f"expected {height} x {width} grey values in [0, 1] (or 1 x {height} x {width})"
+        shapes = ((height, width), (1, height, width))
+    else:
+        expected = f"expected {channels} x {height} x {width} values in [0, 1] ({channels} channels of {height} x {width})"
+        shapes = ((channels, height, width),)
     if value is None:
         raise RequestError(field, f"missing; {expected}")
     if not isinstance(value, list):
@@ -92,20 +99,29 @@ def grey_image(value, field: str = "image") -> np.ndarray:
         cells = np.array(value, dtype=object)
     except ValueError:  # numpy refuses some ragged nestings outright
         cells = None
-    if cells is None or cells.shape not in ((SIDE, SIDE), (1, SIDE, SIDE)):
-        shape = " x ".join(map(str, cells.shape)) if cells is not None and cells.ndim > 0 else "not rectangular"
-        raise RequestError(field, f"shape {shape}; {expected}")
+    if cells is None or cells.shape not in shapes:
+        shape_text = " x ".join(map(str, cells.shape)) if cells is not None and cells.ndim > 0 else "not rectangular"
+        raise RequestError(field, f"shape {shape_text}; {expected}")
+
+    def where(k: int) -> str:
+        channel, rest = divmod(k, height * width)
+        row, col = divmod(rest, width)
+        return f"row {row}, column {col}" if channels == 1 else f"channel {channel}, row {row}, column {col}"
+
     flat = cells.reshape(-1)
     for k, cell in enumerate(flat):
         if not is_number(cell):
-            row, col = divmod(k, SIDE)
-            raise RequestError(field, f"{json.dumps(cell)} at row {row}, column {col}; {expected}")
-    pixels = flat.astype(np.float64).reshape(1, SIDE, SIDE)
+            raise RequestError(field, f"{json.dumps(cell)} at {where(k)}; {expected}")
+    pixels = flat.astype(np.float64).reshape(shape)
     bad = np.flatnonzero(~((pixels >= 0.0) & (pixels <= 1.0)))  # NaN and infinities included
     if len(bad):
-        row, col = divmod(int(bad[0]), SIDE)
-        raise RequestError(field, f"{json.dumps(flat[bad[0]])} at row {row}, column {col}; {expected}")
+        raise RequestError(field, f"{json.dumps(flat[bad[0]])} at {where(int(bad[0]))}; {expected}")
     return pixels.astype(np.float32)
+
+
+def grey_image(value, field: str = "image") -> np.ndarray:
+    """A SIDE x SIDE (or 1 x SIDE x SIDE) nested list of numbers in [0, 1] as float32 (1, SIDE, SIDE)."""
+    return pixel_image(value, (1, SIDE, SIDE), field)
 
 
 def analyze_request(payload: dict) -> dict:
@@ -113,6 +129,37 @@ def analyze_request(payload: dict) -> dict:
     check_fields(payload, ANALYZE_FIELDS)
     return {"image": grey_image(payload.get("image")), "patch": whole_number(payload, "patch", 1, SIDE),
             "stride": whole_number(payload, "stride", 1, SIDE), "fill": grey_value(payload, "fill")}
+
+
+def model_defaults(shape: tuple[int, int, int]) -> dict:
+    """The optional fields of POST /api/analyze for a model of input `shape` (C, H, W): the digit page's
+    8-pixel patch (the shorter side when smaller) and stride 1, a black fill."""
+    return {"patch": min(ANALYZE_DEFAULTS["patch"], *shape[1:]), "stride": 1, "fill": 0.0}
+
+
+def channel_fill(payload: dict, channels: int) -> tuple[float, ...]:
+    """payload["fill"]: one value in [0, 1] for every channel, or a list of one per channel."""
+    value = payload.get("fill", 0.0)
+    expected = f"expected a value from 0 (black) to 1 (white), or a list of {channels} such values, one per channel"
+    values = value if isinstance(value, list) and len(value) == channels else [value]
+    if not all(is_number(v) and 0.0 <= v <= 1.0 for v in values):  # NaN fails the range test too
+        raise RequestError("fill", f"{json.dumps(value) if not is_number(value) or not math.isfinite(value) else value}; "
+                           f"{expected}")
+    return tuple(float(v) for v in values)
+
+
+def model_analyze_request(payload: dict, shape: tuple[int, int, int]) -> dict:
+    """The checked arguments of one analyze on a model of input `shape` (C, H, W): image (C, H, W) float32,
+    patch and stride (1 to the shorter side), fill (one value or one per channel)."""
+    check_fields(payload, ANALYZE_FIELDS)
+    defaults, side = model_defaults(shape), min(shape[1:])
+    return {"image": pixel_image(payload.get("image"), shape), "patch": whole_number(payload, "patch", 1, side, defaults),
+            "stride": whole_number(payload, "stride", 1, side, defaults), "fill": channel_fill(payload, shape[0])}
+
+
+def body_limit(shape: tuple[int, int, int]) -> int:
+    """Bytes a request body may have for images of `shape`: 2 MiB, or 32 bytes a pixel value when that is more."""
+    return max(MAX_BODY_BYTES, 32 * shape[0] * shape[1] * shape[2])
 
 
 def image_index(query: dict, count: int) -> int:

@@ -28,7 +28,7 @@
         rows[r].forEach(function (wr) {
           cols[c].forEach(function (wc) { v += wr[1] * wc[1] * grey[(box.top + wr[0]) * width + box.left + wc[0]]; });
         });
-        line.push(v);
+        line.push(Math.min(1, Math.max(0, v)));  // a weighted mean of values in [0, 1]; the sum's rounding can pass 1 by 1e-15
       }
       out.push(line);
     }

@@ -1,16 +1,23 @@
 /* nnscope serve: the live page. Vanilla JS, no network but this server's API.
-   The drawing (280 x 280, white ink on black) goes through the MNIST preprocessing, the result is
-   POSTed to /api/analyze (one request in flight; the latest drawing wins) and every panel is redrawn. */
+   The digit page (nnscope's CNN): the drawing (280 x 280, white ink on black) goes through the MNIST
+   preprocessing. The page of another model (--model SPEC): the drawing, sized to the model's H x W,
+   is area-averaged to H x W per channel (R, G, B for 3 channels; grey copied to each channel otherwise).
+   The result is POSTed to /api/analyze (one request in flight; the latest drawing wins) and every
+   panel is redrawn. The model's description (shape, class names, ...) is embedded in the page. */
 "use strict";
 (function () {
-  var SIDE = 28;  // the model reads 28 x 28 images
+  var $ = function (id) { return document.getElementById(id); };
+  var config = JSON.parse($("model-data").textContent);
+  var DIGITS = config.page === "digits";  // nnscope's CNN: MNIST preprocessing, test images, shift slider
+  var CHANNELS = config.input_shape[0], HEIGHT = config.input_shape[1], WIDTH = config.input_shape[2];
+  var SIDE = 28;  // the digit page's model reads 28 x 28 images
+  var CLASSES = config.classes;
   var LABEL_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf"];
-  var $ = function (id) { return document.getElementById(id); };
   var pad = $("pad"), ctx = pad.getContext("2d", { willReadFrequently: true }), cursorCanvas = $("pad-cursor");
   var state = {
     strokes: [],        // each {width, points: [[x, y], ...]} in pad pixels, or {bitmap: ImageData} for a dropped file
-    testImage: null,    // {index, label, image} while the input is a test image (sent as it is)
+    testImage: null,    // {index, label, image} while the input is a test image or the starting picture (sent as it is)
     pen: { x: 140, y: 60, down: false },
     inFlight: false, pending: false, sequence: 0,
     result: null, position: { row: 0, col: 0 }
@@ -19,10 +26,10 @@
   /* ---- drawing ---- */
   function redraw() {
     ctx.fillStyle = "#000"; ctx.fillRect(0, 0, pad.width, pad.height);
-    if (state.testImage) drawGreyScaled(ctx, state.testImage.image, pad.width / SIDE);
+    if (state.testImage) drawScaled(ctx, asChannels(state.testImage.image), pad.width / WIDTH);
     state.strokes.forEach(function (s) {
       if (s.bitmap) { ctx.putImageData(s.bitmap, 0, 0); return; }
-      ctx.strokeStyle = "#fff"; ctx.fillStyle = "#fff"; ctx.lineWidth = s.width; ctx.lineCap = "round"; ctx.lineJoin = "round";
+      ctx.strokeStyle = s.colour; ctx.fillStyle = s.colour; ctx.lineWidth = s.width; ctx.lineCap = "round"; ctx.lineJoin = "round";
       if (s.points.length === 1) {
         ctx.beginPath(); ctx.arc(s.points[0][0], s.points[0][1], s.width / 2, 0, 2 * Math.PI); ctx.fill(); return;
       }
@@ -32,10 +39,18 @@
     });
   }
 
-  function drawGreyScaled(context, pixels, scale) {
-    for (var r = 0; r < pixels.length; r++) for (var c = 0; c < pixels[r].length; c++) {
-      var v = Math.round(255 * pixels[r][c]);
-      context.fillStyle = "rgb(" + v + "," + v + "," + v + ")";
+  function asChannels(image) { return DIGITS ? [image] : image; }  // the digit page's images are 28 x 28, others C x H x W
+
+  function colourAt(image, r, c) {  // [r, g, b] 0-255 of pixel (r, c) of a C x H x W image: RGB, else the channels' mean
+    if (image.length === 3) return [0, 1, 2].map(function (k) { return Math.round(255 * Math.max(0, Math.min(1, image[k][r][c]))); });
+    var total = 0;
+    image.forEach(function (channel) { total += channel[r][c]; });
+    return grey(total / image.length);
+  }
+
+  function drawScaled(context, image, scale) {
+    for (var r = 0; r < image[0].length; r++) for (var c = 0; c < image[0][r].length; c++) {
+      context.fillStyle = "rgb(" + colourAt(image, r, c).join(",") + ")";
       context.fillRect(c * scale, r * scale, scale, scale);
     }
   }
@@ -47,8 +62,10 @@
 
   function brushWidth() { return Number($("brush").value); }
 
+  function brushColour() { return $("colour") ? $("colour").value : "#ffffff"; }  // only an RGB model's page has a colour
+
   function beginStroke(point) {
-    state.strokes.push({ width: brushWidth(), points: [point] });
+    state.strokes.push({ width: brushWidth(), colour: brushColour(), points: [point] });
     redraw(); changed();
   }
 
@@ -110,7 +127,8 @@
     if ((e.ctrlKey || e.metaKey) && e.key === "z" && !/INPUT|SELECT|TEXTAREA/.test(e.target.tagName)) { e.preventDefault(); undo(); }
   });
 
-  /* ---- an image file: drawn grey into the pad, dark ink on light paper turned into light on dark ---- */
+  /* ---- an image file: the digit page draws it grey into the pad, dark ink on light paper turned into light on
+     dark; another model's page draws it as it is (in colour for an RGB model, else grey) ---- */
   function loadFile(file) {
     if (!file || !/^image\//.test(file.type)) { showError("image file: expected an image (PNG, JPEG, ...)"); return; }
     var url = URL.createObjectURL(file), img = new Image();
@@ -120,10 +138,11 @@
       ctx.drawImage(img, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
       var data = ctx.getImageData(0, 0, pad.width, pad.height), d = data.data, total = 0, n = d.length / 4;
       for (var i = 0; i < d.length; i += 4) total += (d[i] + d[i + 1] + d[i + 2]) / 3;
-      var invert = total / n > 127;
+      var invert = DIGITS && total / n > 127;
       for (i = 0; i < d.length; i += 4) {
         var v = (d[i] + d[i + 1] + d[i + 2]) / 3; v = invert ? 255 - v : v;
-        d[i] = d[i + 1] = d[i + 2] = v; d[i + 3] = 255;
+        if (CHANNELS !== 3) d[i] = d[i + 1] = d[i + 2] = v;
+        d[i + 3] = 255;
       }
       URL.revokeObjectURL(url);
       state.testImage = null; state.strokes = [{ bitmap: data }];
@@ -147,16 +166,39 @@
       redraw(); changed();
     }).catch(function (error) { showError(error.message); });
   }
-  $("test-load").addEventListener("click", function () { loadTestImage($("test-index").value); });
-  $("test-index").addEventListener("keydown", function (e) { if (e.key === "Enter") loadTestImage(e.target.value); });
-  $("test-random").addEventListener("click", function () {
-    loadTestImage(Math.floor(Math.random() * (Number($("test-index").max) + 1)));
-  });
+  if (DIGITS) {
+    $("test-load").addEventListener("click", function () { loadTestImage($("test-index").value); });
+    $("test-index").addEventListener("keydown", function (e) { if (e.key === "Enter") loadTestImage(e.target.value); });
+    $("test-random").addEventListener("click", function () {
+      loadTestImage(Math.floor(Math.random() * (Number($("test-index").max) + 1)));
+    });
+  }
+  function loadStartImage() {  // --image: the starting picture of another model's page, sent as it is
+    state.testImage = { index: null, label: null, image: config.start_image }; state.strokes = [];
+    redraw(); changed();
+  }
+  if ($("start-load")) $("start-load").addEventListener("click", loadStartImage);
 
   /* ---- MNIST preprocessing of the pad ---- */
-  function padGrey() {  // (280 * 280) values in [0, 1]
+  function padGrey(k) {  // (280 * 280) values in [0, 1] of the pad's red channel (k: 0), or green (1), blue (2)
     var d = ctx.getImageData(0, 0, pad.width, pad.height).data, out = new Float64Array(pad.width * pad.height);
-    for (var i = 0; i < out.length; i++) out[i] = d[4 * i] / 255;
+    k = k || 0;
+    for (var i = 0; i < out.length; i++) out[i] = d[4 * i + k] / 255;
+    return out;
+  }
+
+  function hasInk() {
+    var d = ctx.getImageData(0, 0, pad.width, pad.height).data;
+    for (var i = 0; i < d.length; i += 4) if (d[i] || d[i + 1] || d[i + 2]) return true;
+    return false;
+  }
+
+  function modelInput() {  // another model's page: the pad area-averaged to C x H x W, or null while it is empty
+    if (!hasInk()) return null;
+    var all = { top: 0, left: 0, h: pad.height, w: pad.width }, out = [];
+    for (var k = 0; k < CHANNELS; k++) {
+      out.push(window.nnscopeInput.resample(padGrey(CHANNELS === 3 ? k : 0), pad.width, all, WIDTH, HEIGHT));
+    }
     return out;
   }
 
@@ -168,6 +210,7 @@
 
   function currentInput() {
     if (state.testImage && !state.strokes.length) return state.testImage.image;  // exactly as the server sent it
+    if (!DIGITS) return modelInput();
     if (state.testImage) return boxDownsample();
     return mnistInput();
   }
@@ -212,9 +255,9 @@
 
   function showEmpty() {
     state.result = null;
-    $("readout").textContent = "draw a digit"; $("readout").dataset.prediction = "";
-    ["bars", "explorer-bars", "shift-bars"].forEach(function (id) { $(id).textContent = ""; });
-    $("explorer-readout").textContent = ""; $("shift-readout").textContent = "";
+    $("readout").textContent = DIGITS ? "draw a digit" : "draw something"; $("readout").dataset.prediction = "";
+    ["bars", "explorer-bars", "shift-bars"].forEach(function (id) { if ($(id)) $(id).textContent = ""; });
+    $("explorer-readout").textContent = ""; if ($("shift-readout")) $("shift-readout").textContent = "";
   }
 
   /* ---- drawing the answers ---- */
@@ -224,7 +267,7 @@
     probabilities.forEach(function (p, k) {
       var row = document.createElement("span"), bar = document.createElement("span"), fill = document.createElement("span");
       var value = document.createElement("span");
-      row.textContent = k; bar.className = "bar" + (k === best ? " top" : ""); fill.style.width = (100 * p).toFixed(1) + "%";
+      row.textContent = CLASSES[k]; row.title = CLASSES[k]; row.className = "name"; bar.className = "bar" + (k === best ? " top" : ""); fill.style.width = (100 * p).toFixed(1) + "%";
       value.className = "v"; value.textContent = p.toFixed(4);
       bar.appendChild(fill);
       [row, bar, value].forEach(function (node) { node.setAttribute("role", "listitem"); container.appendChild(node); });
@@ -251,7 +294,8 @@
 
   function hex(colour) { return [1, 3, 5].map(function (i) { return parseInt(colour.slice(i, i + 2), 16); }); }
 
-  function drawFeatureMaps(maps) {
+  function drawFeatureMaps(maps, note) {
+    if ($("fmap-note")) $("fmap-note").textContent = note || "";
     Object.keys(maps).forEach(function (name) {
       var canvas = $("fmap-" + name);
       if (!canvas) return;
@@ -267,29 +311,35 @@
     });
   }
 
+  function colStarts(occlusion) { return occlusion.col_starts || occlusion.starts; }  // the digit page's grid is square
+
   function drawMaps(occlusion) {
-    var n = occlusion.starts.length, mark = state.position;
+    var rows = occlusion.starts.length, cols = colStarts(occlusion).length, mark = state.position;
     function marked(colour) {
       return function (r, c) { return r === mark.row && c === mark.col ? [255, 60, 0] : colour(r, c); };
     }
-    paint($("map-class"), n, n, marked(function (r, c) { return grey(occlusion.true_class_probability[r][c]); }));
-    paint($("map-max"), n, n, marked(function (r, c) { return grey(occlusion.max_probability[r][c]); }));
-    paint($("map-label"), n, n, marked(function (r, c) { return hex(LABEL_COLOURS[occlusion.predicted_label[r][c]]); }));
-    $("map-class-label").textContent = "P('" + occlusion["class"] + "'), the predicted class";
+    paint($("map-class"), rows, cols, marked(function (r, c) { return grey(occlusion.true_class_probability[r][c]); }));
+    paint($("map-max"), rows, cols, marked(function (r, c) { return grey(occlusion.max_probability[r][c]); }));
+    paint($("map-label"), rows, cols, marked(function (r, c) {
+      return hex(LABEL_COLOURS[occlusion.predicted_label[r][c] % LABEL_COLOURS.length]);
+    }));
+    $("map-class-label").textContent = "P('" + CLASSES[occlusion["class"]] + "'), the predicted class";
   }
 
   function showExplorer(row, col) {
     var result = state.result;
     if (!result) return;
-    var o = result.occlusion, n = o.starts.length;
-    row = Math.max(0, Math.min(n - 1, row)); col = Math.max(0, Math.min(n - 1, col));
+    var o = result.occlusion, cols = colStarts(o);
+    row = Math.max(0, Math.min(o.starts.length - 1, row)); col = Math.max(0, Math.min(cols.length - 1, col));
     state.position = { row: row, col: col };
-    var canvas = $("explorer"), c2 = canvas.getContext("2d"), scale = canvas.width / SIDE;
-    var top = o.starts[row], left = o.starts[col];
-    for (var r = 0; r < SIDE; r++) for (var c = 0; c < SIDE; c++) {
+    var canvas = $("explorer"), c2 = canvas.getContext("2d"), scale = canvas.width / WIDTH;
+    var top = o.starts[row], left = cols[col], input = asChannels(result.input);
+    var fill = (Array.isArray(o.fill) ? o.fill : [o.fill]).map(function (v) { return [[v]]; });
+    var patched = fill.length === input.length ? fill : input.map(function () { return fill[0]; });
+    for (var r = 0; r < HEIGHT; r++) for (var c = 0; c < WIDTH; c++) {
       var inside = r >= top && r < top + o.patch && c >= left && c < left + o.patch;
-      var v = Math.round(255 * (inside ? o.fill : result.input[r][c]));
-      c2.fillStyle = "rgb(" + v + "," + v + "," + v + ")"; c2.fillRect(c * scale, r * scale, scale, scale);
+      c2.fillStyle = "rgb(" + (inside ? colourAt(patched, 0, 0) : colourAt(input, r, c)).join(",") + ")";
+      c2.fillRect(c * scale, r * scale, scale, scale);
     }
     c2.strokeStyle = "#ff7f0e"; c2.lineWidth = 2;
     c2.strokeRect(left * scale + 1, top * scale + 1, o.patch * scale - 2, o.patch * scale - 2);
@@ -297,15 +347,15 @@
     drawBars($("explorer-bars"), p);
     drawMaps(o);
     var readout = $("explorer-readout");
-    readout.textContent = "patch at row " + top + ", column " + left + " (top-left corner): predicted " + best +
-      " (p = " + p[best].toFixed(4) + "), P('" + o["class"] + "') = " + p[o["class"]].toFixed(4);
+    readout.textContent = "patch at row " + top + ", column " + left + " (top-left corner): predicted " + CLASSES[best] +
+      " (p = " + p[best].toFixed(4) + "), P('" + CLASSES[o["class"]] + "') = " + p[o["class"]].toFixed(4);
     readout.dataset.prediction = best; canvas.dataset.row = row; canvas.dataset.col = col;
   }
 
-  function explorerFrom(event, target, cells, centred) {
+  function explorerFrom(event, target, cellsX, cellsY, centred) {
     var box = target.getBoundingClientRect(), o = state.result && state.result.occlusion;
     if (!o) return;
-    var x = (event.clientX - box.left) / box.width * cells, y = (event.clientY - box.top) / box.height * cells;
+    var x = (event.clientX - box.left) / box.width * cellsX, y = (event.clientY - box.top) / box.height * cellsY;
     if (centred) {  // on the image the pointer holds the middle of the patch; positions step by the stride
       x = (x - o.patch / 2) / o.stride; y = (y - o.patch / 2) / o.stride;
     }
@@ -313,9 +363,9 @@
   }
   var explorer = $("explorer");
   ["pointermove", "pointerdown"].forEach(function (type) {
-    explorer.addEventListener(type, function (e) { explorerFrom(e, explorer, SIDE, true); });
+    explorer.addEventListener(type, function (e) { explorerFrom(e, explorer, WIDTH, HEIGHT, true); });
     ["map-class", "map-max", "map-label"].forEach(function (id) {
-      $(id).addEventListener(type, function (e) { explorerFrom(e, $(id), $(id).width, false); });
+      $(id).addEventListener(type, function (e) { explorerFrom(e, $(id), $(id).width, $(id).height, false); });
     });
   });
   explorer.addEventListener("keydown", function (e) {
@@ -333,30 +383,31 @@
 
   function showShift() {
     var result = state.result;
-    if (!result) return;
+    if (!result || !result.shift) return;  // the digit page only
     var s = result.shift, dx = Number($("shift").value), i = s.shifts.indexOf(dx);
     var moved = shiftClamp(result.input, dx), p = s.probabilities[i], k = s.predictions[i];
     paint($("shifted"), SIDE, SIDE, function (r, c) { return grey(moved[r][c]); });
     drawBars($("shift-bars"), p);
     var readout = $("shift-readout");
     readout.textContent = (dx === 0 ? "not shifted" : Math.abs(dx) + " px " + (dx < 0 ? "left" : "right")) +
-      ": predicted " + k + " (p = " + p[k].toFixed(4) + ")";
+      ": predicted " + CLASSES[k] + " (p = " + p[k].toFixed(4) + ")";
     readout.dataset.prediction = k;
   }
-  $("shift").addEventListener("input", showShift);
+  if ($("shift")) $("shift").addEventListener("input", showShift);
 
   function show(result, sequence) {
     var previous = state.result;
     state.result = result;
-    paint($("seen"), SIDE, SIDE, function (r, c) { return grey(result.input[r][c]); });
+    var input = asChannels(result.input);
+    paint($("seen"), HEIGHT, WIDTH, function (r, c) { return colourAt(input, r, c); });
     drawBars($("bars"), result.probabilities);
     var k = result.prediction, readout = $("readout");
-    readout.textContent = "predicted " + k + " (p = " + result.probabilities[k].toFixed(4) + ")" +
-      (state.testImage && !state.strokes.length ? ", test image " + state.testImage.index + " is a " + state.testImage.label : "");
+    readout.textContent = "predicted " + CLASSES[k] + " (p = " + result.probabilities[k].toFixed(4) + ")" +
+      (state.testImage && !state.strokes.length && state.testImage.label !== null ? ", test image " + state.testImage.index + " is a " + state.testImage.label : "");
     readout.dataset.prediction = k; readout.dataset.sequence = sequence;
-    drawFeatureMaps(result.feature_maps);
-    var o = result.occlusion, n = o.starts.length;
-    if (!previous || previous.occlusion.starts.length !== n) {  // a new grid: start where P(predicted) is lowest
+    drawFeatureMaps(result.feature_maps, result.feature_maps_note);
+    var o = result.occlusion, n = o.starts.length, m = colStarts(o).length;
+    if (!previous || previous.occlusion.starts.length !== n || colStarts(previous.occlusion).length !== m) {  // a new grid: start where P(predicted) is lowest
       var low = { v: 2, r: 0, c: 0 };
       o.true_class_probability.forEach(function (line, r) { line.forEach(function (v, c) { if (v < low.v) low = { v: v, r: r, c: c }; }); });
       state.position = { row: low.r, col: low.c };
@@ -376,11 +427,17 @@
   });
 
   var legend = $("legend");
-  LABEL_COLOURS.forEach(function (colour, k) {
+  CLASSES.forEach(function (name, k) {
     var item = document.createElement("span"), swatch = document.createElement("i");
-    swatch.style.background = colour; item.appendChild(swatch); item.appendChild(document.createTextNode(String(k)));
+    swatch.style.background = LABEL_COLOURS[k % LABEL_COLOURS.length]; item.appendChild(swatch);
+    item.appendChild(document.createTextNode(name));
     legend.appendChild(item);
   });
+  if (!DIGITS) {  // the pad and the explorer take the model's aspect ratio
+    $("pad-box").style.aspectRatio = WIDTH + " / " + HEIGHT; $("pad-box").style.height = "auto";
+    $("explorer").style.aspectRatio = WIDTH + " / " + HEIGHT; $("explorer").style.height = "auto";
+  }
   redraw();
+  if (config.start_image) loadStartImage();
   window.nnscopeServe = { state: state, mnistInput: mnistInput, changed: changed };
 })();
