@@ -3,11 +3,12 @@ nnscope.Occlusion (exact incremental inference on the fx-traced model) beside Ca
 at several perturbations_per_eval, in one run on the same random-weight models and images, with
 the largest difference between their attributions.
 
-Measured on the shared 2-core machine (load average 7 to 11 from other jobs), 2 torch threads,
-2026-12-02: ResNet-18 nnscope 0.260 images/s, Captum best (perturbations_per_eval=128) 0.182 ->
-1.43x (goal 3x, not reached: it still computes 91% of the conv multiply-adds, see
-docs/occlusion_engine.md); VGG-11 nnscope 0.099, Captum best (841) 0.052 -> 1.92x; attributions
-within 1.5e-08 of Captum's.
+Measured on the shared 2-core machine (load average 0.06 at the start, 3.3 at the end), 2 torch
+threads, 2026-12-04, after the fix of the conv/pool window spans: ResNet-18 nnscope 1.331 images/s,
+Captum best (perturbations_per_eval=32) 0.920 -> 1.45x (goal 3x, not reached: it still computes
+81% of the conv multiply-adds, full passes from layer1_1_conv2, see docs/occlusion_engine.md);
+VGG-11 nnscope 0.581, Captum best (32) 0.264 -> 2.20x (60%, full passes from _15); attributions
+within 3.0e-08 of Captum's.
 """
 
 import argparse

@@ -113,6 +113,24 @@ def test_mean_and_std_normalise_before_the_model(nets_file):
     assert one.module.mean.flatten().tolist() == [0.5] * 3
 
 
+@pytest.mark.parametrize("name", ["DilatedGroupedNet", "ResidualNet"])
+def test_exported_convs_keep_their_groups_stride_and_dilation(name, tmp_path, nets_file):
+    """An unflattened .pt2 keeps each conv's weights but not its settings: they come from the aten conv calls."""
+    from nnscope.vision.user_filters import layer_filters
+
+    net = trained_like(name)
+    loaded = load_user_model(save_as("export", name, net, tmp_path, nets_file)[0])
+    eager = {n: m for n, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    assert set(loaded.conv_layers) == set(eager)
+    for layer, conv in eager.items():
+        exported = loaded.network.get_submodule(layer)
+        assert (exported.groups, exported.stride, exported.dilation, exported.padding) == \
+            (conv.groups, conv.stride, conv.dilation, conv.padding), layer
+        stats = layer_filters(exported)
+        assert stats["groups"] == conv.groups and stats["in_channels"] == conv.in_channels
+        assert stats["stride"] == list(conv.stride) and stats["dilation"] == list(conv.dilation)
+
+
 def test_program_exported_for_one_batch_size_runs_any_batch(tmp_path):
     net = trained_like("VGGStyle")
     torch.export.save(torch.export.export(net, (torch.rand(1, 3, 32, 32),)), tmp_path / "one.pt2")

@@ -1,5 +1,6 @@
 """The traced incremental engine against a one-position-per-pass loop, and nnscope.Occlusion against Captum."""
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -185,6 +186,64 @@ def test_each_supported_op_runs_windowed_and_exact(name):
     result = traced_occlusion(model, x, (4, 3), (3, 4), batch=50)
     assert isinstance(result.windows[node], tuple), result.windows  # recomputed on a window, not in full
     assert (result.outputs - naive_outputs(model, x, (4, 3), (3, 4))).abs().max() < TOLERANCE
+
+
+def brute_force_spans(op: nn.Module, x: torch.Tensor, rows, cols, patch, fill: float):
+    """Per position the rows [lo, hi) and columns [lo, hi) of op's output that differ from the
+    unoccluded output: a full forward pass of the op with the patch filled in, then a diff."""
+    with torch.no_grad():
+        base = op(x)
+        spans = []
+        for r, c in zip(rows, cols):
+            occluded = x.clone()
+            occluded[:, :, r:r + patch[0], c:c + patch[1]] = fill
+            changed = (op(occluded) != base).any(0).any(0)  # (H', W')
+            axes = [changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()]
+            spans.append(tuple((int(a[0]), int(a[-1]) + 1) if len(a) else None for a in axes))
+    return spans
+
+
+SPAN_CASES = {  # op, patch; patches at least as tall and wide as the dilation, so no tap skips over them
+    "conv k3 s1 p1": (nn.Conv2d(2, 3, 3, 1, 1), (3, 2)),
+    "conv k5 s2 p2": (nn.Conv2d(2, 3, 5, 2, 2), (3, 4)),
+    "conv k3 s2 p0": (nn.Conv2d(2, 3, 3, 2, 0), (2, 3)),
+    "conv k4 s3 p2 dilation 2": (nn.Conv2d(2, 3, 4, 3, 2, dilation=2), (3, 2)),
+    "conv (3, 2) same dilation (1, 2) groups 2": (
+        nn.Conv2d(2, 4, (3, 2), padding="same", dilation=(1, 2), groups=2), (2, 3)),
+    "conv (1, 5) s (2, 1) p (0, 3)": (nn.Conv2d(2, 3, (1, 5), (2, 1), (0, 3)), (2, 2)),
+    "max pool 3/2 p1": (nn.MaxPool2d(3, 2, 1), (3, 3)),
+    "max pool 3/1 p1 dilation 2": (nn.MaxPool2d(3, 1, 1, dilation=2), (2, 3)),
+    "max pool 2/2": (nn.MaxPool2d(2), (3, 2)),
+    "avg pool 3/1 p1": (nn.AvgPool2d(3, 1, 1), (2, 2)),
+    "avg pool 5/2 p2": (nn.AvgPool2d(5, 2, 2), (3, 4)),
+}
+
+
+@pytest.mark.parametrize("name", SPAN_CASES)
+def test_each_window_is_exactly_the_largest_changed_span(name):
+    """The planner's span per position is the brute-force changed span (not wider), and the one
+    window recomputed for every position is exactly the largest of them."""
+    from torch import fx
+
+    from nnscope.vision.occlusion.traced import _stored_pass, patch_starts
+    from nnscope.vision.occlusion.traced_regions import plan_windows
+
+    torch.manual_seed(0)
+    op, patch = SPAN_CASES[name]
+    x = images(2, (2, 41, 38), seed=4).double()  # float64: every changed input changes its outputs visibly
+    model = fx.symbolic_trace(nn.Sequential(op.double().eval()))
+    grid = [(r, c) for r in patch_starts(41, patch[0], 3) for c in patch_starts(38, patch[1], 3)]
+    rows, cols = (np.array(v) for v in zip(*grid))
+    fill = 10.0  # above every pixel, so a max pool's window holding the patch changes too
+    window = plan_windows(model, _stored_pass(model, x), rows, cols, patch)[next(iter(model.graph.nodes)).next]
+    expected = brute_force_spans(op, x, rows, cols, patch, fill)
+    assert not isinstance(window, str), window
+    for i in range(2):  # rows, then columns
+        lo, hi = window.spans[i]
+        assert [(int(a), int(b)) for a, b in zip(lo, hi)] == [e[i] for e in expected]
+        largest = max(b - a for a, b in (e[i] for e in expected))
+        assert window.size[i] == largest
+        assert all(s <= a and b <= s + largest for s, (a, b) in zip(window.starts[i], (e[i] for e in expected)))
 
 
 def test_nnscope_mnist_cnn_agrees_with_the_naive_loop():

@@ -138,8 +138,18 @@ def read_exported(path: Path, names: list[str]) -> Network:
     static = [d if isinstance(d, int) else None for d in shape]  # a dynamic dimension is a SymInt
     input_shape = tuple(static[1:]) if len(static) == 4 and None not in static[1:] else None
     batch = static[0] if len(static) == 4 else None
+    modules = dict(module.named_modules())
+    for name, settings in exported_conv_settings(program).items():
+        for key, value in settings.items():  # the unflattened module runs the graph: these only describe it
+            if name in modules:
+                setattr(modules[name], key, value)
     return Network(module.eval(), "export", f"torch.export program {path}", input_shape=input_shape,
                    static_batch=batch, layer_types=exported_layer_types(program))
+
+
+def _module_path(recorded: str) -> str:
+    """An `nn_module_stack` path as named_modules() spells it ("L['self'].layer1.0" -> "layer1.0")."""
+    return recorded.removeprefix("L['self'].").removeprefix("L['self']")
 
 
 def exported_layer_types(program) -> dict[str, str]:
@@ -147,9 +157,39 @@ def exported_layer_types(program) -> dict[str, str]:
     types = {"": "ExportedProgram"}
     for node in program.graph.nodes:
         for module_path, type_name in node.meta.get("nn_module_stack", {}).values():
-            module_path = module_path.removeprefix("L['self'].").removeprefix("L['self']")
-            types.setdefault(module_path, str(type_name).rsplit(".", 1)[-1])
+            types.setdefault(_module_path(module_path), str(type_name).rsplit(".", 1)[-1])
     return types
+
+
+# aten's conv signatures after (input, weight, bias): argument name -> (position, default)
+CONV_ARGUMENTS = {
+    "conv2d": {"stride": (3, [1]), "padding": (4, [0]), "dilation": (5, [1]), "groups": (6, 1)},
+    "convolution": {"stride": (3, [1]), "padding": (4, [0]), "dilation": (5, [1]), "groups": (8, 1)},
+}
+
+
+def exported_conv_settings(program) -> dict[str, dict]:
+    """Conv2d module path -> its stride, padding, dilation (pairs) and groups, read from the aten conv call
+    that the module's forward became (an unflattened module keeps its weights, not these settings)."""
+    settings = {}
+    for node in program.graph.nodes:
+        op = getattr(node.target, "_overloadpacket", None)
+        arguments = CONV_ARGUMENTS.get(getattr(op, "__name__", ""))
+        stack = list(node.meta.get("nn_module_stack", {}).values())
+        if node.op != "call_function" or arguments is None or not stack:
+            continue
+        module_path, type_name = stack[-1]  # the innermost module: a Conv2d's own forward
+        if str(type_name).rsplit(".", 1)[-1] != "Conv2d" or _module_path(module_path) in settings:
+            continue
+        found = {}
+        for key, (position, default) in arguments.items():
+            value = node.args[position] if len(node.args) > position else node.kwargs.get(key, default)
+            if key == "groups" or isinstance(value, str):  # groups, or padding 'same' / 'valid'
+                found[key] = value if isinstance(value, str) else int(value)
+            else:
+                found[key] = tuple(int(v) for v in value) * (2 if len(value) == 1 else 1)
+        settings[_module_path(module_path)] = found
+    return settings
 
 
 def read_saved(path: Path) -> Network:

@@ -50,7 +50,7 @@ def draw_user_filters(name: str, weights: np.ndarray, stats: dict, path: str | P
     chosen = weights[filters]
     what = (f"strongest {len(filters)} of {out_channels} filters by L2 norm" if len(filters) < out_channels
             else f"{out_channels} filters")
-    groups = stats["groups"] or 1  # None: not recorded by an exported program, drawn as one group
+    groups = stats["groups"] or 1  # None: a conv whose settings an exported program did not record, drawn as one group
     if stats["colour"]:
         rgb = 0.5 + np.transpose(chosen, (0, 2, 3, 1)) / (2 * limit)  # weight 0 -> mid grey, +-limit -> 0 / 1
         tiles = as_grid(rgb)

@@ -40,7 +40,7 @@ def layer_filters(module: nn.Module) -> dict:
     weights = module.weight.detach().cpu().float().numpy()  # (out, in / groups, kh, kw)
     stats = filter_statistics(weights)
     out_channels, per_group, kh, kw = weights.shape
-    # an exported program's modules keep their weights but not their settings: None where not recorded
+    # a .pt2's settings are read from its graph (nnscope.models.formats): None only where not recorded
     groups = getattr(module, "groups", None)
     setting = lambda key: list(getattr(module, key)) if hasattr(module, key) else None  # noqa: E731
     norms = stats["filter_norms"]

@@ -143,7 +143,7 @@ def sliding_span(lo: np.ndarray, hi: np.ndarray, side_out: int, kernel: int, str
                  pad: int) -> tuple[np.ndarray, np.ndarray]:
     """Outputs [lo', hi') of a sliding op whose window reads an input row in [lo, hi); empty stays empty."""
     reach = dilation * (kernel - 1)  # output o reads rows o * stride - pad + [0, reach]
-    out_lo = np.clip(-((reach + pad - lo) // stride), 0, side_out)  # ceil((lo + pad - reach) / stride)
+    out_lo = np.clip(-((reach - pad - lo) // stride), 0, side_out)  # ceil((lo + pad - reach) / stride)
     out_hi = np.clip((hi - 1 + pad) // stride + 1, out_lo, side_out)
     return out_lo, np.where(hi > lo, out_hi, out_lo)
 
