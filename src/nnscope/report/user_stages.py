@@ -17,6 +17,7 @@ import numpy as np
 
 from nnscope.errors import NnscopeError
 from nnscope.labelled_data import LabelledImages
+from nnscope.options.attack import AttackOptions
 from nnscope.options.featuremaps import FeatureMapsOptions
 from nnscope.options.occlusion import SIDE, ModelOcclusionOptions
 from nnscope.options.shift import ShiftOptions
@@ -30,6 +31,7 @@ from nnscope.vision.user_shift import run_user_shift
 
 NO_DATA = "no --data given: the accuracy against labels was not measured"
 NO_INPUT = "no --data and no --image given: no image for {what}, skipped"
+NO_DONORS = "no --data given: the transplants need donor images of the other classes, skipped"
 TRANSPLANT_PENDING = ("the transplant attack on your own model (nnscope.vision.user_attack) is not in this build "
                       "yet: Problem 2.3 runs on nnscope's own CNN only (nnscope report without --model)")
 TABLE_KEYS = ("shape", "min", "max", "mean", "std", "share_positive", "strongest_filter")  # a filters row
@@ -167,6 +169,13 @@ def occlusion_scale(shape) -> tuple[int, int]:
     return OCCLUSION_PATCH * factor, factor
 
 
+def attacked_class(loaded, data: LabelledImages, preferred: int) -> int:
+    """`preferred` when the model gets one of its images right, else the first class it gets an image right
+    of (the attack needs a correctly classified image; none at all: `preferred`, and the attack says so)."""
+    right = np.unique(data.labels[probabilities(loaded, data.float_images()).argmax(1) == data.labels])
+    return preferred if preferred in right or not len(right) else int(right[0])
+
+
 def occlusion_index(loaded, data: LabelledImages, label: int) -> int:
     """The first image of class `label` the model gets right, else the first of that class."""
     candidates = np.flatnonzero(data.labels == label)
@@ -189,9 +198,23 @@ def occlusion_stage(loaded, inputs: UserInputs, options: ModelOcclusionOptions, 
     return run_model_occlusion(loaded, inputs.data, options, out=out, progress=progress, image=inputs.image)
 
 
-def transplant_stage(loaded, inputs: UserInputs, options=None, out: Path | None = None, progress=None) -> dict:
-    """Problem 2.3: not yet on the user's model (see TRANSPLANT_PENDING)."""
-    return skipped(TRANSPLANT_PENDING)
+@guarded
+def transplant_stage(loaded, inputs: UserInputs, options: AttackOptions, out: Path | None = None,
+                     progress=None) -> dict:
+    """Problem 2.3: patches cut from --data's images of the other classes pasted onto --image, else onto the
+    first correctly classified image of the pair's first class; the success rate over that class's images.
+    Until `nnscope.vision.user_attack` is part of the build, the section says so (TRANSPLANT_PENDING)."""
+    try:
+        from nnscope.vision.user_attack import run_user_attack
+    except ModuleNotFoundError as e:
+        if e.name != "nnscope.vision.user_attack":
+            raise
+        return skipped(TRANSPLANT_PENDING)
+    if inputs.data is None:
+        return skipped(NO_DONORS)
+    if inputs.image is None:
+        options = replace(options, digit=attacked_class(loaded, inputs.data, inputs.pair[0]))
+    return run_user_attack(loaded, inputs.data, image=inputs.image, options=options, out=out, progress=progress)
 
 
 def shared(name: str) -> Stage:
@@ -209,7 +232,8 @@ USER_STAGES = [
           options=ShiftOptions(sweep_images=2000), quick=ShiftOptions(sweep_images=300)),
     Stage("occlusion", "problem 2.1-2.2: occlusion", run=occlusion_stage,
           options=ModelOcclusionOptions(images=100), quick=ModelOcclusionOptions(images=10)),
-    Stage("transplant", "problem 2.3: patch transplants", run=transplant_stage),
+    Stage("transplant", "problem 2.3: patch transplants", run=transplant_stage,  # success rate over 30, quick 5
+          options=AttackOptions(images=30, every_image=False), quick=AttackOptions(images=5, every_image=False)),
     shared("rnn"), shared("longseq"), shared("lstm"),
 ]
 
