@@ -120,3 +120,21 @@ NOT_A_MODEL = 42  # neither a callable nor a module
 def returns_a_number():
     """A callable that builds no module."""
     return 7
+
+
+def write_image_folder(root, names, per_class: int):
+    """An ImageFolder tree root/<name>/<i>.png of 3 x 30 x 26 RGB images, `per_class` a class: channel k of class k
+    is 255, the others random below 154 (seeded). Returns root."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(names):
+        (Path(root) / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = (rng.random((30, 26, 3)) * 153).astype(np.uint8)
+            pixels[:, :, k] = 255
+            Image.fromarray(pixels).save(Path(root) / name / f"{i}.png")
+    return Path(root)

@@ -53,14 +53,7 @@ def nets(tmp_path) -> Path:
 @pytest.fixture
 def folder(tmp_path) -> Path:
     """An ImageFolder tree of 3 x 30 x 26 RGB PNGs, 4 a class: channel k of class k is 255, the others below 154."""
-    rng = np.random.default_rng(0)
-    for k, name in enumerate(CLASSES):
-        (tmp_path / "data" / name).mkdir(parents=True)
-        for i in range(4):
-            pixels = (rng.random((30, 26, 3)) * 153).astype(np.uint8)
-            pixels[:, :, k] = 255
-            Image.fromarray(pixels).save(tmp_path / "data" / name / f"{i}.png")
-    return tmp_path / "data"
+    return user_nets.write_image_folder(tmp_path / "data", CLASSES, 4)
 
 
 @pytest.fixture

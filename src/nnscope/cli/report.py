@@ -5,10 +5,10 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nnscope.cli.common import add_command, log, stderr_console
+from nnscope.cli.common import add_command, log, stderr_console, wants_user_model
+from nnscope.cli.model_options import add_model_options, model_options
 from nnscope.options.report import ReportOptions
 from nnscope.options.train import RECIPE_NAMES
-from nnscope.paths import DEFAULT_CHECKPOINT
 
 
 def register(subparsers) -> None:
@@ -18,7 +18,11 @@ def register(subparsers) -> None:
         "OUT/index.html, OUT/results.json (every number the page shows) and the figures.\n"
         "A checkpoint trained by the same recipe and seed is reused, and so is every stage whose\n"
         "checkpoint and code are unchanged since the last run into OUT; --fresh retrains and recomputes.\n"
-        "A checkpoint of another recipe or seed found at --checkpoint is kept as NAME.RECIPE-seedS.pt.",
+        "A checkpoint of another recipe or seed found at --checkpoint is kept as NAME.RECIPE-seedS.pt.\n"
+        "Your own model (--model SPEC, see the model options; FILE.py:NAME RUNS THAT FILE'S CODE) with --data DIR: "
+        "the first section describes it (layers, parameters, accuracy on --data), Problems 1-2 run on it with its "
+        "layer and class names (--classes A B, default the data's first two), Problems 3-5 as always. Your model, "
+        "weights and data files are only read; a rerun reuses the stages until one of them changes.",
         run=run, show=show,
     )
     parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
@@ -28,8 +32,14 @@ def register(subparsers) -> None:
     parser.add_argument("--fresh", action="store_true", help="retrain and recompute every stage, reusing nothing")
     parser.add_argument("--quick", action="store_true",
                         help="small aggregates and a short long-sequence study (seconds, for tests)")
-    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, metavar="PATH",
-                        help="the CNN: reused if trained by --recipe and --seed, else trained and written here")
+    add_model_options(parser)
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
+                        help="your own model: a labelled data set (an ImageFolder tree DIR/<class>/<images>, IDX "
+                        "files or an .npz with images and labels) for the accuracy, the class comparison, the shift "
+                        "sweep and the occlusion aggregate (without it those parts are skipped, and the page says so)")
+    parser.add_argument("--classes", nargs=2, default=None, metavar=("A", "B"),
+                        help="your own model: the two classes of --data compared in Problem 1, by folder name or "
+                        "index (default: the first two)")
 
 
 class StageProgress:
@@ -65,21 +75,49 @@ def stage_lines(event: dict) -> None:
 def run(args) -> dict:
     options = ReportOptions(recipe=args.recipe, seed=args.seed, quick=args.quick)
     options.check()
+    if wants_user_model(args):
+        return run_on_user_model(args, options)
+    if args.classes is not None:
+        from nnscope.errors import NnscopeError
+
+        raise NnscopeError("--classes: picks two classes of --data for your own model; give --data DIR too")
     # torch, matplotlib and the analyses: only once the options are valid (start-up)
     from nnscope.data import load_mnist
     from nnscope.report.build import build_report, check_paths
 
-    check_paths(args.out, args.checkpoint)  # before the data, which may have to be fetched
+    checkpoint = Path(args.model)
+    check_paths(args.out, checkpoint)  # before the data, which may have to be fetched
     digits = load_mnist(log=log)
+    return with_progress(lambda on_event: build_report(args.out, options, checkpoint=checkpoint, fresh=args.fresh,
+                                                       on_event=on_event, digits=digits))
+
+
+def run_on_user_model(args, options: ReportOptions) -> dict:
+    """The report on the user's model: described instead of trained, never written."""
+    choice = model_options(args)
+    if args.recipe != ReportOptions.recipe:
+        log("note: --recipe is ignored on your own model: nothing is trained")
+    # torch, matplotlib and the analyses: only once the options are valid (start-up)
+    from nnscope.report.user_report import build_user_report, check_user_paths
+
+    check_user_paths(args.out, choice, args.data)
+    result = with_progress(lambda on_event: build_user_report(args.out, choice, args.data, args.classes, options,
+                                                              fresh=args.fresh, on_event=on_event))
+    for name, stage in result["stages"].items():
+        if not stage["available"]:
+            log(f"{name}: {stage['reason']}")
+    return result
+
+
+def with_progress(build):
+    """`build(on_event)` with a progress row per stage on a terminal, else one log line per stage."""
     console = stderr_console()
     if not console.is_terminal:
-        return build_report(args.out, options, checkpoint=args.checkpoint, fresh=args.fresh, on_event=stage_lines,
-                            digits=digits)
+        return build(stage_lines)
     columns = (TextColumn("{task.description:<44}"), BarColumn(bar_width=24), MofNCompleteColumn(),
                TextColumn("{task.fields[info]}"), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
-        return build_report(args.out, options, checkpoint=args.checkpoint, fresh=args.fresh,
-                            on_event=StageProgress(progress), digits=digits)
+        return build(StageProgress(progress))
 
 
 def show(result: dict, console) -> None:
@@ -88,6 +126,12 @@ def show(result: dict, console) -> None:
         status = "not available" if not stage["available"] else "reused" if stage["reused"] else "computed"
         table.add_row(name, status, f"{stage['seconds']:.1f}" if stage["available"] else "-")
     console.print(table)
+    if "model" in result:
+        accuracy = "not measured (no --data)" if result["accuracy"] is None else f"{result['accuracy']:.2%}"
+        console.print(f"model {result['model']}; accuracy on --data {accuracy}; total {result['seconds']:.1f} s",
+                      highlight=False)
+        console.print(f"open {Path(result['page']).resolve().as_uri()}", highlight=False)
+        return
     console.print(f"test accuracy {result['test_accuracy']:.2%}; checkpoint {result['checkpoint']} "
                   f"({'reused' if result['reused_checkpoint'] else 'trained'}); total {result['seconds']:.1f} s",
                   highlight=False)

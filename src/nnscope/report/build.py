@@ -127,15 +127,15 @@ def second_process(stages: list[Stage], ctx: Context, on_event: Event):
             torch.set_num_threads(threads)
 
 
-def run_stages(ctx: Context, keys: dict[str, str], before: dict, on_event: Event) -> dict:
+def run_stages(ctx: Context, keys: dict[str, str], before: dict, on_event: Event, stages: list[Stage] = STAGES) -> dict:
     """Every stage's section in page order: stored ones whose key matches are reused, the detached ones
     run in a second process beside the others."""
-    stored = {stage.name for stage in STAGES
+    stored = {stage.name for stage in stages
               if reusable(before.get(stage.name), keys[stage.name], ctx.out) and before[stage.name].get("available")}
-    detached = [s for s in STAGES if s.detach and s.name not in stored]
+    detached = [s for s in stages if s.detach and s.name not in stored]
     sections = {}
     with second_process(detached, ctx, on_event) as futures:
-        for stage in STAGES:
+        for stage in stages:
             if stage.name in stored:
                 on_event({"stage": stage.name, "title": stage.title, "status": "reused",
                           "seconds": before[stage.name].get("seconds", 0.0)})
@@ -146,7 +146,7 @@ def run_stages(ctx: Context, keys: dict[str, str], before: dict, on_event: Event
             sections[stage.name] = {**futures[stage.name].result(), "key": keys[stage.name], "reused": False}
             on_event({"stage": stage.name, "title": f"{stage.title} (second process)", "status": "done",
                       "seconds": sections[stage.name]["seconds"]})
-    return {stage.name: sections[stage.name] for stage in STAGES}
+    return {stage.name: sections[stage.name] for stage in stages}
 
 
 def build_report(

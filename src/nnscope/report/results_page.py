@@ -22,6 +22,14 @@ TITLES = [  # section key -> its heading, in the assignment's order
     ("longseq", "Problem 4: long sequences"),
     ("lstm", "Problem 5: an LSTM cell"),
 ]
+MODEL_TITLES = [  # the same for the report on a given model (`nnscope report --model SPEC`)
+    ("model", "The model"),
+    ("filters", "Problem 1.1: the filters"),
+    ("featuremaps", "Problem 1.2: feature maps of two classes"),
+    ("shift", "Problem 1.3: shifting an image"),
+    ("occlusion", "Problem 2.1-2.2: occlusion"),
+    *TITLES[5:],
+]
 
 
 def sentences(section: dict) -> list[str]:
@@ -36,7 +44,8 @@ def write_results_page(results: dict, out: str | Path, results_file: str = "resu
     """Write out/results.md from `results` (the content of results.json); return its path."""
     environment = Environment(loader=PackageLoader("nnscope.report", "templates"), undefined=StrictUndefined,
                               keep_trailing_newline=True, trim_blocks=False)
-    titles = [(name, title) for name, title in TITLES if name in results["sections"]]
+    known = MODEL_TITLES if results.get("kind") == "model" else TITLES
+    titles = [(name, title) for name, title in known if name in results["sections"]]
     text = environment.get_template("results.md.j2").render(
         r={**results, "results_file": results_file, "date": time.strftime("%Y-%m-%d")},
         s=results["sections"], titles=titles, sentences=sentences)
