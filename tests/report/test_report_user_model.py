@@ -1,7 +1,6 @@
 """`nnscope report --model FILE.py:NAME --weights W --data DIR` on a user's own model (tests/user_nets.py)."""
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -125,11 +124,8 @@ def test_the_page_and_results_use_the_models_layer_and_class_names(report):
     assert len(spans) >= 50
     for key, fmt, text in spans:
         assert format_number(lookup(results, key), fmt) == text.strip(), key
-    if importlib.util.find_spec("nnscope.vision.user_attack") is None:  # the any-model attack not merged yet
-        assert s["transplant"]["available"] is False and "user_attack" in s["transplant"]["reason"]
-    else:
-        assert s["transplant"]["available"], s["transplant"].get("reason")
-        assert s["transplant"]["class_names"][:3] == list(CLASSES) and s["transplant"]["image_shape"] == [3, 30, 26]
+    assert s["transplant"]["available"], s["transplant"].get("reason")
+    assert s["transplant"]["class_names"][:3] == list(CLASSES) and s["transplant"]["image_shape"] == [3, 30, 26]
     assert summary["stages"]["filters"]["available"] and not summary["stages"]["filters"]["reused"]
 
 

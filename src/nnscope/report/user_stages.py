@@ -24,6 +24,7 @@ from nnscope.options.shift import ShiftOptions
 from nnscope.report.context import unavailable
 from nnscope.report.stages import STAGES, Stage
 from nnscope.vision.occlusion.any_model import run_model_occlusion
+from nnscope.vision.user_attack import run_user_attack
 from nnscope.vision.user_featuremaps import run_user_featuremaps
 from nnscope.vision.user_filters import run_user_filters
 from nnscope.vision.user_model import probabilities
@@ -32,8 +33,6 @@ from nnscope.vision.user_shift import run_user_shift
 NO_DATA = "no --data given: the accuracy against labels was not measured"
 NO_INPUT = "no --data and no --image given: no image for {what}, skipped"
 NO_DONORS = "no --data given: the transplants need donor images of the other classes, skipped"
-TRANSPLANT_PENDING = ("the transplant attack on your own model (nnscope.vision.user_attack) is not in this build "
-                      "yet: Problem 2.3 runs on nnscope's own CNN only (nnscope report without --model)")
 TABLE_KEYS = ("shape", "min", "max", "mean", "std", "share_positive", "strongest_filter")  # a filters row
 OCCLUSION_PATCH = 8  # pixels on a 28-pixel side, as Problem 2 asks; larger images scale patch and stride
 
@@ -202,14 +201,7 @@ def occlusion_stage(loaded, inputs: UserInputs, options: ModelOcclusionOptions, 
 def transplant_stage(loaded, inputs: UserInputs, options: AttackOptions, out: Path | None = None,
                      progress=None) -> dict:
     """Problem 2.3: patches cut from --data's images of the other classes pasted onto --image, else onto the
-    first correctly classified image of the pair's first class; the success rate over that class's images.
-    Until `nnscope.vision.user_attack` is part of the build, the section says so (TRANSPLANT_PENDING)."""
-    try:
-        from nnscope.vision.user_attack import run_user_attack
-    except ModuleNotFoundError as e:
-        if e.name != "nnscope.vision.user_attack":
-            raise
-        return skipped(TRANSPLANT_PENDING)
+    first correctly classified image of the pair's first class; the success rate over that class's images."""
     if inputs.data is None:
         return skipped(NO_DONORS)
     if inputs.image is None:
