@@ -191,7 +191,7 @@ def test_without_data_there_is_no_ablation_and_no_top_figure(capsys, tmp_path):
     assert [f["file"] for f in result["figures"]] == ["featuremaps_layer1.conv_b.png"]
 
 
-@pytest.mark.parametrize("command", ["featuremaps", "shift"])
+@pytest.mark.parametrize("command", ["featuremaps", "shift", "occlude"])
 def test_mnist_options_given_with_image_are_named_as_ignored(capsys, tmp_path, command):
     make_case(tmp_path, "ResidualNet", (3, 30, 26), seed=1)
     np.save(tmp_path / "one.npy", np.random.default_rng(0).random((3, 30, 26)).astype(np.float32))

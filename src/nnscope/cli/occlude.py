@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import (add_command, add_data_options, add_out_option, log, note_other_dataset, options_from_args,
-                                progress_display)
+from nnscope.cli.common import (add_command, add_data_options, add_out_option, log, log_unused_mnist_options,
+                                note_other_dataset, options_from_args, progress_display)
 from nnscope.cli.model_options import add_model_options, model_options
 from nnscope.errors import NnscopeError
 from nnscope.options.checks import ignored
@@ -138,6 +138,8 @@ def run(args) -> dict:
         wanted = True
     if wanted:
         data = None
+        if args.data is not None or image is not None:  # the MNIST test set is not read: say what that leaves unused
+            log_unused_mnist_options(args)
         if args.data is not None:
             from nnscope.labelled_data import load_labelled_data
 
