@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.table import Table
 
 from nnscope.cli.common import (add_command, add_data_options, add_out_option, add_user_model_options, log,
-                                log_unused_mnist_options, note_other_dataset, options_from_args, progress_display,
+                                lazy_progress_display, log_unused_mnist_options, note_other_dataset, options_from_args,
                                 wants_user_model)
 from nnscope.errors import NnscopeError
 from nnscope.options.attack import AttackOptions
@@ -101,7 +101,7 @@ def run_on_user_model(args, digit) -> dict:
     loaded, image, data = load_model_image_and_data(model_options(args), args.data)
     if isinstance(digit, str):
         options = replace(options, digit=pick_classes(data.class_names, [digit], "--digit")[0])
-    with progress_display("transplant search") as progress:
+    with lazy_progress_display("transplant search") as progress:  # a bad input fails before the bar shows
         result = run_user_attack(loaded, data, image, options, out=args.out, progress=progress,
                                  image_name=str(args.image))
     return {**result, "out": str(args.out)}

@@ -239,3 +239,18 @@ def progress_display(description: str):
             progress.update(task, completed=completed, total=total, info=info)
 
         yield report
+
+
+@contextlib.contextmanager
+def lazy_progress_display(description: str):
+    """As progress_display, but the bar opens at the first report: a bad input found before any progress
+    fails with its one stderr line and no bar."""
+    with contextlib.ExitStack() as stack:
+        bar = []
+
+        def report(completed: int, total: int | None = None, info: str = "") -> None:
+            if not bar:
+                bar.append(stack.enter_context(progress_display(description)))
+            bar[0](completed, total, info)
+
+        yield report
