@@ -222,3 +222,24 @@ def test_json_end_to_end_is_one_document_with_the_contract_keys(saved_rgb, tmp_p
     assert result["sizes"] == [3, 5] and result["successes"] and result["rate"]["images"] == 2
     assert all(s["prediction"] != result["digit"] for s in result["successes"])
     assert [(tmp_path / "out" / f["file"]).exists() for f in result["figures"]] == [True] * len(result["figures"])
+
+
+@pytest.mark.slow
+def test_nnscope_cnn_with_image_and_no_data_takes_its_donors_from_the_mnist_test_set(trained_checkpoint, trained_model,
+                                                                                       mnist, tmp_path, capsys):
+    six = int(np.flatnonzero(mnist.test_labels == 6)[0])
+    image = mnist.test_images[six][None].astype(np.float32) / 255
+    np.save(tmp_path / "six.npy", image)
+    code, out, err = attack(["--model", str(trained_checkpoint), "--image", str(tmp_path / "six.npy"), "--sizes", "6",
+                             "--images", "0", "--json", "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["source"] == str(tmp_path / "six.npy") and result["digit"] == 6 and result["image_shape"] == [1, 28, 28]
+    labels = mnist.test_labels[result["donors"]]
+    assert sorted(labels.tolist()) == sorted(2 * [d for d in range(10) if d != 6])  # 2 donors of each other digit
+    for s in result["successes"]:
+        size, r, c = s["patch_size"], s["target_row"], s["target_col"]
+        pasted = image.copy()
+        pasted[:, r : r + size, c : c + size] = mnist.test_images[s["donor_index"]][r : r + size, c : c + size] / 255
+        assert mnist.test_labels[s["donor_index"]] == s["donor_digit"] != 6
+        assert int(trained_model(torch.from_numpy(pasted[None])).argmax()) == s["prediction"] != 6
