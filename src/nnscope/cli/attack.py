@@ -9,11 +9,15 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import (add_command, add_data_options, add_out_option, add_user_model_options, log,
-                                log_unused_mnist_options, note_other_dataset, options_from_args, progress_display,
-                                wants_user_model)
+from nnscope.cli.common import (add_command, add_data_options, add_out_option, add_user_model_options,
+                                lazy_progress_display, log, log_index_ignored_with_image, log_unused_mnist_options,
+                                not_nnscope_checkpoint, note_other_dataset, options_from_args, wants_user_model)
 from nnscope.errors import NnscopeError
 from nnscope.options.attack import AttackOptions
+
+NEEDS_DATA = ("--data: the attack on {model} needs a labelled data set for its donors and success rate; give "
+              "--data DIR (an image folder tree, IDX files or an .npz); only nnscope's own CNN takes them from the "
+              "MNIST test set")
 
 
 def register(subparsers) -> None:
@@ -25,16 +29,18 @@ def register(subparsers) -> None:
         "Every success is rebuilt as a plain image and re-classified by a full forward pass. Then measure the "
         "success rate over --images correctly classified test images of the digit (pastes on a grid of "
         "--rate-stride pixels).\nWrites OUT/transplant_examples.png when some paste succeeds.\n"
-        "Your own model: --model SPEC (see the model options) with --data PATH, a labelled data set (required: "
-        "the donors are the first --donors correctly classified images of each other class of it, and the success "
-        "rate runs over its images of the attacked class). The attacked image is --image (its class: --digit, else "
+        "Your own model: --model SPEC (see the model options) with --data PATH, a labelled data set (required, "
+        "but for nnscope's own CNN, which then uses the MNIST test set: the donors are the first --donors correctly "
+        "classified images of each other class of it, and the success rate runs over its images of the attacked "
+        "class). The attacked image is --image (its class: --digit, else "
         "the model's prediction), else the image --index of --data, else the first correctly classified image of "
         "class --digit (an index or a class name; default: any class). Any C x H x W: --sizes up to min(H, W); the "
         "pastes go on and around the ink of a grey image with a dark background, at every position of the whole "
         "grid otherwise (the result says which), in batches of plain forward passes through the model.",
         run=run, show=show,
     )
-    add_user_model_options(parser, "the donors and the success rate (required with your own model or --image)")
+    add_user_model_options(parser, "the donors and the success rate (required with your own model; nnscope's CNN: "
+                           "default the MNIST test set)")
     add_out_option(parser)
     add_data_options(parser)
     parser.add_argument("--digit", default=None, metavar="D",
@@ -85,23 +91,32 @@ def run(args) -> dict:
 
 
 def run_on_user_model(args, digit) -> dict:
-    """The any-model path: --model and its companions, --image or a pick from --data, donors from --data."""
+    """The any-model path: --model and its companions, --image or a pick from --data, donors from --data
+    (nnscope's own CNN without --data: the MNIST test set, as on the MNIST path)."""
     options = replace(options_from_args(AttackOptions, args), digit=digit if isinstance(digit, int) else None)
     options.check(side=10**9, classes=10**9)  # the sizes and the class once the model and the image are known
-    if args.data is None:
-        raise NnscopeError("--data: the attack on your own model or on --image needs a labelled data set for its "
-                           "donors and success rate; give --data DIR (an image folder tree, IDX files or an .npz)")
+    if args.data is None and not_nnscope_checkpoint(args.model):  # before the slow loading
+        raise NnscopeError(NEEDS_DATA.format(model=args.model))
     # torch and matplotlib: only once the options are valid (start-up)
     from nnscope.cli.model_options import model_options
     from nnscope.labelled_data import pick_classes
+    from nnscope.vision.occlusion.any_model import nnscope_cnn, test_set_as_labelled
     from nnscope.vision.user_attack import run_user_attack
     from nnscope.vision.user_model import load_model_image_and_data
 
-    log_unused_mnist_options(args)
     loaded, image, data = load_model_image_and_data(model_options(args), args.data)
+    if data is None and nnscope_cnn(loaded) is None:
+        raise NnscopeError(NEEDS_DATA.format(model=loaded.source))
+    if data is None:  # nnscope's CNN: donors and success rate from the MNIST test set
+        from nnscope.data import load_digits
+
+        log_index_ignored_with_image(args)
+        data = test_set_as_labelled(load_digits(args.dataset, args.data_dir, log=log))
+    else:
+        log_unused_mnist_options(args)
     if isinstance(digit, str):
         options = replace(options, digit=pick_classes(data.class_names, [digit], "--digit")[0])
-    with progress_display("transplant search") as progress:
+    with lazy_progress_display("transplant search") as progress:  # a bad input fails before the bar shows
         result = run_user_attack(loaded, data, image, options, out=args.out, progress=progress,
                                  image_name=str(args.image))
     return {**result, "out": str(args.out)}

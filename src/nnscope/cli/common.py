@@ -137,7 +137,13 @@ def wants_user_model(args) -> bool:
     nnscope checkpoint alone, which keeps its own analyses, numbers and messages."""
     if any(getattr(args, name, None) is not None for name in USER_MODEL_OPTIONS):
         return True
-    spec = str(args.model)
+    return not_nnscope_checkpoint(args.model)
+
+
+def not_nnscope_checkpoint(model) -> bool:
+    """True when the --model spec is a FILE.py:NAME, a TorchScript or a torch.export .pt2 file (read cheaply,
+    without torch)."""
+    spec = str(model)
     head, colon, _ = spec.rpartition(":")
     if spec.lower().endswith(".py") or (colon and head.lower().endswith(".py")):
         return True
@@ -237,5 +243,20 @@ def progress_display(description: str):
 
         def report(completed: int, total: int | None = None, info: str = "") -> None:
             progress.update(task, completed=completed, total=total, info=info)
+
+        yield report
+
+
+@contextlib.contextmanager
+def lazy_progress_display(description: str):
+    """As progress_display, but the bar opens at the first report: a bad input found before any progress
+    fails with its one stderr line and no bar."""
+    with contextlib.ExitStack() as stack:
+        bar = []
+
+        def report(completed: int, total: int | None = None, info: str = "") -> None:
+            if not bar:
+                bar.append(stack.enter_context(progress_display(description)))
+            bar[0](completed, total, info)
 
         yield report

@@ -2,14 +2,13 @@
 whole test set into one .npz (--all), sharded over processes under torchrun; on any model with
 --model SPEC and --image PATH or --data PATH (any size, channels, patch and fill)."""
 
-import contextlib
 import dataclasses
 from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import (add_command, add_data_options, add_out_option, log, log_unused_mnist_options,
-                                note_other_dataset, options_from_args, progress_display)
+from nnscope.cli.common import (add_command, add_data_options, add_out_option, lazy_progress_display, log,
+                                log_unused_mnist_options, note_other_dataset, options_from_args, progress_display)
 from nnscope.cli.model_options import add_model_options, model_options
 from nnscope.errors import NnscopeError
 from nnscope.options.checks import ignored
@@ -146,14 +145,7 @@ def run(args) -> dict:
             data = load_labelled_data(args.data, loaded.channels, loaded.image_size)
         elif image is None:
             data = test_set_as_labelled(load_digits(args.dataset, args.data_dir, log=log))
-        with contextlib.ExitStack() as stack:
-            bar = []  # the progress display, opened at the first report: a bad option fails before it shows
-
-            def progress(done, total=None, info=""):
-                if not bar:
-                    bar.append(stack.enter_context(progress_display("occlusion maps")))
-                bar[0](done, total, info)
-
+        with lazy_progress_display("occlusion maps") as progress:  # a bad option fails before the bar shows
             result = run_model_occlusion(loaded, data, options, out=args.out, progress=progress, image=image,
                                          image_name=str(model_choice.image))
         if "aggregate_skipped" in result:

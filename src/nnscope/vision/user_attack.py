@@ -140,6 +140,10 @@ def run_user_attack(loaded, data: LabelledImages | None, image: np.ndarray | tor
     else:
         image = np.ascontiguousarray(torch.as_tensor(image).cpu().numpy(), np.float32)
         index, source = None, str(image_name)
+        if tuple(image.shape) != tuple(data.input_shape):  # a donor's square goes to the same place of the image
+            raise NnscopeError(f"--image: {image_name} is {' x '.join(map(str, image.shape))}; the donors of "
+                               f"{data.source} are {' x '.join(map(str, data.input_shape))} and a transplant pastes "
+                               "a square at the place it was cut from: give an image of the data's size")
         predicted = int(probabilities(loaded, image[None])[0].argmax())
         label = predicted if options.digit is None else options.digit
         if predicted != label:
