@@ -200,11 +200,14 @@ def train_and_save(
 
 
 def run_train(model=None, data: Digits | None = None, options: TrainOptions = TrainOptions(),
-              out: str | Path | None = None, progress: Progress | None = None) -> dict:
-    """`nnscope train`: train by `options` on `data`, write options.checkpoint, return the metrics.
+              out: str | Path | None = None, progress: Progress | None = None,
+              on_step_done: StepCallback | None = None) -> dict:
+    """`nnscope train` (and the report's training section): train by `options` on `data`, write
+    options.checkpoint, return the metrics.
 
     `model` and `out` are unused (one signature with the other analyses); `progress` gets every
-    optimiser step, with the epoch, the loss and the speed as its text."""
+    optimiser step, with the epoch, the loss and the speed as its text; `on_step_done` every step's record
+    (step, steps, epoch, loss, ...), as train's on_step."""
     options.check()
     recipe = make_recipe(options.recipe, options.epochs, options.batch_size)
     progress = progress or no_progress
@@ -212,6 +215,8 @@ def run_train(model=None, data: Digits | None = None, options: TrainOptions = Tr
     def on_step(s: dict) -> None:
         progress(s["step"], s["steps"], f"epoch {s['epoch']}/{recipe.epochs} loss {s['loss']:.3f} "
                                         f"{s['images_per_second']:,.0f} img/s")
+        if on_step_done is not None:
+            on_step_done(s)
 
     return train_and_save(data, recipe, options.checkpoint, seed=options.seed, device=options.device,
                           on_step=on_step)

@@ -212,3 +212,32 @@ def test_the_results_page_quotes_every_sections_measured_sentences(quick_report)
             for sentence in (answer.values() if isinstance(answer, dict) else answer):
                 assert sentence in text, (name, sentence)
     assert results["checkpoint_sha256"][:12] in text and "quick sizes" in text
+
+
+def test_the_training_section_trains_as_nnscope_train_does(tmp_path):
+    """The report's training section and `nnscope train` (run_train) on the same recipe and seed: the same
+    weights and accuracies, and the section's loss curve from the steps it saw."""
+    import numpy as np
+    import torch
+
+    from nnscope.data import Digits
+    from nnscope.model import read_checkpoint
+    from nnscope.options.train import TrainOptions
+    from nnscope.report.training import train_or_reuse
+    from nnscope.train import run_train
+
+    rng = np.random.default_rng(0)
+    images, labels = rng.integers(0, 256, (700, 28, 28), dtype=np.uint8), rng.integers(0, 10, 700, dtype=np.uint8)
+    digits = Digits("mnist", images[:600], labels[:600], images[600:], labels[600:], "random")
+    events = []
+    section = train_or_reuse(digits, "fast", 5, tmp_path / "report.pt", True, events.append)
+    options = TrainOptions(recipe="fast", seed=5, device="cpu", checkpoint=tmp_path / "train.pt")
+    metrics = run_train(None, digits, options)
+    ours, theirs = read_checkpoint(tmp_path / "report.pt"), read_checkpoint(tmp_path / "train.pt")
+    assert ours["state_dict"].keys() == theirs["state_dict"].keys()
+    for name, value in ours["state_dict"].items():
+        assert torch.equal(value, theirs["state_dict"][name]), name
+    for key in ("train_accuracy", "test_accuracy", "epochs"):
+        assert section[key] == metrics[key], key
+    steps = [e for e in events if e["status"] == "step"]
+    assert steps and section["loss_curve"][-1][0] == steps[-1]["completed"] == steps[-1]["total"]

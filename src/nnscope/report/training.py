@@ -13,8 +13,9 @@ from nnscope.data import Digits
 from nnscope.errors import NnscopeError
 from nnscope.fileio import to_jsonable
 from nnscope.model import CNN, model_from_checkpoint, read_checkpoint
+from nnscope.options.train import TrainOptions
 from nnscope.report.records import figure
-from nnscope.train import make_recipe, recipe_dict, train_and_save
+from nnscope.train import make_recipe, recipe_dict, run_train
 
 LOSS_POINTS = 60  # the learning curve keeps the mean loss of this many equal runs of steps
 
@@ -80,7 +81,8 @@ def train_or_reuse(digits: Digits, recipe_name: str, seed: int, checkpoint: Path
             on_event({"stage": "training", "title": title, "status": "step", "completed": s["step"],
                       "total": s["steps"], "info": f"loss {s['loss']:.3f}"})
 
-        metrics = train_and_save(digits, recipe, checkpoint, seed=seed, device="cpu", on_step=on_step)
+        options = TrainOptions(recipe=recipe_name, seed=seed, device="cpu", checkpoint=checkpoint)
+        metrics = run_train(None, digits, options, on_step_done=on_step)  # the entry point of `nnscope train`
         on_event({"stage": "training", "title": title, "status": "done", "seconds": metrics["seconds"]})
     state = read_checkpoint(checkpoint)
     metrics = state["metrics"]
