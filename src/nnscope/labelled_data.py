@@ -17,6 +17,7 @@ import numpy as np
 
 from nnscope.data import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IDX_NAMES, find_idx_file, read_idx
 from nnscope.errors import NnscopeError
+from nnscope.fileio import note_input
 from nnscope.images import IMAGE_SUFFIXES, CHANNEL_COUNTS, pixels_from_array, read_pixels, to_channels
 
 
@@ -47,6 +48,7 @@ def load_labelled_data(path: str | Path, channels: int | None = None, size: tupl
     path = Path(path)
     if not path.exists():
         raise NnscopeError(f"--data: {path}: no such file or folder; expected an image folder tree, IDX files or an .npz")
+    note_input(path)
     if path.is_file() and path.suffix.lower() == ".npz":
         data = read_npz(path)
     elif path.is_file() or idx_pair(path) is not None:
