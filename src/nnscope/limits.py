@@ -8,7 +8,7 @@ models of a few billion parameters) and far below what would exhaust a workstati
 MAX_ARCHIVE_BYTES = 32 * 2**30  # declared contents of one model or weights archive (zip)
 MAX_ARCHIVE_RATIO = 200  # declared contents per byte of the archive file: above this it is a bomb
 MAX_IMAGE_PIXELS = 64 * 2**20  # H x W of one image (about 8000 x 8000)
-MAX_ARRAY_BYTES = 8 * 2**30  # one .npy array or one .npz member, as declared by its header
+MAX_ARRAY_BYTES = 4 * 2**30  # one .npy array, or all the arrays of one .npz (or IDX file) once expanded
 MAX_CLASSES = 100_000  # classes of a data set (labels above this are refused before names are built)
 MAX_TEXT_BYTES = 64 * 2**20  # a class-names file or another small text file
 
