@@ -6,6 +6,7 @@ from pathlib import Path
 from rich.table import Table
 
 from nnscope.cli.common import add_command, add_out_option, log, options_from_args, progress_bar
+from nnscope.cli.tables import print_table
 from nnscope.options.longseq import LongSeqOptions
 
 DEFAULTS = LongSeqOptions
@@ -106,7 +107,7 @@ def show(result: dict, console) -> None:
                             f"test records, lengths {result['lengths']['min']}-{result['lengths']['max']}")
         for kind in ("final", "mean"):
             table.add_row(f"{kind} state", f"{result[kind]['train_accuracy']:.1%}", f"{result[kind]['test_accuracy']:.1%}")
-        console.print(table)
+        print_table(console, table)
         for line in result["finding"]:
             console.print(line, highlight=False)
         return
@@ -120,7 +121,7 @@ def show(result: dict, console) -> None:
     for r in (r for r in result["gradients"]["lstm"] if r["length"] == longest):
         grads.add_row("LSTM cell", f"forget bias {r['forget_bias']:g}", f"{r['cell_rate']['factor_per_step']:.3f}",
                       f"{r['cell_rate']['log10_change_over_sequence']:+.1f}", f"{r['far_share']['U_and_W']:.1%}")
-    console.print(grads)
+    print_table(console, grads)
     trained = result["trained"]
     acc = Table("distance", "ESN final", "ESN mean", "RNN (BPTT)", "LSTM (BPTT)",
                 title=f"test accuracy, T = {trained['length']}")
@@ -128,7 +129,7 @@ def show(result: dict, console) -> None:
     for e, rnn, lstm in zip(esn_rows, trained["rnn"], trained["lstm"]):
         acc.add_row(str(e["distance"]), f"{e['final']['test_accuracy']:.1%}", f"{e['mean']['test_accuracy']:.1%}",
                     f"{rnn['test_accuracy']:.1%}", f"{lstm['test_accuracy']:.1%}")
-    console.print(acc)
+    print_table(console, acc)
     for key, text in result["answers"].items():
         console.print(f"[bold]{key}[/bold] {text}\n", highlight=False)
     out = Path(result["json_file"]).parent
