@@ -29,7 +29,7 @@ def naive_outputs(model, images, patch, stride, fill=0.0) -> torch.Tensor:
     rows = covering_starts(images.shape[2], patch[0], stride[0])
     cols = covering_starts(images.shape[3], patch[1], stride[1])
     with torch.no_grad():
-        out = torch.empty(len(images), len(rows), len(cols), model(images).shape[1])
+        out = torch.empty(len(images), len(rows), len(cols), model(images.clone()).shape[1])
         for i, r in enumerate(rows):
             for j, c in enumerate(cols):
                 x = images.clone()

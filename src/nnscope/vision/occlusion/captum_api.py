@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from nnscope.vision.occlusion.captum_plain import (
     Progress,
     check,
+    check_finite,
     expand_target,
     format_geometry,
     plain_occlusion,
@@ -47,6 +48,7 @@ class Occlusion:
         formatted = inputs if is_tuple else (inputs,)
         check(all(isinstance(x, torch.Tensor) for x in formatted), "inputs: expected a tensor or a tuple of tensors")
         windows, strides_, counts = format_geometry(formatted, sliding_window_shapes, strides)
+        check_finite(baselines)
         if self._engine_takes(formatted, windows, baselines, target, additional_forward_args):
             result = self._incremental(formatted[0], windows[0], strides_[0], counts[0], baselines, target,
                                        perturbations_per_eval, show_progress)
@@ -78,6 +80,10 @@ class Occlusion:
         fill = torch.broadcast_to(torch.as_tensor(0.0 if baselines is None else baselines, dtype=x.dtype,
                                                   device=x.device), x.shape)  # broadcast as Captum does
         places = counts[1] * counts[2]
+        with torch.no_grad():  # a bad target fails now, not after the whole map
+            probe = self.forward_func(x[:1].clone())
+            if isinstance(probe, torch.Tensor) and probe.dim() >= 1 and len(probe) == 1:
+                select_targets(probe.expand(len(x), *probe.shape[1:]), target)
         progress = Progress(-(-places // per_eval) + 1, show_progress)
         progress.update()
         shown = [0]

@@ -23,6 +23,7 @@ from torch.fx.experimental.optimization import fuse
 
 from nnscope.errors import NnscopeError
 from nnscope.vision.occlusion import traced_regions as rt
+from nnscope.vision.occlusion.traced_inplace import functionalize
 from nnscope.vision.occlusion.traced_tail import compile_tail
 from nnscope.vision.occlusion.traced_regions import Window, plan_windows
 from nnscope.vision.occlusion.traced_windows import channels_last, gather, span_mask
@@ -50,10 +51,26 @@ def patch_starts(side: int, patch: int, stride: int) -> list[int]:
     return [i * stride for i in range(-(-(side - patch) // stride) + 1)]
 
 
+_PLAIN = (int, float, bool, str, tuple, type(None))
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks")
+
+
+def _structure(model: nn.Module) -> tuple:
+    """What a trace bakes in besides the weights: each module's class, forward and plain attributes
+    (strides, slopes, flags, numbers the forward reads) and hooks."""
+    parts = []
+    for name, m in model.named_modules():
+        plain = tuple(sorted((k, repr(v)) for k, v in vars(m).items() if isinstance(v, _PLAIN) and not k.startswith("_")))
+        hooks = tuple(tuple(getattr(m, h, {}).keys()) for h in _HOOKS)
+        parts.append((name, type(m), vars(m).get("forward", type(m).forward), plain, hooks))
+    return tuple(parts)
+
+
 def model_key(model: nn.Module) -> tuple:
-    """Changes when the model object, its mode or any weight or buffer changes (in-place updates bump _version)."""
+    """Changes when the model object, its mode, its structure (a module swapped for another, an
+    attribute set) or any weight or buffer changes (in-place updates bump _version)."""
     tensors = tuple((t.data_ptr(), t._version, t.dtype, str(t.device)) for t in (*model.parameters(), *model.buffers()))
-    return id(model), model.training, tensors
+    return id(model), model.training, _structure(model), tensors
 
 
 _TRACED: dict = {}  # model_key -> (traced copy, note): tracing, copying and folding take a second on a ResNet
@@ -76,6 +93,9 @@ def _trace_copy(model: nn.Module) -> tuple[fx.GraphModule | None, str]:
         traced = fuse(model) if not model.training else fx.symbolic_trace(copy.deepcopy(model))
     except Exception as e:  # any tracing failure means: run full passes instead
         return None, f"torch.fx could not trace the model ({type(e).__name__}: {str(e).splitlines()[0][:100]})"
+    why = functionalize(traced)
+    if why:
+        return None, why
     for module in traced.modules():
         if getattr(module, "inplace", False) is True:  # the engine reads stored inputs again
             module.inplace = False
@@ -256,6 +276,9 @@ def traced_occlusion(model: nn.Module, images: torch.Tensor, patch: tuple[int, i
     row_starts, col_starts = patch_starts(H, ph, sh), patch_starts(W, pw, sw)
     grid = np.array([(r, c) for r in row_starts for c in col_starts])  # position p = i * cols + j
     baseline = torch.as_tensor(fill, dtype=images.dtype, device=images.device)
+    if not bool(torch.isfinite(baseline).all()):
+        raise NnscopeError(f"fill: {fill if baseline.numel() == 1 else 'a tensor with NaN or infinite values'}; "
+                           "expected finite numbers")
     if baseline.dim() == 1 and baseline.numel() == C:
         baseline = baseline.reshape(C, 1, 1)
     baseline = torch.broadcast_to(baseline, images.shape).contiguous()  # (N, C, H, W)
@@ -281,7 +304,7 @@ def traced_occlusion(model: nn.Module, images: torch.Tensor, patch: tuple[int, i
                 tail = compile_tail(traced, plan, model_key(model)) if compiled else None
                 fill_key = channels_last(fills)
             else:
-                base = model(group)
+                base = model(group.clone())  # a model may write into its input
             results = []
             for first in range(0, len(grid), per_pass):
                 positions = np.arange(first, min(first + per_pass, len(grid)))

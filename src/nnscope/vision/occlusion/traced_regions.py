@@ -123,20 +123,32 @@ def op_kind(node: fx.Node, modules: dict) -> str:
     if node.op == "call_function" and node.target is torch.cat:
         return "concat" if node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0) in (1, -3) else "opaque"
     functions = node.op == "call_function"
-    if node.target in (ELEMENTWISE_FUNCTIONS if functions else ELEMENTWISE_METHODS):
+    target = node.target  # a method written in place (`y.clamp_(0, 1)`) runs as its out-of-place self
+    if not functions and target.endswith("_") and not target.endswith("__"):
+        target = target[:-1]
+    if target in (ELEMENTWISE_FUNCTIONS if functions else ELEMENTWISE_METHODS):
         return "elementwise"
-    if node.target in (BINARY_FUNCTIONS if functions else BINARY_METHODS):
+    if target in (BINARY_FUNCTIONS if functions else BINARY_METHODS):
         return "binary"
     return "opaque"
+
+
+IN_PLACE_FUNCTIONS = {operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv,
+                      operator.ipow, operator.imod, operator.iand, operator.ior, operator.ixor, operator.setitem}
 
 
 def in_place(node: fx.Node, modules: dict) -> bool:
     """Whether the op writes into its first argument (which the engine must then copy first)."""
     if node.op == "call_module":
-        return bool(getattr(modules[node.target], "inplace", False))
+        return getattr(modules[node.target], "inplace", False) is True
     if node.op == "call_method":
-        return node.target.endswith("_")
-    return node.kwargs.get("inplace", False) is True
+        return node.target.endswith("_") and not node.target.endswith("__")
+    if node.op != "call_function":
+        return False
+    name = getattr(node.target, "__name__", "")
+    torch_own = getattr(node.target, "__module__", "") in ("torch", "torch.nn.functional")
+    return (node.target in IN_PLACE_FUNCTIONS or node.kwargs.get("inplace") is True
+            or (torch_own and name.endswith("_") and not name.endswith("__")))
 
 
 def sliding_span(lo: np.ndarray, hi: np.ndarray, side_out: int, kernel: int, stride: int, dilation: int,
