@@ -190,26 +190,22 @@ def _broadcasts_per_channel(value) -> bool:
     return value.numel() == 1 or (value.dim() >= 3 and value.shape[-1] == 1 and value.shape[-2] == 1)
 
 
-FULL_ABOVE = 0.5  # a window over half its map or more runs as a full pass: cheaper than cutting and pasting
-
-
-def _window(spans, side, keep_full: bool = False) -> Window | str:
-    """The one window size that holds every position's changed spans, or 'full' if it is (most of) the map."""
+def _window(spans, side) -> Window:
+    """The one window size that holds every position's changed spans, placed at each position's span."""
     size = tuple(min(d, max(1, int((hi - lo).max(initial=0)))) for (lo, hi), d in zip(spans, side))
-    if size[0] * size[1] >= FULL_ABOVE * side[0] * side[1] and not keep_full:
-        return "full"
     starts = tuple(window_starts(lo, s, d) for (lo, _), s, d in zip(spans, size, side))
     return Window(size, starts, spans, side)
 
 
-def plan_windows(traced: fx.GraphModule, stored: dict, rows: np.ndarray, cols: np.ndarray,
-                 patch: tuple[int, int]) -> dict:
-    """Per node: None (does not depend on the image), a Window, or 'full' (full batched passes)."""
+def track_windows(traced: fx.GraphModule, stored: dict, rows: np.ndarray, cols: np.ndarray,
+                  patch: tuple[int, int]) -> dict:
+    """Per node: None (does not depend on the image), a Window holding every position's changed
+    span, or 'full' where the change cannot be followed (an opaque op, or reads one)."""
     modules, plan = dict(traced.named_modules()), {}
     for node in traced.graph.nodes:
         if node.op == "placeholder":
             H, W = stored[node].shape[-2:]
-            plan[node] = _window(((rows, np.minimum(rows + patch[0], H)), (cols, np.minimum(cols + patch[1], W))), (H, W), True)
+            plan[node] = _window(((rows, np.minimum(rows + patch[0], H)), (cols, np.minimum(cols + patch[1], W))), (H, W))
             continue
         deps = [a for a in node.all_input_nodes if plan.get(a) is not None]
         if node.op == "get_attr" or not deps:
@@ -236,3 +232,13 @@ def plan_windows(traced: fx.GraphModule, stored: dict, rows: np.ndarray, cols: n
             spans = tuple(bounding_span([plan[a].spans[i] for a in deps]) for i in range(2))
         plan[node] = _window(spans, side)
     return plan
+
+
+def plan_windows(traced: fx.GraphModule, stored: dict, rows: np.ndarray, cols: np.ndarray,
+                 patch: tuple[int, int]) -> dict:
+    """Per node: None (does not depend on the image), a Window, or 'full' (full batched passes from
+    the node on: where the change cannot be followed, and from wherever the cost model of
+    nnscope.vision.occlusion.traced_cost finds full passes cheaper than windows)."""
+    from nnscope.vision.occlusion.traced_cost import switch_to_full  # it reads this module's ops
+
+    return switch_to_full(traced, stored, track_windows(traced, stored, rows, cols, patch))
