@@ -3,6 +3,7 @@ on random parameters, the boxes show Python's values, a click shows the node's f
 and the BPTT slider's running sum of dL/db reaches the central-difference estimate."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,3 +152,45 @@ def test_the_slider_walks_bptt_back_and_sums_to_the_central_difference(graph_pag
     np.testing.assert_allclose(central, fd, rtol=1e-9)
     known = graph_page.eval_on_selector_all(f"{box} .bptt-params button.known", "e => e.map(n => n.dataset.id)")
     assert bias in known  # after t = 1 every parameter's gradient is summed
+
+
+@pytest.mark.parametrize("radius,length,bias", [(0.5, 120, 0.0), (1.0, 60, 1.0), (2.0, 120, 3.0), (1.3, 17, -1.0)])
+def test_the_vanishing_sliders_redraw_the_python_measurement(graph_page, tiny_longseq, radius, length, bias):
+    """The explorer's curves are longseq.py's on the same batch (its last `length` residues) and the same draws."""
+    import torch
+
+    from nnscope.recurrent.longseq import lstm_gradient_profile, rnn_gradient_profile
+
+    _, result = tiny_longseq
+    data = result["gradients"]["explorer"]
+    tokens, labels = np.array(data["tokens"])[:, -length:], np.array(data["labels"])
+    t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    net = {"W": t(data["W_unit"]) * radius, "U": t(data["U"]), "b": torch.zeros(len(data["W_unit"]), dtype=torch.float64),
+           "V": t(data["V"]), "c": t(data["c"])}
+    rnn = rnn_gradient_profile(net, tokens, labels, data["far"])["log10"]["dL_dh"]
+    params = {k: t(v) for k, v in data["lstm"].items()}
+    params["b_f"] = torch.full_like(params["b"], bias)
+    lstm = lstm_gradient_profile(params, tokens, labels, data["far"])["log10"]["dL_ds_cell"]
+    got = graph_page.evaluate("([d, r, n, b]) => [nnscopeBPTT.rnnProfile(d, r, n), nnscopeBPTT.lstmProfile(d, b, n)]",
+                              [data, radius, length, bias])
+    np.testing.assert_allclose(got[0], rnn, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got[1], lstm, rtol=0, atol=1e-9)
+
+
+def test_the_vanishing_explorer_at_the_studys_settings_is_the_measured_figure(graph_page, tiny_longseq):
+    _, result = tiny_longseq
+    data = result["gradients"]["explorer"]
+    row = next(r for r in result["gradients"]["rnn"] if r["length"] == len(data["tokens"][0]) and r["spectral_radius"] == 2.0)
+    cell = next(r for r in result["gradients"]["lstm"] if r["length"] == len(data["tokens"][0]) and r["forget_bias"] == 1.0)
+    got = graph_page.evaluate("([d, n]) => [nnscopeBPTT.rnnProfile(d, 2.0, n), nnscopeBPTT.lstmProfile(d, 1.0, n)]",
+                              [data, len(data["tokens"][0])])
+    np.testing.assert_allclose(got[0], row["log10"]["dL_dh"], rtol=1e-5)  # the result keeps 6 digits
+    np.testing.assert_allclose(got[1], cell["log10"]["dL_ds_cell"], rtol=1e-5)
+    graph_page.set_content("<div id='v' data-vanishing='d'></div><script type='application/json' id='d'></script>")
+    graph_page.add_script_tag(path=str(Path(__file__).parents[2] / "src/nnscope/report/templates/bptt-graph.js"))
+    graph_page.evaluate("d => { document.getElementById('d').textContent = JSON.stringify(d); nnscopeBPTT.mountAll(document); }", data)
+    graph_page.locator("#v .radius").fill("2")
+    graph_page.locator("#v .length").fill(str(len(data["tokens"][0])))
+    curves = graph_page.evaluate("() => document.getElementById('v').curves")
+    np.testing.assert_allclose(curves["rnn"], row["log10"]["dL_dh"], rtol=1e-5)
+    assert graph_page.locator("#v polyline.rnn-line").count() == 1

@@ -144,7 +144,23 @@ def gradient_study(config: LongSeqConfig, progress: Progress = no_progress) -> d
                                 **lstm_gradient_profile(params, batch.tokens, batch.labels, config.far)})
             done += 1
             progress(done, total, f"gradients through time: LSTM, T={length}, forget bias {bias}")
+    out["explorer"] = explorer_data(config, rnn_seed, gate_seed)
     return out
+
+
+def explorer_data(config: LongSeqConfig, rnn_seed: int, gate_seed: int) -> dict:
+    """What the page's sliders need to redraw the measurement in the browser at any spectral radius, length and
+    forget bias: the longest batch, W at spectral radius 1 (the measurement scales it), and the LSTM's draws."""
+    length = max(config.lengths)
+    batch = generate_motif_sequences(config.gradient_batch, length, config.far, derived_seed(config.seed, 1, length))
+    unit = random_rnn(config.hidden, 1.0, config.input_scaling, rnn_seed)
+    cell_input = random_rnn(config.hidden, LSTM_CELL_RADIUS, config.input_scaling, rnn_seed)
+    lstm = random_lstm(config.hidden, 0.0, config.input_scaling, gate_seed, rnn=cell_input)
+    # lists, not arrays: `plain` keeps lists of floats exact (it rounds array curves to 6 digits)
+    return {"tokens": batch.tokens.tolist(), "labels": batch.labels.tolist(), "far": config.far,
+            "W_unit": unit["W"].tolist(), "U": unit["U"].tolist(), "V": unit["V"].tolist(), "c": unit["c"].tolist(),
+            "lstm": {k: v.tolist() for k, v in lstm.items() if k != "b_f"},
+            "spectral_radii": list(config.spectral_radii), "forget_biases": list(config.forget_biases)}
 
 
 def task_split(config: LongSeqConfig, length: int, distance: int) -> tuple[SequenceSet, SequenceSet]:

@@ -504,14 +504,66 @@
     return curve;
   }
 
+  /* Least-squares slope of a curve against its index (longseq.decay_rate), finite points only. */
+  function slope(curve) {
+    var xs = [], ys = [];
+    curve.forEach(function (v, i) { if (isFinite(v)) { xs.push(i); ys.push(v); } });
+    if (xs.length < 2) return 0;
+    var mx = xs.reduce(function (a, b) { return a + b; }, 0) / xs.length, my = ys.reduce(function (a, b) { return a + b; }, 0) / ys.length, sxy = 0, sxx = 0;
+    xs.forEach(function (x, i) { sxy += (x - mx) * (ys[i] - my); sxx += (x - mx) * (x - mx); });
+    return sxy / sxx;
+  }
+
+  /* Problem 4.1's explorer: sliders for the spectral radius of W, the length and the LSTM's forget bias. */
+  function drawVanishing(container, data) {
+    var longest = data.tokens[0].length, step = Math.max(1, Math.round(longest / 100));
+    container.innerHTML = '<div class="vanishing-controls">' +
+      '<label>spectral radius of W <input type="range" class="radius" min="0.1" max="2.5" step="0.05" value="1"> <output class="radius-v"></output></label>' +
+      '<label>length τ <input type="range" class="length" min="' + Math.min(10, longest) + '" max="' + longest + '" step="' + step + '" value="' + Math.min(200, longest) + '"> <output class="length-v"></output></label>' +
+      '<label>LSTM forget-gate bias b<sub>f</sub> <input type="range" class="bias" min="-2" max="5" step="0.5" value="1"> <output class="bias-v"></output></label></div>' +
+      '<p class="vanishing-rates"></p>';
+    var svg = el("svg", { viewBox: "0 0 640 300", width: 640, height: 300, role: "img", "aria-label": "log10 of the gradient norm against steps back" });
+    container.appendChild(svg);
+    var inputs = ["radius", "length", "bias"].map(function (k) { return container.querySelector("." + k); });
+    function redraw() {
+      var radius = Number(inputs[0].value), length = Number(inputs[1].value), bias = Number(inputs[2].value);
+      ["radius", "length", "bias"].forEach(function (k, i) { container.querySelector("." + k + "-v").textContent = inputs[i].value; });
+      var rnn = rnnProfile(data, radius, length), lstm = lstmProfile(data, bias, length);
+      container.curves = { rnn: rnn, lstm: lstm };
+      var finite = rnn.concat(lstm).filter(isFinite), lo = Math.min.apply(null, finite.concat([0])), hi = Math.max.apply(null, finite.concat([0]));
+      if (hi - lo < 1) { hi += 0.5; lo -= 0.5; }
+      var X = function (i) { return 60 + 560 * i / Math.max(1, length - 1); }, Y = function (v) { return 270 - 250 * (v - lo) / (hi - lo); };
+      svg.innerHTML = "";
+      el("line", { x1: 60, y1: Y(0), x2: 620, y2: Y(0), "class": "axis" }, svg);
+      el("line", { x1: 60, y1: 20, x2: 60, y2: 270, "class": "axis" }, svg);
+      el("text", { x: 4, y: 24 }, svg, fmt(hi, 3));
+      el("text", { x: 4, y: 270 }, svg, fmt(lo, 3));
+      el("text", { x: 60, y: 292 }, svg, "0 steps back");
+      el("text", { x: 520, y: 292 }, svg, (length - 1) + " steps back");
+      el("text", { x: 64, y: Y(0) - 4 }, svg, "log₁₀ = 0");
+      [["rnn-line", rnn], ["lstm-line", lstm]].forEach(function (pair) {
+        var pts = pair[1].map(function (v, i) { return isFinite(v) ? X(i).toFixed(1) + "," + Y(v).toFixed(1) : null; }).filter(Boolean);
+        el("polyline", { points: pts.join(" "), "class": pair[0] }, svg);
+      });
+      container.querySelector(".vanishing-rates").textContent = "RNN ||dL/dh(t)||: ×" + fmt(Math.pow(10, slope(rnn)), 4) + " per step, " +
+        fmt(rnn[rnn.length - 1] - rnn[0], 4) + " decades over the sequence (blue) · LSTM ||dL/ds(t)||: ×" + fmt(Math.pow(10, slope(lstm)), 4) + " per step (red)";
+    }
+    inputs.forEach(function (input) { input.addEventListener("input", redraw); });
+    redraw();
+    container.redraw = redraw;
+  }
+
   /* Draw every graph of a page: elements with data-bptt="ID" read the graph of the JSON block #ID. */
   function mountAll(doc) {
     Array.prototype.forEach.call(doc.querySelectorAll("[data-bptt]"), function (box) {
       var data = JSON.parse(doc.getElementById(box.dataset.bptt).textContent);
       draw(box, data.network, data.params);
     });
+    Array.prototype.forEach.call(doc.querySelectorAll("[data-vanishing]"), function (box) {
+      drawVanishing(box, JSON.parse(doc.getElementById(box.dataset.vanishing).textContent));
+    });
   }
 
   root.nnscopeBPTT = { mountAll: mountAll, rnnCompute: rnnCompute, lstmCompute: lstmCompute, compute: compute, explain: explain, chain: chain, known: known,
-                       draw: draw, fmt: fmt, rnnProfile: rnnProfile, lstmProfile: lstmProfile };
+                       draw: draw, drawVanishing: drawVanishing, fmt: fmt, rnnProfile: rnnProfile, lstmProfile: lstmProfile };
 })(typeof globalThis !== "undefined" ? globalThis : window);
