@@ -5,6 +5,9 @@ chooses, in this order: the table as it is; its columns narrowed to no less than
 (cells wrap between words); its columns split over several tables that repeat the first (key) column;
 the table turned on its side, one block of `header  value` lines per row. A word wider than the whole
 terminal is folded onto the next line, never cut.
+
+Widths are rich's own measurements (`Table._measure_column`, `_extra_width`, `_get_padding_width`, the
+columns' `_cells`: internal names, stable since rich 10; tests/test_cli_tables.py catches a change).
 """
 
 import copy
@@ -45,10 +48,15 @@ def table_minimum(table: Table, console: Console) -> int:
     return sum(m.minimum for m in column_widths(table, console)) + table._extra_width
 
 
+def table_natural(table: Table, console: Console) -> int:
+    """The width of `table` with no cell wrapped: borders and padding included."""
+    return sum(m.maximum for m in column_widths(table, console)) + table._extra_width
+
+
 def narrowed(table: Table, console: Console, width: int) -> Table:
     """`table` with its columns wrapping between words (folding a word only if it is wider than `width`) and,
-    if its natural width is over `width`, each column's width set: its longest word plus a share of what is
-    left in proportion to how much more it would take (rich itself would cut words to fit)."""
+    if its natural width is over `width`, each column's width set: its longest word plus an even share of
+    what is left, up to what it would take unwrapped (rich itself would cut words to fit)."""
     table = copy.copy(table)
     table.columns = [dataclasses.replace(c, overflow="fold", no_wrap=False, _cells=list(c._cells))
                      for c in table.columns]
@@ -101,10 +109,8 @@ def column_groups(table: Table, console: Console, width: int) -> list[Table] | N
     for number, part in enumerate(parts[1:], start=2):
         continued = f"(continued, {number} of {len(parts)})"
         long = f"{table.title} {continued}"
-        # the whole title where the part is wide enough for it; a title wrapped into a narrow part is a column
-        fits = table.title and len(long) <= table_minimum(part, console) + sum(
-            m.maximum - m.minimum for m in column_widths(part, console))
-        part.title = long if fits else continued
+        # the whole title only where the part is as wide: wrapped over a narrow part it would fill many lines
+        part.title = long if table.title and len(long) <= table_natural(part, console) else continued
     for part in parts[:-1]:
         part.caption = None
     return parts
