@@ -22,6 +22,7 @@ from starlette.routing import Route
 from nnscope.model import CNN
 from nnscope.models import LoadedModel
 from nnscope.serve.analysis import analyze, describe_model
+from nnscope.serve.rnn_page import rnn_page_files
 from nnscope.serve.user_analysis import analyze_user, describe_user_model
 from nnscope.serve.validation import (
     MAX_BODY_BYTES, RequestError, analyze_request, body_limit, check_body_size, check_content_type, image_index,
@@ -49,6 +50,7 @@ def page_files(model_description: dict) -> dict[str, tuple[bytes, str]]:
                           ("nnscope.serve", "serve-input.js"), ("nnscope.serve", "serve.js")):
         text = resources.files(package).joinpath("templates", name).read_bytes()
         files[f"/static/{name}"] = (text, STATIC_TYPES[name[name.rindex("."):]])
+    files.update(rnn_page_files())  # /rnn: Problems 3 and 5, editable
     return files
 
 
