@@ -110,8 +110,19 @@ def run_on_user_model(args, options: ReportOptions) -> dict:
     return result
 
 
+def interrupt_on_sigterm() -> None:
+    """SIGTERM ends the report as Ctrl-C does: its worker processes are stopped and the page is left as it was."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def with_progress(build):
     """`build(on_event)` with a progress row per stage on a terminal, else one log line per stage."""
+    interrupt_on_sigterm()
     console = stderr_console()
     if not console.is_terminal:
         return build(stage_lines)
