@@ -6,6 +6,7 @@ from pathlib import Path
 from rich.table import Table
 
 from nnscope.cli.common import add_command, add_out_option, log, options_from_args, progress_bar
+from nnscope.cli.tables import print_table
 from nnscope.options.longseq import LongSeqOptions
 
 DEFAULTS = LongSeqOptions
@@ -137,7 +138,7 @@ def show(result: dict, console) -> None:
                             f"test records, lengths {result['lengths']['min']}-{result['lengths']['max']}")
         for kind in ("final", "mean"):
             table.add_row(f"{kind} state", f"{result[kind]['train_accuracy']:.1%}", f"{result[kind]['test_accuracy']:.1%}")
-        console.print(table)
+        print_table(console, table)
         for line in result["finding"]:
             console.print(line, highlight=False)
         return
@@ -151,7 +152,7 @@ def show(result: dict, console) -> None:
     for r in (r for r in result["gradients"]["lstm"] if r["length"] == longest):
         grads.add_row("LSTM cell", f"forget bias {r['forget_bias']:g}", f"{r['cell_rate']['factor_per_step']:.3f}",
                       f"{r['cell_rate']['log10_change_over_sequence']:+.1f}", f"{r['far_share']['U_and_W']:.1%}")
-    console.print(grads)
+    print_table(console, grads)
     trained = result["trained"]
     setups = [("RNN", trained["rnn"])] + [(f"LSTM b_f={b:g}", [r for r in trained["lstm"] if r["forget_bias"] == b])
                                           for b in trained["forget_biases"]]
@@ -160,7 +161,7 @@ def show(result: dict, console) -> None:
     for i, e in enumerate(result["esn"]["accuracy"]):
         acc.add_row(str(e["distance"]), f"{e['final']['test_accuracy']:.0%}",
                     *(f"{median(rows[i]['test_accuracy']):.0%}" for _, rows in setups))
-    console.print(acc)
+    print_table(console, acc)
     for key, text in result["answers"].items():
         console.print(f"[bold]{key}[/bold] {text}\n", highlight=False)
     out = Path(result["json_file"]).parent
