@@ -178,9 +178,9 @@ def test_the_worked_solutions_with_their_formulas_fit_80_columns(capsys, monkeyp
 
 def test_longseq_fits_80_columns(capsys, monkeypatch, tmp_path):
     lines = human_view(capsys, monkeypatch, [
-        "longseq", "--lengths", "12", "--distances", "3", "--radii", "0.5", "--forget-biases", "1", "--far", "4",
-        "--hidden", "4", "--updates", "2", "--train-count", "16", "--test-count", "16", "--esn-size", "8",
-        "--out", str(tmp_path)])
+        "longseq", "--lengths", "12", "--distances", "0", "3", "--train-length", "12", "--radii", "0.5",
+        "--forget-biases", "1", "--far", "4", "--hidden", "4", "--updates", "2", "--seeds", "1", "--train-count", "64",
+        "--test-count", "16", "--esn-size", "8", "--out", str(tmp_path)])
     assert_legible(lines)
     assert "far share dL/dW or gates" in " ".join(cells(lines)) or "far share" in " ".join(lines)
 
