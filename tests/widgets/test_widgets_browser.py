@@ -10,7 +10,7 @@ import torch
 
 pytest.importorskip("anywidget")
 
-from tests.widgets.test_widgets import occlusion_result  # noqa: E402
+from widgets.test_widgets import occlusion_result  # noqa: E402 (tests/ is on the path, as for helpers)
 
 pytestmark = pytest.mark.browser
 
