@@ -113,6 +113,7 @@ function renderDraw(model, root) {
   function redraw() {
     context.fillStyle = "#000"; context.fillRect(0, 0, pad.width, pad.height);
     strokes.forEach(function (s) {
+      if (s.bitmap) { context.putImageData(s.bitmap, 0, 0); return; }
       context.strokeStyle = "#fff"; context.fillStyle = "#fff"; context.lineWidth = s.width; context.lineCap = "round"; context.lineJoin = "round";
       context.beginPath(); context.moveTo(s.points[0][0], s.points[0][1]);
       if (s.points.length === 1) { context.arc(s.points[0][0], s.points[0][1], s.width / 2, 0, 2 * Math.PI); context.fill(); return; }
@@ -120,24 +121,25 @@ function renderDraw(model, root) {
       context.stroke();
     });
   }
-  function padGrey() {
+  function padGrey(k) {  // the pad's red (k: 0), green (1) or blue (2) channel as values in [0, 1]
     var d = context.getImageData(0, 0, pad.width, pad.height).data, out = new Float64Array(pad.width * pad.height);
-    for (var i = 0; i < out.length; i++) out[i] = d[4 * i] / 255;
+    for (var i = 0; i < out.length; i++) out[i] = d[4 * i + (k || 0)] / 255;
     return out;
   }
   function currentInput() {  // the MNIST preprocessing for the digit model, area averaging to C x H x W otherwise
     if (!strokes.length) return null;
     if (digits) return window.nnscopeInput.mnistImage(padGrey(), pad.width);
-    var grey = window.nnscopeInput.resample(padGrey(), pad.width, { top: 0, left: 0, h: pad.height, w: pad.width }, width, height);
-    var out = [];
-    for (var k = 0; k < channels; k++) out.push(grey);
+    var out = [];  // red, green and blue for an RGB model, the grey (red) channel copied to each channel otherwise
+    for (var k = 0; k < channels; k++) {
+      out.push(window.nnscopeInput.resample(padGrey(channels === 3 ? k : 0), pad.width, { top: 0, left: 0, h: pad.height, w: pad.width }, width, height));
+    }
     return out;
   }
   function send() {
     var image = currentInput();
     state.pending = false;
     if (!image) return;
-    state.inFlight = true; state.sequence += 1;
+    state.inFlight = true; state.sequence += 1; root.dataset.sent = state.sequence;
     model.set("request", { image: digits ? [image] : image, patch: Number(settings.patch.value), stride: Number(settings.stride.value),
       fill: Number(settings.fill.value), sequence: state.sequence });
     model.save_changes();
@@ -158,6 +160,19 @@ function renderDraw(model, root) {
   });
   ["pointerup", "pointercancel"].forEach(function (type) { pad.addEventListener(type, function () { drawing = false; }); });
   clear.addEventListener("click", function () { strokes = []; redraw(); });
+  pad.addEventListener("dragover", function (e) { e.preventDefault(); });
+  pad.addEventListener("drop", function (e) {  // an image file, drawn over the whole pad as it is
+    e.preventDefault();
+    var file = e.dataTransfer.files[0];
+    if (!file || !/^image\//.test(file.type)) { error.textContent = "image file: expected an image (PNG, JPEG, ...)"; return; }
+    var url = URL.createObjectURL(file), img = new Image();
+    img.onload = function () {
+      URL.revokeObjectURL(url);
+      context.drawImage(img, 0, 0, pad.width, pad.height);
+      strokes = [{ bitmap: context.getImageData(0, 0, pad.width, pad.height) }]; redraw(); changed();
+    };
+    img.src = url;
+  });
   Object.keys(settings).forEach(function (name) {
     settings[name].addEventListener("change", function () { explorer.reset(); changed(); });
   });
