@@ -6,7 +6,9 @@
    the data is plain JSON. Images are C x H x W lists (or H x W for one channel) of values in [0, 1]. */
 var nnscopeWidgets = (function () {
   "use strict";
-  var LABEL_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+  // one colour a class in the predicted-label map and its legend: saturated and far apart (no grey, which would
+  // read as an empty map); past ten classes, hues a golden angle apart at two lightnesses
+  var LABEL_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#00e5a0",
     "#bcbd22", "#17becf"];
   var ARROWS = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
 
@@ -19,7 +21,15 @@ var nnscopeWidgets = (function () {
 
   function hex(colour) { return [1, 3, 5].map(function (i) { return parseInt(colour.slice(i, i + 2), 16); }); }
 
-  function labelColour(k) { return LABEL_COLOURS[k % LABEL_COLOURS.length]; }
+  function labelColour(k, classes) {  // the colour of class k of `classes` (default: ten)
+    if ((classes || LABEL_COLOURS.length) <= LABEL_COLOURS.length) return LABEL_COLOURS[k];
+    var hue = (k * 137.508) % 360, s = 0.75, l = k % 2 ? 0.42 : 0.6, a = s * Math.min(l, 1 - l);
+    var channel = function (n) {
+      var m = (n + hue / 30) % 12;
+      return Math.round(255 * (l - a * Math.max(-1, Math.min(m - 3, 9 - m, 1)))).toString(16).padStart(2, "0");
+    };
+    return "#" + channel(0) + channel(8) + channel(4);
+  }
 
   function absMax(arrays) {  // the largest |v| of nested lists of numbers (1 when all are 0)
     var m = 0;
@@ -88,7 +98,7 @@ var nnscopeWidgets = (function () {
     container.textContent = "";
     names.forEach(function (name, k) {
       var item = document.createElement("span"), swatch = document.createElement("i");
-      swatch.style.background = labelColour(k); item.appendChild(swatch);
+      swatch.style.background = labelColour(k, names.length); item.appendChild(swatch);
       item.appendChild(document.createTextNode(name));
       container.appendChild(item);
     });
@@ -106,7 +116,7 @@ var nnscopeWidgets = (function () {
       var values = {
         "class": function (p) { return grey(p[d["class"]]); },
         max: function (p) { return grey(Math.max.apply(null, p)); },
-        label: function (p) { return hex(labelColour(p.indexOf(Math.max.apply(null, p)))); }
+        label: function (p) { return hex(labelColour(p.indexOf(Math.max.apply(null, p)), p.length)); }
       };
       Object.keys(maps).forEach(function (kind) {
         paint(maps[kind], rows, cols, function (r, c) {

@@ -255,12 +255,19 @@
   var W = window.nnscopeWidgets;
   var explorer = W.occlusionExplorer({ image: $("explorer"), bars: $("explorer-bars"), readout: $("explorer-readout"),
     maps: { "class": $("map-class"), max: $("map-max"), label: $("map-label") } });
+  Object.defineProperty(state, "position", {  // the explorer's patch position, {row, col}
+    get: function () { return { row: explorer.state.row, col: explorer.state.col }; } });
   var slider = $("shift") ? W.shiftSlider({ range: $("shift"), image: $("shifted"), bars: $("shift-bars"),
     readout: $("shift-readout") }) : null;  // the digit page only
 
   function drawFeatureMaps(maps, note) {
     if ($("fmap-note")) $("fmap-note").textContent = note || "";
-    Object.keys(maps).forEach(function (name) { if ($("fmap-" + name)) W.drawFeatureTiles($("fmap-" + name), maps[name]); });
+    Object.keys(maps).forEach(function (name) {
+      var canvas = $("fmap-" + name);
+      if (!canvas) return;
+      canvas.parentNode.classList.remove("pending");  // drawn: the canvas takes its place (hidden until now)
+      W.drawFeatureTiles(canvas, maps[name]);
+    });
   }
 
   function explorerData(result) {  // the answer's occlusion in the explorer's terms
@@ -305,5 +312,6 @@
   }
   redraw();
   if (config.start_image) loadStartImage();
-  window.nnscopeServe = { state: state, mnistInput: mnistInput, changed: changed };
+  window.nnscopeServe = { state: state, mnistInput: mnistInput, changed: changed,
+    labelColour: function (k) { return W.labelColour(k, CLASSES.length); } };
 })();
