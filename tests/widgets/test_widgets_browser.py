@@ -110,3 +110,22 @@ def test_draw_sends_the_stroke_and_shows_the_kernel_s_answer(page, small_cnn):
     page.evaluate("document.body.textContent = ''")
     page.mount(saved)
     assert [float(v) for v in page.locator(".probabilities .v").all_inner_texts()] == pytest.approx(shown, abs=1e-9)
+
+
+@pytest.mark.parametrize("network", ["rnn", "lstm"])
+def test_the_recurrent_explorer_draws_python_s_graph(page, network):
+    from nnscope.recurrent.lstm import run_lstm
+    from nnscope.recurrent.rnn import run_rnn
+    from nnscope.widgets import RecurrentExplorer
+
+    result = {"rnn": run_rnn, "lstm": run_lstm}[network]()
+    page.mount({"kind": "bptt", "data": RecurrentExplorer(result).data})
+    page.wait_for_function("() => document.querySelector('.nnscope-bptt svg') !== null")
+    nodes = page.evaluate("() => document.querySelector('.nnscope-bptt .bptt-graph').result.nodes")
+    python = {node["id"]: node for node in result["graph"]["nodes"]}
+    assert set(nodes) == set(python)
+    for name, node in python.items():  # the browser's recomputation is Python's
+        np.testing.assert_allclose(nodes[name]["value"], node["value"], rtol=1e-12, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(nodes[name]["grad"], node["grad"], rtol=1e-12, atol=1e-12, err_msg=name)
+    page.click(".nnscope-bptt g.node[data-id='L']")
+    assert page.locator(".nnscope-bptt .bptt-detail .equation").inner_text().startswith("L")

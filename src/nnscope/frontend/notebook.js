@@ -213,7 +213,12 @@ function renderDraw(model, root) {
   show();  // a saved notebook: the last answer, without a kernel
 }
 
-var RENDERERS = { draw: renderDraw, occlusion: renderOcclusion, shift: renderShift, fmaps: renderFeatureMaps };
+function renderGraph(model, root) {  // the report's unrolled graph (bptt-graph.js), parameters editable
+  var box = element("div", { "class": "bptt-graph" }, root), data = model.get("data");
+  globalThis.nnscopeBPTT.draw(box, data.network, data.params);
+}
+
+var RENDERERS = { draw: renderDraw, occlusion: renderOcclusion, shift: renderShift, fmaps: renderFeatureMaps, bptt: renderGraph };
 
 export default {
   render: function (context) {

@@ -7,6 +7,7 @@ no extension, no network).
     OcclusionExplorer(result)    the report's occlusion explorer on an occlusion result
     ShiftSlider(result)          the report's shift slider on a shift result run with a slider
     FeatureMapBrowser(result)    the report's feature-map browser on a feature-maps result
+    RecurrentExplorer(result)    the unrolled graph of Problem 3 or 5 (a run_rnn or run_lstm result)
 
 Their front end is one ES module: the shared widgets of the report and the live page
 (nnscope/frontend/widgets.js) with the notebook's glue (notebook.js). Every widget's state is saved with
@@ -23,9 +24,9 @@ import traitlets
 from nnscope.errors import NnscopeError
 from nnscope.fileio import to_jsonable
 from nnscope.frontend import source
-from nnscope.widgets.data import browser_data, explorer_data, slider_data
+from nnscope.widgets.data import browser_data, explorer_data, graph_data, slider_data
 
-__all__ = ["Draw", "FeatureMapBrowser", "OcclusionExplorer", "ShiftSlider"]
+__all__ = ["Draw", "FeatureMapBrowser", "OcclusionExplorer", "RecurrentExplorer", "ShiftSlider"]
 
 
 def module_source() -> str:
@@ -33,14 +34,21 @@ def module_source() -> str:
     from importlib import resources
 
     preprocessing = resources.files("nnscope.serve").joinpath("templates", "serve-input.js").read_text(encoding="utf-8")
-    return "\n".join([preprocessing, source("widgets.js"), source("notebook.js")])
+    return "\n".join([preprocessing, report_template("bptt-graph.js"), source("widgets.js"), source("notebook.js")])
+
+
+def report_template(name: str) -> str:
+    """A file of the report's templates: the unrolled graph's script and styles, shared with the report."""
+    from importlib import resources
+
+    return resources.files("nnscope.report").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 class NnscopeWidget(anywidget.AnyWidget):
     """The base of nnscope's widgets: one ES module and one style sheet for all, `kind` picks the widget."""
 
     _esm = traitlets.Unicode(module_source()).tag(sync=True)
-    _css = traitlets.Unicode(source("widgets.css")).tag(sync=True)
+    _css = traitlets.Unicode(source("widgets.css") + report_template("bptt-graph.css")).tag(sync=True)
     kind = traitlets.Unicode("").tag(sync=True)
     data = traitlets.Dict({}).tag(sync=True)
     static_html = ""  # what shows where widgets cannot run
@@ -84,6 +92,16 @@ class FeatureMapBrowser(NnscopeWidget):
 
     def __init__(self, result, **kwargs):
         super().__init__(kind="fmaps", data=to_jsonable(browser_data(result)), **kwargs)
+        self.static_html = static_view(result)
+
+
+class RecurrentExplorer(NnscopeWidget):
+    """The unrolled graph of Problem 3 (a run_rnn result) or Problem 5 (a run_lstm result), as in the report and
+    the live page's /rnn: every value of the forward pass and every gradient of BPTT, the parameters editable,
+    recomputed in the browser."""
+
+    def __init__(self, result, **kwargs):
+        super().__init__(kind="bptt", data=to_jsonable(graph_data(result)), **kwargs)
         self.static_html = static_view(result)
 
 

@@ -64,3 +64,9 @@ def browser_data(result) -> dict:
     return {"pair": [str(name) for name in result["pair"]], "layer": result.get("layer"),
             "maps": [as_list(example["feature_maps"]) for example in result["examples"][:2]],
             "ranking": ranking}
+
+
+def graph_data(result) -> dict:
+    """The unrolled graph of a run_rnn or run_lstm result: its network and parameters, as the report embeds it."""
+    needs(result, ("graph",), "an RNN or LSTM result (Problem 3 or 5)", "run it with run_rnn or run_lstm")
+    return result["graph"]
