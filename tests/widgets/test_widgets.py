@@ -26,6 +26,8 @@ def test_the_explorer_reads_an_occlusion_result_as_the_report_does():
     assert data["class"] == 1 and data["classes"] == ["cat", "dog", "owl"]
     assert data["probabilities"][1][2] == [15 / 20, 16 / 20, 17 / 20]
     assert data["stride"] == [2, 1] and data["patch"] == 2
+    static = OcclusionExplorer(occlusion_result())._repr_mimebundle_()[0]["text/html"]  # where widgets cannot run
+    assert "<li>made by hand</li>" in static and ">1<" in static  # the sentences and the digit
 
 
 def test_a_square_grid_without_col_starts_uses_the_row_starts_and_digit_names():

@@ -64,8 +64,10 @@ class NnscopeWidget(anywidget.AnyWidget):
 
 
 def static_view(result) -> str:
-    """The result's own static view, or nothing where it is a plain dict."""
-    return result._repr_html_() if hasattr(result, "_repr_html_") else ""
+    """The result's static notebook view (nnscope.results.show): its numbers, figure and sentences."""
+    from nnscope.results import show
+
+    return show(result)._repr_html_()
 
 
 class OcclusionExplorer(NnscopeWidget):
