@@ -257,7 +257,12 @@ def test_the_lstm_answer_says_plainly_when_it_does_not_beat_the_rnn(tiny_longseq
     for row in result["trained"]["lstm"]:
         row["test_accuracy"] = [0.5, 0.55]
     lost = why_lstm(result)
-    assert "did NOT learn a distance at which the RNN stays at chance" in lost and "Why: with b_f = 1" in lost
+    assert "no distance had the RNN at chance and an LSTM at 90%" in lost and "Why: with b_f = 1" in lost
+    assert "largest gap is at distance 0, RNN 51%, LSTM with b_f = 1 52%" in lost
+    result["trained"]["rnn"][-1]["test_accuracy"] = [0.7, 0.8]  # above chance where the LSTM learns
+    result["trained"]["lstm"][-1]["test_accuracy"] = [0.97, 0.99]  # distance 20, b_f = 3
+    assert "RNN's own gradient still reaches the motif" in why_lstm(result)
+    result["trained"]["rnn"][-1]["test_accuracy"] = [0.5, 0.52]
     result["trained"]["lstm"][-1]["test_accuracy"] = [0.97, 0.99]  # distance 20, b_f = 3
     won = why_lstm(result)
     assert "at distance 20 the RNN stays at chance (median test accuracy 51%)" in won
