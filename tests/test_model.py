@@ -225,7 +225,7 @@ def test_a_file_nnscope_did_not_write_is_never_a_training_target(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian's dataset-fashion-mnist")
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
 def test_a_model_run_on_another_data_set_says_so(trained_checkpoint, tmp_path, capsys):
     """The MNIST model on Fashion-MNIST: the command runs, and a line says the classes are not the model's."""
     from nnscope.cli import main
