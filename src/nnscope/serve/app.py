@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from nnscope.frontend import source as frontend_source
 from nnscope.model import CNN
 from nnscope.models import LoadedModel
 from nnscope.serve.analysis import analyze, describe_model
@@ -50,6 +51,7 @@ def page_files(model_description: dict) -> dict[str, tuple[bytes, str]]:
                           ("nnscope.serve", "serve-input.js"), ("nnscope.serve", "serve.js")):
         text = resources.files(package).joinpath("templates", name).read_bytes()
         files[f"/static/{name}"] = (text, STATIC_TYPES[name[name.rindex("."):]])
+    files["/static/widgets.js"] = (frontend_source("widgets.js").encode(), STATIC_TYPES[".js"])  # the shared widgets
     files.update(rnn_page_files())  # /rnn: Problems 3 and 5, editable
     return files
 
@@ -119,11 +121,10 @@ def model_page(loaded: LoadedModel, start_image: np.ndarray | None, start_source
             lambda arguments: analyze_user(loaded, **arguments), body_limit(loaded.input_shape))
 
 
-def create_app(model: CNN | LoadedModel, test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None,
-               warm_up: bool = True, start_image: np.ndarray | None = None, start_source: str | None = None) -> Starlette:
-    """The app for `model` (eval mode): nnscope's CNN gets the digit page, where test images (N, 28, 28) uint8
-    and labels feed 'load a test image'; any other model (a LoadedModel) gets the page sized to its input,
-    starting from `start_image` (C, H, W) in [0, 1] when given."""
+def analyzer(model: CNN | LoadedModel, test_images: np.ndarray | None = None, start_image: np.ndarray | None = None,
+             start_source: str | None = None) -> tuple:
+    """(description, checked arguments of a payload, analyze of them, body limit, a blank input's arguments) of
+    `model`: what POST /api/analyze runs, shared by the live page and the notebook's Draw widget."""
     if isinstance(model, LoadedModel):
         description, checked, compute, limit = model_page(model, start_image, start_source)
         blank = {"image": np.zeros(model.input_shape, np.float32), "patch": description["defaults"]["patch"],
@@ -133,6 +134,15 @@ def create_app(model: CNN | LoadedModel, test_images: np.ndarray | None = None, 
         description["start_image"] = None if start_image is None else np.asarray(start_image, np.float32)[0].tolist()
         description["start_source"] = start_source if start_image is not None else None
         blank = {"image": np.zeros((1, 28, 28), np.float32)}
+    return description, checked, compute, limit, blank
+
+
+def create_app(model: CNN | LoadedModel, test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None,
+               warm_up: bool = True, start_image: np.ndarray | None = None, start_source: str | None = None) -> Starlette:
+    """The app for `model` (eval mode): nnscope's CNN gets the digit page, where test images (N, 28, 28) uint8
+    and labels feed 'load a test image'; any other model (a LoadedModel) gets the page sized to its input,
+    starting from `start_image` (C, H, W) in [0, 1] when given."""
+    description, checked, compute, limit, blank = analyzer(model, test_images, start_image, start_source)
     files = page_files(description)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnscope-model")
     turn = asyncio.Lock()  # one analysis at a time; a client that left while it waited is dropped, not served
