@@ -42,7 +42,7 @@ def naive(model, images, patch, stride, fill):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("patch,stride", [(5, 3), (8, 1), (6, 6)])
+@pytest.mark.parametrize("patch,stride", [(5, 3), (6, 6)])  # 23 / 3 does not divide; 6 = 6 just covers
 def test_every_engine_equals_the_naive_loop_on_nnscope_cnn(cnn, engine, patch, stride):
     if engine == "cnn" and c_loops.for_model(cnn.network.config) is None:
         pytest.skip("the C loops did not compile here: the CNN engine is not chosen")
@@ -56,7 +56,7 @@ def test_every_engine_equals_the_naive_loop_on_nnscope_cnn(cnn, engine, patch, s
 def test_a_paste_is_an_occlusion_whose_fill_is_the_donor(cnn, engine):
     if engine == "cnn" and c_loops.for_model(cnn.network.config) is None:
         pytest.skip("the C loops did not compile here")
-    images, donors = digit_like_images(3, seed=4), digit_like_images(3, seed=5)
+    images, donors = digit_like_images(2, seed=4), digit_like_images(2, seed=5)
     out = model_occlusion(cnn, images, 5, 2, donors, engine=engine)  # 23 / 2: the last patch sticks out
     assert out.row_starts[-1] == 24
     assert np.abs(out.probabilities - naive(cnn, images, 5, 2, donors)).max() < 1e-5
@@ -64,7 +64,7 @@ def test_a_paste_is_an_occlusion_whose_fill_is_the_donor(cnn, engine):
 
 @pytest.mark.parametrize("engine", ["traced", "plain"])
 def test_any_model_with_a_fill_per_channel_and_a_rectangle(residual, engine):
-    images = torch.from_numpy(np.random.default_rng(2).random((2, 3, 30, 26), dtype=np.float32))
+    images = torch.from_numpy(np.random.default_rng(2).random((1, 3, 30, 26), dtype=np.float32))
     fill = (0.2, 0.5, 0.8)
     out = model_occlusion(residual, images, (7, 5), (4, 3), fill, engine=engine)
     reference = np.stack([naive_occlusion_probabilities(residual.module, image, (7, 5), (4, 3),

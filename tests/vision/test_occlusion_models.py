@@ -271,3 +271,19 @@ def test_another_model_without_an_image_occludes_a_test_digit(mnist, tmp_path, c
     assert "every position ran as a full pass" in result["engine"]
     naive = naive_maps(trained_model, image, (8, 8), (4, 4), [0.0])[0]
     assert np.abs(np.array(result["probabilities"]) - naive).max() < 1e-5
+
+
+def test_the_image_is_named_by_its_label_or_prediction_never_by_the_target():
+    from nnscope.report.figures_occlusion import image_words
+
+    names = [str(k) for k in range(10)]
+    given = {"class_names": names, "unoccluded_probabilities": np.eye(10)[9], "label": None, "source": "cat.png",
+             "target": 3, "target_from": "--target"}
+    assert image_words(given) == "cat.png: classified '9'"  # --target 3 is the class of map 1, not what it is
+    assert image_words({**given, "label": 6, "source": "image 5 of the data"}) == "image 5 of the data: a '6'"
+
+
+def test_the_nine_grid_cells_get_nine_distinct_colours():
+    from nnscope.report.figures_occlusion import PART_COLOURS
+
+    assert len({PART_COLOURS(k) for k in range(len(grid_regions((30, 26))))}) == 9  # picture, legend and bars

@@ -8,6 +8,7 @@ caption), `finding` (sentences built from the numbers, shown as the answer) and,
 interactive widgets, the data they embed.
 """
 
+import functools
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
@@ -34,6 +35,7 @@ from nnscope.vision.shift import run_shift
 def on_loaded_model(run: Callable) -> Callable:
     """A stage of Problem 2, whose entry point takes a loaded model and labelled data, on the report's CNN and
     test set (until every stage takes them)."""
+    @functools.wraps(run)
     def stage(model, digits, options, out=None, progress=None) -> dict:
         loaded = loaded_from_network(Network(model, "nnscope", "the report's checkpoint", (1, 28, 28)))
         return run(loaded, test_set_as_labelled(digits), options, out=out, progress=progress).as_dict()
