@@ -51,7 +51,7 @@ def checkpoint(edit: Callable[[dict], None] | None = None, fix_checksum: bool = 
 
 
 def flipped_checkpoint(folder: Path) -> bytes:
-    """A good checkpoint with one byte of fc.weight's data inverted (the zip CRC is not checked on load)."""
+    """A good checkpoint with one byte of fc.weight's data inverted: its zip CRC no longer matches."""
     raw = bytearray(checkpoint()(folder))
     (folder / ".z.pt").write_bytes(raw)
     with zipfile.ZipFile(folder / ".z.pt") as z:
@@ -151,7 +151,7 @@ TABLE = [
          {"m.pt": checkpoint(lambda s: s["state_dict"].pop("bn2.bias"))}),
     Case("ckpt-shape", ["filters", "--checkpoint", "m.pt"], "'conv1.weight' has shape (5, 1, 3, 3), expected (4, 1, 3, 3)",
          {"m.pt": checkpoint(lambda s: s["state_dict"].update({"conv1.weight": torch.zeros(5, 1, 3, 3)}))}),
-    Case("ckpt-flipped", ["filters", "--checkpoint", "m.pt"], "the weights' sha256 differs", {"m.pt": flipped_checkpoint}),
+    Case("ckpt-flipped", ["filters", "--checkpoint", "m.pt"], "is damaged", {"m.pt": flipped_checkpoint}),
     Case("ckpt-folder", ["filters", "--checkpoint", "{d}"], "is a folder; expected a checkpoint file"),
     # output paths: checked before any work, naming the option and the user's path
     Case("report-foreign-checkpoint", ["report", "--checkpoint", "mine.pt"], "refusing to overwrite it", FOREIGN),

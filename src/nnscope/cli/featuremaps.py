@@ -7,6 +7,7 @@ from rich.table import Table
 
 from nnscope.cli.common import (add_command, add_data_options, add_out_option, add_user_model_options, log,
                                 log_unused_mnist_options, note_other_dataset, options_from_args, wants_user_model)
+from nnscope.cli.tables import print_table
 from nnscope.options.featuremaps import FeatureMapsOptions
 
 
@@ -116,7 +117,7 @@ def show_ranking_and_ablations(result: dict, console, name) -> None:
         table.add_row(str(rank), str(row["channel"]), f"{row['effect_size']:+.2f}", name(row["higher_for"]), row["where"],
                       f"{row['ablated_margin']:.2f}" if "ablated_margin" in row else "",
                       f"{row['ablated_accuracy']:.2%}" if "ablated_accuracy" in row else "")
-    console.print(table)
+    print_table(console, table)
     for key in ("ablation", "mean_ablation"):
         study = result[key]
         how = {"zero": "zeroed", "mean": "set to their mean map"}[study["fill"]]
@@ -126,7 +127,7 @@ def show_ranking_and_ablations(result: dict, console, name) -> None:
             table.add_row(str(row["k"]), " ".join(map(str, row["top_channels"])), f"{row['top']['margin']:.2f}",
                           f"{row['random_margin']:.2f} ± {row['random_margin_std']:.2f}", f"{row['top']['accuracy']:.2%}",
                           f"{row['random_accuracy']:.2%}")
-        console.print(table)
+        print_table(console, table)
 
 
 def show(result: dict, console) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 from rich.table import Table
 
 from nnscope.cli.common import add_command, add_out_option, add_user_model_options, options_from_args, wants_user_model
+from nnscope.cli.tables import print_table
 from nnscope.options.filters import FiltersOptions
 
 
@@ -57,7 +58,7 @@ def show(result: dict, console) -> None:
         table.add_row(name, "x".join(map(str, s["shape"])), f"{s['min']:+.3f}", f"{s['max']:+.3f}",
                       f"{s['mean']:+.3f}", f"{s['std']:.3f}", f"{s['share_positive']:.0%}",
                       f"#{s['strongest_filter']} ({max(s['filter_norms']):.2f})")
-    console.print(table)
+    print_table(console, table)
     for line in result["finding"]:
         console.print(line, highlight=False)
     console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)

@@ -6,6 +6,7 @@ from rich.table import Table
 
 from nnscope.cli.common import (add_command, add_example_options, log, log_unused_mnist_options, note_other_dataset,
                                 options_from_args, progress_bar, wants_user_model)
+from nnscope.cli.tables import print_table
 from nnscope.options.shift import PADDINGS, SIDE, ShiftOptions
 
 
@@ -97,7 +98,7 @@ def show(result: dict, console) -> None:
         top3 = sorted(range(10), key=lambda c: -probabilities[c])[:3]
         table.add_row(key, str(view["prediction"]), f"{probabilities[view['prediction']]:.4f}",
                       f"{probabilities[result['digit']]:.4f}", ", ".join(f"{c}: {probabilities[c]:.3f}" for c in top3))
-    console.print(table)
+    print_table(console, table)
     show_sweep_and_finding(result, console, "test accuracy")
 
 
@@ -110,7 +111,7 @@ def show_sweep_and_finding(result: dict, console, measure: str) -> None:
             table = Table("padding", *[f"{s:+d}" for s in shifts], title=f"{measure} (%) for shifts in {axis}")
             for padding in sweep["paddings"]:
                 table.add_row(padding, *[f"{100 * a:.1f}" for a in sweep["accuracy"][axis][padding]])
-            console.print(table)
+            print_table(console, table)
     for line in result["finding"]:
         console.print(line, highlight=False)
     console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)
@@ -126,5 +127,5 @@ def show_user(result: dict, console) -> None:
         top3 = sorted(range(len(p)), key=lambda c: -p[c])[:3]
         table.add_row(key, names[result[key]["prediction"]], f"{p[result[key]['prediction']]:.4f}",
                       ", ".join(f"{names[c]}: {p[c]:.3f}" for c in top3))
-    console.print(table)
+    print_table(console, table)
     show_sweep_and_finding(result, console, "accuracy")

@@ -33,6 +33,7 @@ SECURITY_HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode(
                     (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
                     (b"cache-control", b"no-store")]
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+DRAIN_BYTES = 64 * 2**20  # an oversized body is read (and dropped) up to this size before the 413 is sent
 
 
 def page_files(model_description: dict) -> dict[str, tuple[bytes, str]]:
@@ -73,13 +74,27 @@ class SecurityHeaders:
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, refused with 413 as soon as it is over `limit` bytes."""
-    check_body_size(request.headers.get("content-length"), 0, limit)
-    chunks, received = [], 0
+    """The request body, refused with 413 once it is over `limit` bytes. The rest of an oversized body (up to
+    DRAIN_BYTES) is read and dropped first, so that the client, still sending, can read the 413 instead of
+    having its connection reset."""
+    chunks, received, refusal = [], 0, None
+    try:
+        check_body_size(request.headers.get("content-length"), 0, limit)
+    except RequestError as e:
+        refusal = e
     async for chunk in request.stream():
         received += len(chunk)
-        check_body_size(None, received, limit)
-        chunks.append(chunk)
+        if refusal is None:
+            try:
+                check_body_size(None, received, limit)
+            except RequestError as e:
+                refusal, chunks = e, []
+        if refusal is None:
+            chunks.append(chunk)
+        elif received > DRAIN_BYTES:
+            break  # a client that sends this much more gets its connection closed
+    if refusal is not None:
+        raise refusal
     return b"".join(chunks)
 
 
@@ -104,6 +119,7 @@ def create_app(model: LoadedModel, test_images: np.ndarray | None = None, test_l
              "stride": 1, "fill": (0.0,)}
     files = page_files(description)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnscope-model")
+    turn = asyncio.Lock()  # one analysis at a time; a client that left while it waited is dropped, not served
     if warm_up:  # builds the C loops and fills torch's caches before the first request
         compute(blank)
 
@@ -122,7 +138,10 @@ def create_app(model: LoadedModel, test_images: np.ndarray | None = None, test_l
     async def analyze_endpoint(request: Request) -> JSONResponse:
         check_content_type(request.headers.get("content-type"))
         arguments = checked(parse_json_object(await read_body(request, limit)))
-        return JSONResponse(await on_worker(compute, arguments))
+        async with turn:
+            if await request.is_disconnected():
+                return error_response(499, "the client closed the connection before its turn")
+            return JSONResponse(await on_worker(compute, arguments))
 
     async def test_image(request: Request) -> JSONResponse:
         if test_images is None:

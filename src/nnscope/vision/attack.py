@@ -77,7 +77,8 @@ def search(model, images: np.ndarray, label: int, donors: np.ndarray, sizes, str
     for size in sizes:
         for k, image in enumerate(images):
             repeated = torch.from_numpy(np.ascontiguousarray(image, np.float32)).to(model.device).expand_as(donor_pixels)
-            occluded = model_occlusion(model, repeated.contiguous(), size, stride, donor_pixels)
+            occluded = model_occlusion(model, repeated.contiguous(), size, stride, donor_pixels,
+                                       positions=masks[k, size])
             labels = occluded.probabilities.argmax(-1)  # (donors, rows, cols)
             d, i, j = np.nonzero((labels != label) & masks[k, size])
             order = np.lexsort((d, j, i))  # position by position, every donor: the order pastes are listed in

@@ -12,8 +12,19 @@
   var CHANNELS = config.input_shape[0], HEIGHT = config.input_shape[1], WIDTH = config.input_shape[2];
   var SIDE = 28;  // the digit page's model reads 28 x 28 images
   var CLASSES = config.classes;
-  var LABEL_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+  // one colour a class in the predicted-label map and its legend: saturated and far apart (no grey, which would
+  // read as an empty map); past ten classes, hues a golden angle apart at two lightnesses
+  var LABEL_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#00e5a0",
     "#bcbd22", "#17becf"];
+  function labelColour(k) {
+    if (CLASSES.length <= LABEL_COLOURS.length) return LABEL_COLOURS[k];
+    var hue = (k * 137.508) % 360, s = 0.75, l = k % 2 ? 0.42 : 0.6, a = s * Math.min(l, 1 - l);
+    var channel = function (n) {
+      var m = (n + hue / 30) % 12;
+      return Math.round(255 * (l - a * Math.max(-1, Math.min(m - 3, 9 - m, 1)))).toString(16).padStart(2, "0");
+    };
+    return "#" + channel(0) + channel(8) + channel(4);
+  }
   var pad = $("pad"), ctx = pad.getContext("2d", { willReadFrequently: true }), cursorCanvas = $("pad-cursor");
   var state = {
     strokes: [],        // each {width, points: [[x, y], ...]} in pad pixels, or {bitmap: ImageData} for a dropped file
@@ -299,6 +310,7 @@
     Object.keys(maps).forEach(function (name) {
       var canvas = $("fmap-" + name);
       if (!canvas) return;
+      canvas.parentNode.classList.remove("pending");  // drawn: the canvas takes its place (hidden until now)
       var layer = maps[name], channels = layer.length, h = layer[0].length, w = layer[0][0].length;
       var columns = Math.min(16, channels), rows = Math.ceil(channels / columns), gap = 1, limit = 0;
       layer.forEach(function (m) { m.forEach(function (line) { line.forEach(function (v) { limit = Math.max(limit, Math.abs(v)); }); }); });
@@ -321,7 +333,7 @@
     paint($("map-class"), rows, cols, marked(function (r, c) { return grey(occlusion.true_class_probability[r][c]); }));
     paint($("map-max"), rows, cols, marked(function (r, c) { return grey(occlusion.max_probability[r][c]); }));
     paint($("map-label"), rows, cols, marked(function (r, c) {
-      return hex(LABEL_COLOURS[occlusion.predicted_label[r][c] % LABEL_COLOURS.length]);
+      return hex(labelColour(occlusion.predicted_label[r][c]));
     }));
     $("map-class-label").textContent = "P('" + CLASSES[occlusion["class"]] + "'), the predicted class";
   }
@@ -429,7 +441,7 @@
   var legend = $("legend");
   CLASSES.forEach(function (name, k) {
     var item = document.createElement("span"), swatch = document.createElement("i");
-    swatch.style.background = LABEL_COLOURS[k % LABEL_COLOURS.length]; item.appendChild(swatch);
+    swatch.style.background = labelColour(k); item.appendChild(swatch);
     item.appendChild(document.createTextNode(name));
     legend.appendChild(item);
   });
@@ -439,5 +451,5 @@
   }
   redraw();
   if (config.start_image) loadStartImage();
-  window.nnscopeServe = { state: state, mnistInput: mnistInput, changed: changed };
+  window.nnscopeServe = { state: state, mnistInput: mnistInput, changed: changed, labelColour: labelColour };
 })();

@@ -97,11 +97,12 @@ def choose_engine(model, images: torch.Tensor, patch, stride, fill) -> str:
 
 
 def model_occlusion(model, images: torch.Tensor, patch=8, stride=1, fill=0.0, progress: Progress | None = None,
-                    engine: str | None = None) -> Occluded:
+                    engine: str | None = None, positions: np.ndarray | None = None) -> Occluded:
     """The probabilities of every position of a patch (a side or (h, w)) moved by `stride` over each image
     (N, C, H, W) in [0, 1] on a loaded model (nnscope.models.LoadedModel), exactly, by the engine that
     serves it (or `engine`, one of ENGINES). `fill`: one value, one per channel, or images (N, C, H, W)
-    whose pixels the patch pastes. progress(done, total, info) as the work goes."""
+    whose pixels the patch pastes. `positions`: a (rows, cols) mask of the positions needed (the traced
+    engine computes only those, leaving NaN elsewhere; the others compute all). progress(done, total, info)."""
     (ph, pw), (sh, sw) = pair(patch), pair(stride)
     engine = engine or choose_engine(model, images, patch, stride, fill)
     if engine not in ENGINES:
@@ -119,7 +120,7 @@ def model_occlusion(model, images: torch.Tensor, patch=8, stride=1, fill=0.0, pr
         logits = plain_occlusion_logits(model.module, images, (ph, pw), (sh, sw), baseline, progress)
         return Occluded(torch.softmax(logits, -1).numpy(), rows, cols, "plain passes (every position a full pass)")
     report = (lambda done, total: progress(done, total, "positions")) if progress is not None else None
-    traced = traced_occlusion(model.module, images, (ph, pw), (sh, sw), baseline, progress=report)
+    traced = traced_occlusion(model.module, images, (ph, pw), (sh, sw), baseline, progress=report, positions=positions)
     probabilities = traced.probabilities().cpu().numpy().astype(np.float32)
     layers = list(traced.windows.values())[1:]  # the first is the input's own window
     if traced.method != "incremental" or not any(isinstance(w, tuple) for w in layers):

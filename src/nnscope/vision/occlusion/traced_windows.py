@@ -49,6 +49,22 @@ def gather(stored: torch.Tensor, pad_top: int, pad_left: int, image: torch.Tenso
     return out.permute(0, 3, 1, 2)  # (B, C, h, w), channels-last in memory
 
 
+def full_maps(stored: torch.Tensor, image: torch.Tensor, fresh: torch.Tensor, rows: torch.Tensor,
+              cols: torch.Tensor) -> torch.Tensor:
+    """Whole maps (B, C, H, W), channels-last in memory: image[b]'s stored map (N, H, W, C) with
+    the fresh window (B, C, h, w) at rows/cols (B,) written over it (windows lie inside the map).
+    A plain copy of each map and one index_copy_, several times cheaper per value than gather."""
+    N, H, W, C = stored.shape
+    out = stored.index_select(0, image)  # (B, H, W, C): one contiguous copy per item
+    h, w = fresh.shape[2:]
+    device = stored.device
+    r = rows[:, None] + torch.arange(h, device=device)  # (B, h)
+    c = cols[:, None] + torch.arange(w, device=device)
+    target = ((torch.arange(len(image), device=device)[:, None, None] * H + r[:, :, None]) * W + c[:, None, :])
+    out.view(-1, C).index_copy_(0, target.reshape(-1), fresh.permute(0, 2, 3, 1).reshape(-1, C).to(out.dtype))
+    return out.permute(0, 3, 1, 2)
+
+
 def span_mask(starts: torch.Tensor, size: int, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     """(B, size) booleans: which rows of windows starting at `starts` lie in [lo, hi)."""
     index = starts[:, None] + torch.arange(size, device=starts.device)
