@@ -89,7 +89,10 @@ def baseline_of(fill, images: torch.Tensor) -> torch.Tensor:
 
 def choose_engine(model, images: torch.Tensor, patch, stride, fill) -> str:
     """'cnn' where nnscope's CNN engine serves the model and the geometry (a square patch and stride on
-    1 x 28 x 28 images), else 'traced' (which itself runs plain passes when the model does not trace)."""
+    1 x 28 x 28 images); 'plain' for TorchScript, which runs outside Python where torch.fx cannot follow it;
+    else 'traced' (which itself runs plain passes when the model does not trace)."""
+    if model.format == "torchscript":
+        return "plain"
     one_value = not isinstance(fill, torch.Tensor) and np.unique(np.atleast_1d(fill)).size == 1
     square = pair(patch)[0] == pair(patch)[1] and pair(stride)[0] == pair(stride)[1]
     cnn = cnn_of(model) is not None and square and tuple(images.shape[1:]) == (1, SIDE, SIDE)
@@ -118,7 +121,10 @@ def model_occlusion(model, images: torch.Tensor, patch=8, stride=1, fill=0.0, pr
     baseline = baseline_of(fill, images)
     if engine == "plain":
         logits = plain_occlusion_logits(model.module, images, (ph, pw), (sh, sw), baseline, progress)
-        return Occluded(torch.softmax(logits, -1).numpy(), rows, cols, "plain passes (every position a full pass)")
+        words = ("full passes: the model could not be traced (TorchScript runs outside Python, where torch.fx "
+                 "cannot follow it); every position ran as a full pass" if model.format == "torchscript"
+                 else "plain passes (every position a full pass)")
+        return Occluded(torch.softmax(logits, -1).numpy(), rows, cols, words)
     report = (lambda done, total: progress(done, total, "positions")) if progress is not None else None
     traced = traced_occlusion(model.module, images, (ph, pw), (sh, sw), baseline, progress=report, positions=positions)
     probabilities = traced.probabilities().cpu().numpy().astype(np.float32)

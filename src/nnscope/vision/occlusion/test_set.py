@@ -21,6 +21,7 @@ from nnscope.outputs import check_output_file
 from nnscope.progress import Progress
 from nnscope.results import Result
 from nnscope.vision.occlusion.maps import model_occlusion
+from nnscope.vision.occlusion.spans import patch_starts
 
 GROUP = 64  # images per group: every process computes whole groups, so any split gives the same numbers
 NPZ_NAME = "occlusion_all.npz"  # the file's name in the output folder when options.npz is not given
@@ -63,6 +64,7 @@ def occlusion_of_test_set(model, data: LabelledImages, options: OcclusionOptions
     groups = distributed.shard(-(-count // GROUP))
     mine = range(groups.start * GROUP, min(count, groups.stop * GROUP))
     patch, stride, fill = options.patch_hw[0], options.stride_hw[0], options.fills[0]
+    row_starts, col_starts = (patch_starts(patch, stride, side).tolist() for side in data.input_shape[1:])
     start = time.perf_counter()
     maps, engine = [], None
     for first in range(mine.start, mine.stop, GROUP):
@@ -77,13 +79,13 @@ def occlusion_of_test_set(model, data: LabelledImages, options: OcclusionOptions
     engine = next(e for _, _, e in parts if e is not None)
     loops = "C" if engine.startswith("nnscope's CNN") else "torch"
     result = OcclusionTestSetResult(
-        images=count, patch=patch, stride=stride, fill=fill, positions=len(occluded.row_starts) * len(occluded.col_starts),
+        images=count, patch=patch, stride=stride, fill=fill, positions=len(row_starts) * len(col_starts),
         processes=distributed.world_size(), loops=loops, engine=engine, seconds=max(s for _, s, _ in parts),
         npz=str(path), images_per_second=0.0)
     result.images_per_second = count / result.seconds if result.seconds else float("inf")
     if distributed.rank() == 0:
         save_probabilities(path, np.concatenate([p for p, _, _ in parts if p is not None]), data.labels[:count],
-                           patch, stride, fill, loops, occluded.row_starts, occluded.col_starts)
+                           patch, stride, fill, loops, row_starts, col_starts)
     distributed.barrier()
     result.finding = describe_test_set(result)
     return result
