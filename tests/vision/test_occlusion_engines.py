@@ -74,7 +74,7 @@ def test_any_model_with_a_fill_per_channel_and_a_rectangle(residual, engine):
 
 
 def test_the_engine_is_chosen_by_what_serves_the_model(cnn, residual):
-    images = digit_like_images(1)
+    images = digit_like_images(1, seed=0)
     compiled = c_loops.for_model(cnn.network.config) is not None
     assert choose_engine(cnn, images, 8, 1, 0.0) == ("cnn" if compiled else "traced")
     assert choose_engine(cnn, images, (8, 6), 1, 0.0) == "traced"  # the CNN engine takes square patches
@@ -108,3 +108,17 @@ def test_a_grid_with_gaps_is_refused_in_one_line(patch, stride, message):
     with pytest.raises(NnscopeError) as caught:
         OcclusionOptions(patch=patch, stride=stride).check()
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_the_result_is_typed_reads_as_before_and_draws_its_main_figure(cnn):
+    from nnscope.problem2 import run_occlusion
+    from nnscope.vision.occlusion.analysis import OcclusionResult
+
+    image = digit_like_images(1, seed=6)[0].numpy()
+    result = run_occlusion(cnn, None, OcclusionOptions(patch=6, stride=3), image=image, image_name="drawn")
+    assert isinstance(result, OcclusionResult) and result["finding"] == result.finding
+    document = result.to_json()
+    assert document["row_starts"] == document["starts"] == patch_starts(6, 3).tolist() == document["col_starts"]
+    assert "regions" not in document and document["aggregate_skipped"] in document["finding"]
+    figure = result.figure()
+    assert len(figure.axes) == 6  # the image, three maps, two colour bars

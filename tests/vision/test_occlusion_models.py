@@ -142,10 +142,13 @@ def test_the_aggregate_over_data_uses_the_label_and_its_class(tmp_path, capsys, 
         predicted = net(torch.from_numpy(images)).argmax(1).numpy()
     labels = predicted.copy()
     labels[1] = (labels[1] + 1) % 5  # one image misclassified: the aggregate leaves it out
-    np.savez(tmp_path / "data.npz", images=images, labels=labels)
+    names = ["north", "east", "south", "west", "centre"]
+    np.savez(tmp_path / "data.npz", images=images, labels=labels, class_names=np.array(names))
     result = occlude([*model, "--data", str(tmp_path / "data.npz"), "--index", "0", "--patch", "6", "--stride", "4",
                       "--out", str(tmp_path)], capsys)
     target = int(labels[0])
+    assert result["class_names"] == names  # the data's class names, as every command names them
+    assert f"P('{names[target]}')" in result["finding"][0]
     assert result["target"] == target and result["target_from"] == "label" and result["index"] == 0
     expected = [i for i in range(8) if labels[i] == target and predicted[i] == target]
     aggregate = result["aggregate"]

@@ -138,16 +138,17 @@ def model_occlusion(model, images: torch.Tensor, patch=8, stride=1, fill=0.0, pr
 
 @torch.no_grad()
 def plain_occlusion_logits(module, images: torch.Tensor, patch: tuple[int, int], stride: tuple[int, int],
-                           baseline: torch.Tensor, progress: Progress | None = None) -> torch.Tensor:
-    """Outputs (N, rows, cols, K) of `module` on every occluded image built and run in full, in batches:
-    the patch at each position takes the baseline's pixels (N, C, H, W) there."""
+                           baseline: torch.Tensor, progress: Progress | None = None,
+                           batch: int | None = None) -> torch.Tensor:
+    """Outputs (N, rows, cols, K) of `module` on every occluded image built and run in full, `batch` images
+    a pass (None: PLAIN_VALUES pixel values): the patch at each position takes the baseline's pixels there."""
     (ph, pw), (sh, sw) = patch, stride
     N, C, H, W = images.shape
     rows, cols = patch_starts(ph, sh, H), patch_starts(pw, sw, W)
     inside = torch.zeros(len(rows) * len(cols), 1, H, W, dtype=torch.bool, device=images.device)
     for k, (row, col) in enumerate((r, c) for r in rows for c in cols):
         inside[k, :, row : row + ph, col : col + pw] = True
-    batch = max(1, PLAIN_VALUES // (C * H * W))
+    batch = batch or max(1, PLAIN_VALUES // (C * H * W))
     out = []
     for n in range(N):
         logits = [module(torch.where(inside[s : s + batch], baseline[n], images[n])) for s in range(0, len(inside), batch)]
@@ -267,11 +268,13 @@ def _batches(engine: IncrementalCNN, boxes: np.ndarray, batch: int) -> list[np.n
 
 
 def batched_occlusion_probabilities(model, images: torch.Tensor, patch: int = 8, stride: int = 1,
-                                    fill: float = 0.0) -> np.ndarray:
-    """Probabilities (N, rows, cols, K) by plain batching: every occluded image built and run in full."""
+                                    fill: float = 0.0, batch: int | None = None) -> np.ndarray:
+    """Probabilities (N, rows, cols, K) by plain batching: every occluded image built and run in full,
+    `batch` images per pass (None: PLAIN_VALUES pixel values)."""
     check_geometry(patch, stride, fill)
     images = images.float()
-    logits = plain_occlusion_logits(model, images, (patch, patch), (stride, stride), baseline_of(fill, images))
+    logits = plain_occlusion_logits(model, images, (patch, patch), (stride, stride), baseline_of(fill, images),
+                                    batch=batch)
     return torch.softmax(logits, -1).numpy()
 
 
