@@ -16,7 +16,7 @@ from nnscope.vision.occlusion import naive_occlusion_probabilities
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return loaded_from_network(Network(CNN(CNNConfig(channels=(4, 6, 8))).eval(), "nnscope", "a small CNN"))
+    return loaded_from_network(Network(CNN(CNNConfig(channels=(4, 6, 8))).eval(), "nnscope", "a small CNN", (1, 28, 28)))
 
 
 def test_analyze_equals_the_naive_loop(model):

@@ -99,6 +99,10 @@ class OcclusionOptions:
         if len(self.fills) not in (1, channels):
             raise NnscopeError(f"--fill: {len(self.fills)} values; the model takes {channels} channels, "
                                f"expected 1 or {channels}")
+        self.check_classes(classes)
+
+    def check_classes(self, classes: int) -> None:
+        """Raise NnscopeError where --target or --digit names no class of a model of `classes` outputs."""
         for option, value in (("--target", self.target), ("--digit", self.digit)):
             if value is not None and value >= classes:
                 raise NnscopeError(f"{option}: {value}; the model has {classes} classes, expected 0 to {classes - 1}")

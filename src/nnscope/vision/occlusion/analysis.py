@@ -112,6 +112,7 @@ def occlusion_analysis(model, data: LabelledImages | None, options: OcclusionOpt
     images of the target class, and the sentences; figures: nnscope.problem2.run_occlusion.
     options.test_set: the maps of the data's first options.images images into one .npz (occlusion_of_test_set)."""
     options.check()
+    options.check_classes(model.classes)
     if image is None and data is None:
         raise NnscopeError("--image or --data: give the image to occlude, or a data set to pick it from")
     if data is not None:
