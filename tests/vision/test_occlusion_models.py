@@ -290,3 +290,20 @@ def test_the_nine_grid_cells_get_nine_distinct_colours():
     from nnscope.report.figures_occlusion import PART_COLOURS
 
     assert len({PART_COLOURS(k) for k in range(len(grid_regions((30, 26))))}) == 9  # picture, legend and bars
+
+
+def test_all_writes_the_maps_of_every_image_of_any_labelled_data(tmp_path, capsys):
+    net, model = saved("ResidualNet", tmp_path)
+    images = np.random.default_rng(3).random((3, *SHAPES["ResidualNet"]), dtype=np.float32)
+    labels = np.array([0, 3, 1])
+    np.savez(tmp_path / "data.npz", images=images, labels=labels)
+    result = occlude([*model, "--data", str(tmp_path / "data.npz"), "--all", "--patch", "8", "--stride", "6",
+                      "--npz", str(tmp_path / "maps.npz"), "--out", str(tmp_path)], capsys)
+    assert result["images"] == 3 and result["positions"] == 5 * 4 and "traced engine" in result["engine"]
+    saved_maps = np.load(tmp_path / "maps.npz")
+    assert saved_maps["labels"].tolist() == labels.tolist()
+    assert saved_maps["row_starts"].tolist() == saved_maps["starts"].tolist() == [0, 6, 12, 18, 24]
+    assert saved_maps["col_starts"].tolist() == [0, 6, 12, 18]
+    for k in range(3):
+        naive = naive_maps(net, images[k], (8, 8), (6, 6), [0.0])[0]
+        assert np.abs(saved_maps["probabilities"][k] - naive).max() < 1e-5

@@ -15,7 +15,6 @@ from nnscope.cli.common import (add_command, add_data_options, add_out_option, a
 from nnscope.cli.tables import print_table
 from nnscope.options.attack import AttackOptions
 from nnscope.options.occlusion import MNIST_DIGIT, SIDE
-from nnscope.outputs import check_output_file
 
 
 def register(subparsers) -> None:
@@ -93,6 +92,8 @@ def run(args) -> dict:
     options = replace(options_from_args(AttackOptions, args), digit=digit if isinstance(digit, int) else None)
     options.check(side=10**9, classes=10**9)  # the sizes and the class once the model and the image are known
     if args.table is not None:
+        from nnscope.outputs import check_output_file  # numpy: not for --help
+
         check_output_file("--table", args.table)
     # torch and matplotlib: only once the options are valid (start-up)
     from nnscope.cli.model_options import model_options

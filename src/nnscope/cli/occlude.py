@@ -14,7 +14,6 @@ from nnscope.cli.tables import print_table
 from nnscope.errors import NnscopeError
 from nnscope.options.checks import ignored
 from nnscope.options.occlusion import AGGREGATE_IMAGES, MNIST_DIGIT, SIDE, OcclusionOptions
-from nnscope.outputs import check_output_file
 
 
 def register(subparsers) -> None:
@@ -117,6 +116,8 @@ def run(args) -> dict:
     for option, mode in options.ignored():
         log(ignored(option, mode))
     if options.test_set and options.npz is not None:
+        from nnscope.outputs import check_output_file  # numpy: not for --help
+
         check_output_file("--npz", options.npz)  # an output path before the model and the data
     # torch and matplotlib: only once the options are valid (start-up)
     from nnscope import distributed
