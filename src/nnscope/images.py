@@ -5,6 +5,7 @@ PNG, JPEG and BMP are read with Pillow; `.npy` arrays hold uint8 pixels (0-255) 
 model takes; the size is checked, never changed, so that every pixel analysed is one of the file's.
 """
 
+import re
 import warnings
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def read_pixels(path: str | Path) -> np.ndarray:
             mode = "L" if picture.mode in ("1", "L", "LA") else "RGB"
             pixels = np.asarray(picture.convert(mode), dtype=np.uint8)
     except Image.DecompressionBombError as e:  # over twice Pillow's own limit, refused by Pillow at open
-        raise NnscopeError(f"{path}: {one_line(e)}; the limit is {MAX_IMAGE_PIXELS} pixels") from None
+        declared = re.search(r"\((\d+) pixels\)", str(e))
+        what = f"declares {declared.group(1)} pixels" if declared else "declares too many pixels"
+        raise NnscopeError(f"{path}: image {what}; the limit is {MAX_IMAGE_PIXELS} pixels") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise NnscopeError(f"{path}: cannot read the image ({one_line(e)})") from None
     return pixels[:, :, None] if pixels.ndim == 2 else pixels

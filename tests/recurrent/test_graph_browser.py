@@ -16,19 +16,22 @@ from nnscope.recurrent.rnn import rnn_solution, run_rnn
 pytestmark = [pytest.mark.browser]
 
 
-def page_html(tmp_path) -> str:
-    """Problems 3 and 5 of the report, rendered by the report's own templates from run_rnn and run_lstm."""
+def page_html(tmp_path, longseq: dict | None = None) -> str:
+    """Problems 3, 4 and 5 of the report, rendered by the report's own templates from run_rnn, run_lstm and
+    (when given) a long-sequence study whose figures are in `tmp_path`."""
     from nnscope.report.page import make_environment
 
     sections = {"rnn": {**to_jsonable(run_rnn()), "available": True, "seconds": 0.1, "reused": False},
                 "lstm": {**to_jsonable(run_lstm()), "available": True, "seconds": 0.1, "reused": False},
-                "longseq": {"available": False, "reason": "not in this test"}}
+                "longseq": ({**to_jsonable(longseq), "available": True, "reused": False} if longseq else
+                            {"available": False, "reason": "not in this test"})}
     for section in sections.values():
         section.setdefault("answer", section.get("finding"))
     results = {"sections": sections}
     env = make_environment(results, tmp_path)
     page = env.from_string('<!doctype html><html><body>{% import "macros.html.j2" as m with context %}'
-                           '{% include "problem3.html.j2" %}{% include "problem5.html.j2" %}</body></html>')
+                           '{% include "problem3.html.j2" %}{% include "problem4.html.j2" %}'
+                           '{% include "problem5.html.j2" %}</body></html>')
     path = tmp_path / "graph.html"
     path.write_text(page.render(r=results, s=sections), encoding="utf-8")
     return path.as_uri()
@@ -194,3 +197,19 @@ def test_the_vanishing_explorer_at_the_studys_settings_is_the_measured_figure(gr
     curves = graph_page.evaluate("() => document.getElementById('v').curves")
     np.testing.assert_allclose(curves["rnn"], row["log10"]["dL_dh"], rtol=1e-5)
     assert graph_page.locator("#v polyline.rnn-line").count() == 1
+
+
+def test_problem4_renders_its_tables_figures_and_sliders(browser, tiny_longseq):
+    folder, result = tiny_longseq
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(page_html(folder, result), wait_until="load")
+    page.wait_for_function("() => document.querySelector('#vanishing svg polyline') !== null")
+    assert not problems, problems
+    text = page.inner_text("#problem4")
+    assert "`" not in text and "10^" not in text
+    for key in ("4.1", "4.2", "4.3"):
+        assert result["answers"][key] in text
+    assert page.locator("#problem4 img").count() == 4
+    assert page.locator("#problem4 .answer").count() == 3

@@ -114,9 +114,11 @@ def test_the_bars_show_whole_class_names(long_named, browser, width):
     for container in ("bars", "explorer-bars"):
         names = page.eval_on_selector_all(f"#{container} .name", """els => els.map(e => {
             const r = e.getBoundingClientRect(), bar = e.nextElementSibling.getBoundingClientRect();
-            return [e.innerText, e.scrollWidth <= e.clientWidth + 1, r.right <= bar.left + 1]; })""")
+            return [e.innerText, e.scrollWidth <= e.clientWidth + 1, r.right <= bar.left + 1, r.height]; })""")
         assert [n[0].replace("\n", "") for n in names] == LONG_NAMES
-        assert all(whole and clear for _, whole, clear in names), names  # nothing cut, none under its bar
+        assert all(whole and clear for _, whole, clear, _ in names), names  # nothing cut, none under its bar
+        if width >= 1000:  # room enough: every name on one line, as tall as 'car'
+            assert max(n[3] for n in names) <= min(n[3] for n in names) + 1, names
     legend = page.locator("#legend").inner_text()
     assert all(name in legend for name in LONG_NAMES)
     assert problems == []

@@ -379,3 +379,24 @@ def test_the_cost_model_switches_to_full_passes_where_windows_cost_more():
     assert isinstance({n.name: w for n, w in tracked.items()}["_4"], Window)  # trackable, but not worth it
     result = traced_occlusion(model, x, (3, 3), (3, 3))
     assert (result.outputs - naive_outputs(model, x, (3, 3), (3, 3))).abs().max() < TOLERANCE
+
+
+def test_gather_writes_each_window_with_its_fresh_values_into_one_contiguous_channels_last_tensor():
+    """Against a per-item loop: the stored map, the fresh window written over it (parts outside
+    the map or the window dropped), the window cut out; laid out as the conv reads it."""
+    from nnscope.vision.occlusion.traced_windows import gather
+
+    torch.manual_seed(0)
+    stored = torch.randn(2, 9, 8, 3)  # (N, H, W, C)
+    image, rows, cols, size = torch.tensor([0, 1, 1]), torch.tensor([0, 2, 5]), torch.tensor([1, 0, 3]), (4, 5)
+    fresh, fresh_rows, fresh_cols = torch.randn(3, 3, 3, 4), torch.tensor([-1, 3, 7]), torch.tensor([2, 0, 5])
+    out = gather(stored, 0, 0, image, rows, cols, size, fresh, fresh_rows, fresh_cols)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    for b in range(3):
+        full = stored[image[b]].permute(2, 0, 1).clone()
+        for i in range(3):
+            for j in range(4):
+                r, c = int(fresh_rows[b]) + i, int(fresh_cols[b]) + j
+                if 0 <= r < 9 and 0 <= c < 8:
+                    full[:, r, c] = fresh[b, :, i, j]
+        assert torch.equal(out[b], full[:, rows[b]:rows[b] + 4, cols[b]:cols[b] + 5])

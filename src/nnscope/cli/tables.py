@@ -105,6 +105,10 @@ def column_groups(table: Table, console: Console, width: int) -> list[Table] | N
         else:
             return None
     groups.append(current)
+    others, size = list(range(1, len(table.columns))), -(-(len(table.columns) - 1) // len(groups))
+    even = [others[i:i + size] for i in range(0, len(others), size)]  # as many parts, of even sizes where they fit
+    if len(even) == len(groups) and all(table_minimum(with_columns(table, [0, *g]), console) <= width for g in even):
+        groups = even
     parts = [with_columns(table, [0, *group]) for group in groups]
     for number, part in enumerate(parts[1:], start=2):
         continued = f"(continued, {number} of {len(parts)})"

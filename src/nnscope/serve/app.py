@@ -19,8 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from nnscope.frontend import source as frontend_source
 from nnscope.models import LoadedModel
 from nnscope.serve.analysis import analyze, describe_model, digit_page
+from nnscope.serve.rnn_page import rnn_page_files
 from nnscope.serve.validation import (
     MAX_BODY_BYTES, RequestError, body_limit, check_body_size, check_content_type, image_index,
     model_analyze_request, model_defaults, parse_json_object,
@@ -47,6 +49,8 @@ def page_files(model_description: dict) -> dict[str, tuple[bytes, str]]:
                           ("nnscope.serve", "serve-input.js"), ("nnscope.serve", "serve.js")):
         text = resources.files(package).joinpath("templates", name).read_bytes()
         files[f"/static/{name}"] = (text, STATIC_TYPES[name[name.rindex("."):]])
+    files["/static/widgets.js"] = (frontend_source("widgets.js").encode(), STATIC_TYPES[".js"])  # the shared widgets
+    files.update(rnn_page_files())  # /rnn: Problems 3 and 5, editable
     return files
 
 
@@ -98,11 +102,11 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(model: LoadedModel, test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None,
-               warm_up: bool = True, start_image: np.ndarray | None = None, start_source: str | None = None) -> Starlette:
-    """The app for a loaded model (nnscope.models.LoadedModel): the page sized to its input, with its class names
-    and conv layers, starting from `start_image` (C, H, W) in [0, 1] when given; a model of 1 x 28 x 28 images of
-    the ten digits gets the digit page, where test images (N, 28, 28) uint8 and labels feed 'load a test image'."""
+def analyzer(model: LoadedModel, test_images: np.ndarray | None = None, start_image: np.ndarray | None = None,
+             start_source: str | None = None) -> tuple:
+    """(description, checked arguments of a payload, analyze of them, body limit, a blank input's arguments) of a
+    loaded model (nnscope.models.LoadedModel): what POST /api/analyze runs, shared by the live page and the
+    notebook's Draw widget. A model of 1 x 28 x 28 images of the ten digits gets the digit page."""
     description = describe_model(model, start_image, start_source)
     description["page"] = "digits" if digit_page(model) else "model"
     description["defaults"] = model_defaults(model.input_shape)
@@ -114,9 +118,17 @@ def create_app(model: LoadedModel, test_images: np.ndarray | None = None, test_l
     def compute(arguments: dict) -> dict:
         return analyze(model, **arguments)
 
-    limit = body_limit(model.input_shape)
     blank = {"image": np.zeros(model.input_shape, np.float32), "patch": description["defaults"]["patch"],
              "stride": 1, "fill": (0.0,)}
+    return description, checked, compute, body_limit(model.input_shape), blank
+
+
+def create_app(model: LoadedModel, test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None,
+               warm_up: bool = True, start_image: np.ndarray | None = None, start_source: str | None = None) -> Starlette:
+    """The app for a loaded model (nnscope.models.LoadedModel): the page sized to its input, with its class names
+    and conv layers, starting from `start_image` (C, H, W) in [0, 1] when given; a model of 1 x 28 x 28 images of
+    the ten digits gets the digit page, where test images (N, 28, 28) uint8 and labels feed 'load a test image'."""
+    description, checked, compute, limit, blank = analyzer(model, test_images, start_image, start_source)
     files = page_files(description)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnscope-model")
     turn = asyncio.Lock()  # one analysis at a time; a client that left while it waited is dropped, not served

@@ -154,9 +154,11 @@
     ["b_f", "b_g", "b_o", "b", "U_f", "W_f", "U_g", "W_g", "U_o", "W_o", "U", "W", "V", "c"].forEach(function (m) {
       if (total[m]) nodes[m] = node(m in c ? c[m] : p[m], total[m]);
     });
+    var bAfter = p.b_f.map(function (v, i) { return v - p.learning_rate * total.b_f[i]; });
     return { network: "lstm", forward: f, loss: f.loss, grads: total, nodes: nodes, local: local, out: out, bias: "b_f",
              biasSteps: local.map(function (l) { return l.da.f; }),
-             central: centralDifference(p, "b_f", function (q) { return lstmForward(q).loss; }) };
+             central: centralDifference(p, "b_f", function (q) { return lstmForward(q).loss; }),
+             bAfter: bAfter, lossAfter: lstmForward(Object.assign({}, p, { b_f: bAfter })).loss };
   }
 
   function compute(network, p) { return network === "lstm" ? lstmCompute(p) : rnnCompute(p); }
@@ -382,14 +384,19 @@
     var controls = document.createElement("div");
     controls.className = "bptt-controls";
     controls.innerHTML = '<label>BPTT, step by step: <input type="range" class="bptt-step" min="1" max="' + (T + 1) + '" value="' + (T + 1) + '" step="1"></label> <span class="bptt-step-text"></span>' +
-      '<p class="bptt-sum"></p>';
+      '<p class="bptt-sum"></p><p class="bptt-descent"></p>';
     container.appendChild(controls);
     var detail = document.createElement("div");
     detail.className = "bptt-detail";
     detail.setAttribute("aria-live", "polite");
     container.appendChild(detail);
 
-    var slider = controls.querySelector(".bptt-step");
+    var slider = controls.querySelector(".bptt-step"), descent = controls.querySelector(".bptt-descent");
+    descent.innerHTML = "L = <span class=\"loss\"></span>; one gradient step " + r.bias + " ← " + r.bias + " − η dL/d" + r.bias + " with η = " +
+      p.learning_rate + ": " + r.bias + " = <span class=\"after\"></span>, L = <span class=\"loss-after\"></span>";
+    descent.querySelector(".loss").textContent = fmt(r.loss, 12);
+    descent.querySelector(".after").textContent = fmt(r.bAfter, 10);
+    descent.querySelector(".loss-after").textContent = fmt(r.lossAfter, 12);
     function walk() {
       var step = Number(slider.value), sum = zeros(p[r.bias].length);
       for (var t = T; t >= step && t >= 1; t--) sum = add(sum, r.biasSteps[t - 1]);
