@@ -122,11 +122,8 @@ def run(args) -> dict:
     # torch and matplotlib: only once the options are valid (start-up)
     from nnscope import distributed
     from nnscope.problem2 import run_occlusion
-    from nnscope.vision.occlusion.parts import ten_digits
 
     loaded, image, data = model_image_and_data(args, model_choice)
-    if options.digit is None and image is None and options.index is None and ten_digits(data.class_names):
-        options = dataclasses.replace(options, digit=MNIST_DIGIT)  # the assignment's digit on the ten digits
     what = f"occlusion maps (rank {distributed.rank()})" if options.test_set else "occlusion maps"
     with lazy_progress_display(what) as progress:  # a bad option fails before the bar shows
         result = run_occlusion(loaded, data, options, out=args.out, progress=progress, image=image,

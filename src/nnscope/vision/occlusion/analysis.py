@@ -15,12 +15,12 @@ import torch
 from nnscope.errors import NnscopeError
 from nnscope.findings.occlusion import describe_aggregate, describe_occlusion, describe_parts
 from nnscope.labelled_data import LabelledImages
-from nnscope.options.occlusion import OcclusionOptions
+from nnscope.options.occlusion import MNIST_DIGIT, OcclusionOptions
 from nnscope.progress import Progress
 from nnscope.results import Result
 from nnscope.vision.occlusion.aggregate import grey, occlusion_aggregate, predict_probabilities
 from nnscope.vision.occlusion.maps import model_occlusion, occlusion_maps
-from nnscope.vision.occlusion.parts import measure_regions, regions_for, regions_without_masks
+from nnscope.vision.occlusion.parts import measure_regions, regions_for, regions_without_masks, ten_digits
 from nnscope.vision.occlusion.test_set import OcclusionTestSetResult, occlusion_of_test_set
 
 
@@ -107,10 +107,11 @@ def check_data(model, data: LabelledImages) -> None:
 def occlusion_analysis(model, data: LabelledImages | None, options: OcclusionOptions = OcclusionOptions(),
                        progress: Progress | None = None, image: np.ndarray | None = None,
                        image_name: str = "--image") -> OcclusionResult | OcclusionTestSetResult:
-    """The occlusion maps of `image` (C, H, W) in [0, 1], or of the image of `data` options.index / options.digit
-    picks, on a loaded model (nnscope.models.LoadedModel), which parts matter, the aggregate over the data's
-    images of the target class, and the sentences; figures: nnscope.problem2.run_occlusion.
-    options.test_set: the maps of the data's first options.images images into one .npz (occlusion_of_test_set)."""
+    """The occlusion maps of `image` (C, H, W) in [0, 1], or of the image of `data` options.index /
+    options.digit picks (the data of the ten digits: MNIST_DIGIT by default), on a loaded model
+    (nnscope.models.LoadedModel), which parts matter, the aggregate over the data's images of the target
+    class, and the sentences; figures: nnscope.problem2.run_occlusion. options.test_set: the maps of the
+    data's first options.images images into one .npz (occlusion_of_test_set)."""
     options.check()
     options.check_classes(model.classes)
     if image is None and data is None:
@@ -119,6 +120,8 @@ def occlusion_analysis(model, data: LabelledImages | None, options: OcclusionOpt
         check_data(model, data)
     if options.test_set:
         return occlusion_of_test_set(model, data, options, progress=progress)
+    if options.digit is None and options.index is None and image is None and ten_digits(data.class_names):
+        options = dataclasses.replace(options, digit=MNIST_DIGIT)  # the assignment's digit on the ten digits
     start = time.perf_counter()
     index, label, source = None, None, str(image_name)
     if image is None:
