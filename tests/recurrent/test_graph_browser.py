@@ -121,6 +121,9 @@ def test_a_click_shows_the_equation_and_derivative_with_the_nodes_numbers(graph_
     assert fmt(rnn["steps"][0]["h"]) in equation and fmt(rnn["steps"][1]["x"]) in equation
     assert derivative.startswith(f"dL/da(2) = dL/dh(2) ⊙ (1 − h(2)²) = {fmt(rnn['steps'][1]['dL_dh'])}")
     assert "L (dL/d· = 1) → y(3)" in detail.locator(".chain").inner_text()
+    links = detail.locator(".chain-steps li").all_inner_texts()  # the chain of products, one link per node
+    assert links[0].startswith("dL/dy(3) = [2(y₁ − 0.5), −1/y₂]") and links[-1] == derivative
+    assert links[2].startswith("dL/dh(3) = Vᵀ dL/do(3)") and len(links) == 6  # y(3), o(3), h(3), a(3), h(2), a(2)
 
     graph_page.click("#bptt-rnn g.node[data-id='L']")
     y = rnn["outputs"][-1]

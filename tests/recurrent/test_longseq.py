@@ -257,7 +257,12 @@ def test_the_lstm_answer_says_plainly_when_it_does_not_beat_the_rnn(tiny_longseq
     for row in result["trained"]["lstm"]:
         row["test_accuracy"] = [0.5, 0.55]
     lost = why_lstm(result)
-    assert "did NOT learn a distance at which the RNN stays at chance" in lost and "Why: with b_f = 1" in lost
+    assert "no distance had the RNN at chance and an LSTM at 90%" in lost and "Why: with b_f = 1" in lost
+    assert "largest gap is at distance 0, RNN 51%, LSTM with b_f = 1 52%" in lost
+    result["trained"]["rnn"][-1]["test_accuracy"] = [0.7, 0.8]  # above chance where the LSTM learns
+    result["trained"]["lstm"][-1]["test_accuracy"] = [0.97, 0.99]  # distance 20, b_f = 3
+    assert "RNN's own gradient still reaches the motif" in why_lstm(result)
+    result["trained"]["rnn"][-1]["test_accuracy"] = [0.5, 0.52]
     result["trained"]["lstm"][-1]["test_accuracy"] = [0.97, 0.99]  # distance 20, b_f = 3
     won = why_lstm(result)
     assert "at distance 20 the RNN stays at chance (median test accuracy 51%)" in won
@@ -314,16 +319,35 @@ def text_boxes(fig, skip) -> list:
     return [(t.get_text(), t.get_window_extent(renderer)) for t in texts.values()]
 
 
+def five_radii(result: dict) -> dict:
+    """The study with the default report's five spectral radii and the far shares and norms it measured (tiny
+    shares beside large ones: the case where bar labels collide)."""
+    from copy import deepcopy
+
+    result = deepcopy(result)
+    row = [r for r in result["gradients"]["rnn"] if r["length"] == 120][0]
+    rows = []
+    for radius, share, norm in ((0.5, 3e-35, -0.9), (0.9, 5e-8, -0.7), (1.0, 3e-4, -0.4), (1.5, 1e-5, -0.1),
+                                (2.0, 0.94, 2.3)):
+        r = deepcopy(row)
+        r["spectral_radius"] = radius
+        r["far_share"].update(W=share, U=share, b=share)
+        r["log10_gradient_norm"].update(W=norm, U=norm - 0.4, b=norm - 0.5, V=-0.8, c=-1.9)
+        rows.append(r)
+    result["gradients"]["rnn"] = rows
+    return result
+
+
 @pytest.mark.parametrize("draw", ["gradient_share_figure", "accuracy_figure", "learning_curve_figure",
                                   "gradient_norm_figure"])
 def test_no_two_labels_of_a_figure_overlap(tiny_longseq, tmp_path, monkeypatch, draw):
     """Bar labels, notes, titles and ticks: no two texts of one figure share a pixel (the legend's own entries
-    are laid out by matplotlib and skipped)."""
+    are laid out by matplotlib and skipped), with the default report's five radii."""
     from matplotlib.legend import Legend
 
     from nnscope.report import figures_longseq
 
-    _, result = tiny_longseq
+    result = five_radii(tiny_longseq[1])
     seen = {}
 
     def keep(fig, path, **kwargs):

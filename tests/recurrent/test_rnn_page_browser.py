@@ -102,3 +102,15 @@ def test_steps_can_be_added_up_to_ten_and_a_bad_edit_is_named(page):
     page.click("#edit-rnn .reset")
     assert page.inner_text("#edit-rnn .error") == ""
     assert_same(to_jsonable(run_rnn()["graph"]), nodes(page, "rnn"))
+
+
+def test_the_digit_page_links_to_it_and_it_keeps_the_pages_security_headers(rnn_page_url):
+    import httpx
+
+    base = rnn_page_url.removesuffix("/rnn")
+    assert 'href="/rnn"' in httpx.get(base + "/").text
+    page = httpx.get(rnn_page_url)
+    assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+    assert "<script>" not in page.text  # no inline script: the CSP would block it
+    for path in ("/static/bptt-graph.js", "/static/rnn-page.js", "/static/bptt-graph.css"):
+        assert httpx.get(base + path).status_code == 200, path

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 MM = 96 / 25.4  # CSS pixels per millimetre
 A4_TEXT_WIDTH = round((210 - 2 * 12) * MM)  # px: A4's 210 mm less report.css's @page margins of 12 mm a side
-WIDE = "table, img, canvas, figure, pre, .widget, .answer, .cols, .bars"
+WIDE = "table, img, canvas, svg, figure, pre, .widget, .answer, .cols, .bars"
 
 
 def printed_page(browser, report_folder: Path):
@@ -23,14 +23,23 @@ def printed_page(browser, report_folder: Path):
 
 
 def too_wide(page) -> list[str]:
-    """Every element of WIDE whose right edge lies past the printed text's width, with how far."""
+    """Every element of WIDE whose right edge lies past the printed text's width, and every box whose content
+    is wider than the box (paper does not scroll: what overflows is cut)."""
     return page.evaluate(
-        """([selector, limit]) => Array.from(document.querySelectorAll(selector)).flatMap(e => {
-               const r = e.getBoundingClientRect();
-               const where = (e.closest('section') || {}).id || 'page';
-               const name = e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className ? '.' + e.className : '');
-               return r.width > 0 && r.right > limit + 1 ? [`${where}: ${name} ends at ${Math.round(r.right)} px`] : [];
-           })""", [WIDE, A4_TEXT_WIDTH])
+        """([selector, limit]) => {
+               const name = e => ((e.closest('section') || {}).id || 'page') + ': ' + e.tagName.toLowerCase() +
+                   (e.id ? '#' + e.id : '') + (typeof e.className === 'string' && e.className ? '.' + e.className : '');
+               const past = Array.from(document.querySelectorAll(selector)).flatMap(e => {
+                   const r = e.getBoundingClientRect();
+                   return r.width > 0 && r.right > limit + 1 ? [`${name(e)} ends at ${Math.round(r.right)} px`] : [];
+               });
+               const clipped = Array.from(document.querySelectorAll('main *')).flatMap(e => {
+                   const o = getComputedStyle(e).overflowX;
+                   return o !== 'visible' && e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1 ?
+                       [`${name(e)} holds ${e.scrollWidth} px in ${e.clientWidth} px`] : [];
+               });
+               return past.concat(clipped);
+           }""", [WIDE, A4_TEXT_WIDTH])
 
 
 def test_every_table_and_figure_fits_an_a4_page_and_sections_start_a_page(quick_report, browser):

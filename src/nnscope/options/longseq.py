@@ -26,7 +26,7 @@ ESN_FIELDS = ("esn_size", "esn_radius", "esn_input_scaling", "ridge", "fasta", "
 
 @dataclass(frozen=True)
 class LongSeqOptions:
-    """The long-sequence study; the defaults take about 2 minutes of CPU time on 2 cores."""
+    """The long-sequence study; the defaults take about 100 s of CPU time (one thread)."""
 
     lengths: tuple[int, ...] = (1000,)  # sequence lengths tau (= steps) of the gradient measurement (4.1, 4.3)
     distances: tuple[int, ...] = (0, 10, 20, 40)  # residues between the motif and the end: ESN and training

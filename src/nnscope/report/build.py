@@ -21,6 +21,7 @@ from typing import Callable
 import torch
 
 from nnscope.data import Digits, load_mnist
+from nnscope.errors import NnscopeError
 from nnscope.fileio import staged_folder, to_jsonable, versions, write_json
 from nnscope.model import check_checkpoint_target, load_model
 from nnscope.options.report import ReportOptions
@@ -92,7 +93,16 @@ def check_paths(out: Path, checkpoint: Path) -> None:
     """Before any work: --out can hold the page, --checkpoint can be written and, if it exists, is an
     nnscope checkpoint (a file nnscope did not write is never replaced)."""
     check_output_dir("--out", out)
+    check_report_folder(out)
     check_checkpoint_target("--checkpoint", checkpoint)
+
+
+def check_report_folder(out: Path) -> None:
+    """--out is new, empty or a report nnscope wrote: the page replaces the whole folder."""
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not previous_results(out):
+        raise NnscopeError(f"--out: {out} holds files and no nnscope report; the report replaces the whole folder, "
+                           "so it is written only into a new, empty or earlier report folder: give another one")
 
 
 def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:

@@ -21,8 +21,8 @@ from nnscope.models.pyfile import split_python_spec
 from nnscope.options.model import ModelOptions
 from nnscope.options.report import ReportOptions
 from nnscope.outputs import check_output_dir
-from nnscope.report.build import (RESULTS_FILE, Event, file_hash, previous_results, run_stages, source_hash,
-                                  stage_key)
+from nnscope.report.build import (RESULTS_FILE, Event, check_report_folder, file_hash, previous_results, run_stages,
+                                  source_hash, stage_key)
 from nnscope.report.context import Context
 from nnscope.report.page import render_page
 from nnscope.report.results_page import write_results_page
@@ -64,6 +64,7 @@ def inside(path: Path, folder: Path) -> bool:
 def check_user_paths(out: Path, choice: ModelOptions, data_path) -> None:
     """Before any work: --out can hold the page, and writing it can touch none of the user's files."""
     check_output_dir("--out", out)
+    check_report_folder(out)
     if data_path is not None and inside(out, Path(data_path)):
         raise NnscopeError(f"--out: {out} is inside --data {data_path}; the report never writes into your data, "
                            "give another folder")

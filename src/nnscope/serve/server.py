@@ -63,8 +63,10 @@ class HostCheck:
         header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
         if host_allowed(header, self.served):
             return await self.app(scope, receive, send)
-        body = json_error(400, f"{header!r} is not this server; expected Host 127.0.0.1, localhost, [::1] or "
-                          f"{self.served} (a page elsewhere cannot reach this server by its own name)", "host")
+        names = ", ".join(dict.fromkeys(["127.0.0.1", "localhost", "[::1]", self.served]))
+        what = "no Host header" if header is None else f"{header!r} is not this server"
+        body = json_error(400, f"{what}; expected Host {names} (a page elsewhere cannot reach this server "
+                          "by its own name)", "host")
         await send({"type": "http.response.start", "status": 400,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})

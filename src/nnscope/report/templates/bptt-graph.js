@@ -423,6 +423,11 @@
         var c = document.createElement("p"); c.className = "chain";
         c.textContent = "dL reaches it along " + path.map(function (k) { return label(k) + " (dL/d· = " + fmt(r.nodes[k].grad, 4) + ")"; }).join(" → ");
         detail.appendChild(c);
+        var steps = document.createElement("ol"); steps.className = "chain-steps";  // each link's local derivative
+        path.slice(1).forEach(function (k) {
+          var li = document.createElement("li"); li.textContent = explain(network, p, r, k).derivative; steps.appendChild(li);
+        });
+        detail.appendChild(steps);
       }
       container.dataset.selected = id;
     }
