@@ -262,7 +262,7 @@ TABLE = [
     # options
     Case("unknown-option", ["shift", "--foo"], "nnscope shift: error: unrecognized arguments: --foo"),
     Case("shift-pixels", ["shift", "--pixels", "28"], "--pixels: 28; expected a whole number of pixels from 0 to 27"),
-    Case("occlude-patch", ["occlude", "--patch", "29"], "--patch: 29"),
+    Case("occlude-stride", ["occlude", "--stride", "9"], "--stride: 9 pixels is more than the patch's 8"),
     # model files that would run code, hang or lie
     Case("script-maps-a-file", ["layers", "--model", "m.pt", "--input-shape", "1", "2", "2"],
          "uses aten::from_file, which reads or maps a file", {**VICTIM, "m.pt": scripted_file_reader}),

@@ -46,7 +46,7 @@ def test_a_commands_help_and_a_bad_option_import_nothing_heavy(command):
 
 @pytest.mark.parametrize("argv, message", [
     (["shift", "--pixels", "28"], "--pixels: 28"),
-    (["occlude", "--patch", "29"], "--patch: 29"),
+    (["occlude", "--stride", "9"], "--stride: 9"),  # a patch's size is checked against the image, once read
     (["longseq", "--radii", "nan"], "--radii: nan"),
     (["train", "--seed", "-1"], "--seed: -1"),
 ])

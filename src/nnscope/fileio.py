@@ -177,6 +177,8 @@ def to_jsonable(value: Any) -> Any:
     every saved file alike; the sentences built from a result say 'undefined' for it."""
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
+    if callable(getattr(value, "as_dict", None)):  # a typed result (nnscope.results.Result): its JSON keys
+        return to_jsonable(value.as_dict())
     if isinstance(value, (list, tuple)):
         return [to_jsonable(v) for v in value]
     if hasattr(value, "detach"):  # a torch tensor

@@ -194,3 +194,9 @@ def pick_classes(class_names: Sequence[str], wanted: Sequence[str | int], option
             raise NnscopeError(f"{option}: {text!r} is not a class of the data; {hint}known classes "
                                f"(or indices 0-{len(class_names) - 1}): {known}")
     return picked
+
+
+def test_set_as_labelled(digits) -> LabelledImages:
+    """The test set of nnscope.data.Digits (MNIST, Fashion-MNIST) as a labelled data set (N, 1, 28, 28) of ten classes."""
+    return LabelledImages(images=digits.test_images[:, None], scale=1 / 255, labels=digits.test_labels.astype(np.int64),
+                          class_names=tuple(str(d) for d in range(10)), source=f"the {digits.name} test set")

@@ -177,20 +177,24 @@ def test_recurrent_sections_are_what_their_entry_points_return(quick_report):
 def test_problem2_sections_are_what_run_occlusion_and_run_attack_return(quick_report, trained_model, mnist):
     # the command calls the same functions with its options: one comparison per stage is enough
     from nnscope.fileio import to_jsonable
+    from nnscope.labelled_data import test_set_as_labelled
+    from nnscope.models.formats import Network
+    from nnscope.models.loaded import loaded_from_network
+    from nnscope.problem2 import run_attack, run_occlusion
     from nnscope.report.stages import STAGES
     from nnscope.threads import one_thread
-    from nnscope.vision.attack import run_attack
-    from nnscope.vision.occlusion import run_occlusion
 
     out, _ = quick_report
     sections = json.loads((out / "results.json").read_text())["sections"]
     stages = {stage.name: stage for stage in STAGES}
+    loaded = loaded_from_network(Network(trained_model, "nnscope", "the report's checkpoint", (1, 28, 28)))
     for name, run in (("occlusion", run_occlusion), ("transplant", run_attack)):
-        assert stages[name].run is run
+        assert stages[name].run.__wrapped__ is run
         if not sections[name]["available"]:
             continue
         with one_thread():  # as the report runs its stages beside the detached one: forward passes round alike
-            expected = json.loads(json.dumps(to_jsonable(run(trained_model, mnist, stages[name].quick))))
+            result = run(loaded, test_set_as_labelled(mnist), stages[name].quick)
+            expected = json.loads(json.dumps(to_jsonable(result.as_dict())))
         assert_same(without(sections[name]), without(expected), name)
     occlusion = sections["occlusion"]
     if occlusion["available"]:

@@ -1,11 +1,13 @@
-"""One analyze on a small untrained CNN (no data, no training): against the naive occlusion loop,
-and for images where no patch changes a pixel."""
+"""One analyze on a small untrained nnscope CNN (no data, no training), loaded as any model is: against the
+naive occlusion loop, and for images where no patch changes a pixel."""
 
 import numpy as np
 import pytest
 import torch
 
 from nnscope.model import CNN, CNNConfig
+from nnscope.models.formats import Network
+from nnscope.models.loaded import loaded_from_network
 from nnscope.serve.analysis import analyze, describe_model
 from nnscope.serve.validation import RequestError, analyze_request
 from nnscope.vision.occlusion import naive_occlusion_probabilities
@@ -14,13 +16,13 @@ from nnscope.vision.occlusion import naive_occlusion_probabilities
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return CNN(CNNConfig(channels=(4, 6, 8))).eval()
+    return loaded_from_network(Network(CNN(CNNConfig(channels=(4, 6, 8))).eval(), "nnscope", "a small CNN", (1, 28, 28)))
 
 
 def test_analyze_equals_the_naive_loop(model):
     image = np.random.default_rng(0).uniform(0, 1, (1, 28, 28)).astype(np.float32)
     body = analyze(model, image, patch=6, stride=4, fill=0.3)
-    naive = naive_occlusion_probabilities(model, torch.as_tensor(image), 6, 4, 0.3)
+    naive = naive_occlusion_probabilities(model.module, torch.as_tensor(image), 6, 4, 0.3)
     np.testing.assert_allclose(body["occlusion"]["probabilities"], naive, atol=1e-5)
     np.testing.assert_allclose(body["occlusion"]["true_class_probability"], naive[..., body["prediction"]], atol=1e-5)
     assert [len(body["feature_maps"][f"conv{i}"]) for i in (1, 2, 3)] == [4, 6, 8]
@@ -34,8 +36,9 @@ def test_an_image_of_the_fill_value_alone_gives_its_own_probabilities_everywhere
 
 
 def test_the_description_measures_each_layer(model):
-    layers = describe_model(model)["layers"]
-    assert [layer["output_shape"] for layer in layers] == [[4, 28, 28], [6, 14, 14], [8, 7, 7], [10]]
+    description = describe_model(model)
+    assert [layer["output_shape"] for layer in description["feature_layers"]] == [[4, 28, 28], [6, 14, 14], [8, 7, 7]]
+    assert [layer["output_shape"] for layer in description["layers"] if layer["name"] == "fc"] == [[10]]
 
 
 def test_a_request_gets_its_defaults_and_names_a_bad_field():

@@ -18,7 +18,6 @@ from nnscope.vision.occlusion import (
     naive_occlusion_probabilities,
     occlusion_maps,
     occlusion_probabilities,
-    run_occlusion,
 )
 from nnscope.options.occlusion import OcclusionOptions
 from nnscope.vision.occlusion.incremental import IncrementalCNN
@@ -49,7 +48,7 @@ def test_hand_set_model_black_patch_over_one_white_pixel():
 def test_hand_set_model_white_patch_on_black_image_with_stride():
     # fill 1 raises the cell's maximum to 1 wherever a patch of 5 at stride 3 touches rows 8-11, cols 12-15
     probabilities = occlusion_probabilities(cell_max_model(), torch.zeros(1, 1, 28, 28), patch=5, stride=3, fill=1.0)[0]
-    starts = np.arange(0, 24, 3)
+    starts = np.arange(0, 25, 3)  # Captum's rule: 0 .. 24, the last patch hides columns 24-27 (23 / 3 does not divide)
     touches = ((starts[:, None] < 12) & (starts[:, None] + 5 > 8)) & ((starts[None, :] < 16) & (starts[None, :] + 5 > 12))
     expected = np.where(touches[..., None], softmax_of(10.0), softmax_of(0.0))
     np.testing.assert_allclose(probabilities, expected, atol=1e-6)
@@ -85,10 +84,23 @@ def test_captum_attribution_derived_from_our_maps_equals_captums():
     assert np.abs(ours).max() > 0.01  # the map is not trivially zero
 
 
+GOLDEN_CHECKPOINT = Path(__file__).parent.parent / "golden" / "cnn.pt"
+
+
+@pytest.mark.parametrize("argv,field", [(["--patch", "29"], "--patch"), (["--digit", "12"], "--digit"),
+                                        (["--stride", "9"], "--stride")])
+def test_options_beyond_the_model_and_its_image_are_one_line_and_exit_2(argv, field, capsys, tmp_path):
+    # a patch or a class is checked against the image and the model once they are read: 28 pixels, ten digits
+    code = main(["occlude", *argv, "--checkpoint", str(GOLDEN_CHECKPOINT), "--out", str(tmp_path), "--images", "0"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith(f"nnscope occlude: error: {field}") and "Traceback" not in err
+
+
 @pytest.mark.parametrize("argv,field", [
-    (["--patch", "0"], "--patch"), (["--patch", "29"], "--patch"), (["--stride", "0"], "--stride"),
+    (["--patch", "0"], "--patch"), (["--stride", "0"], "--stride"),
     (["--fill", "1.5"], "--fill"), (["--fill", "-0.1"], "--fill"), (["--fill", "nan"], "--fill"),
-    (["--digit", "12"], "--digit"), (["--index", "-1"], "--index"), (["--images", "-1"], "--images"),
+    (["--index", "-1"], "--index"), (["--images", "-1"], "--images"),
     (["--aggregate", "-1"], "--images"),  # the old spelling of --images
     (["--all", "--images", "0"], "--images"), (["--limit", "5"], "--limit"),  # --limit without --all
     (["--all", "--limit", "5", "--images", "6"], "--limit"),
@@ -107,18 +119,30 @@ def test_an_option_that_does_nothing_without_all_is_named(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("options,message", [
-    (OcclusionOptions(digit=10), "--digit: 10; expected a whole number from 0 to 9"),
     (OcclusionOptions(index=-2), "--index: -2; expected a whole number >= 0"),
-    (OcclusionOptions(patch=0), "--patch: 0; expected a whole number of pixels from 1 to 28"),
-    (OcclusionOptions(patch=8.5), "--patch: 8.5; expected a whole number of pixels from 1 to 28"),
+    (OcclusionOptions(patch=0), "--patch: 0; expected a whole number of pixels >= 1"),
+    (OcclusionOptions(patch=8.5), "--patch: 8.5; expected a whole number of pixels >= 1"),
     (OcclusionOptions(stride=0), "--stride: 0; expected a whole number of pixels >= 1"),
-    (OcclusionOptions(fill=2.0), "--fill: 2; expected a grey value (0 black, 1 white) from 0 to 1"),
-    (OcclusionOptions(images=-1), "--images: -1; expected a whole number of test images >= 0"),
-    (OcclusionOptions(images=0, test_set=True), "--images: 0; expected a whole number of test images >= 1"),
+    (OcclusionOptions(stride=9), "--stride: 9 pixels is more than the patch's 8: the pixels between two positions "
+                                 "would never be hidden; expected at most 8"),
+    (OcclusionOptions(fill=2.0), "--fill: 2; expected a pixel value (0 black, 1 white) from 0 to 1"),
+    (OcclusionOptions(images=-1), "--images: -1; expected a whole number of images >= 0"),
+    (OcclusionOptions(images=0, test_set=True), "--images: 0; expected a whole number of images >= 1"),
 ])
 def test_every_check_names_its_option(options, message):
     with pytest.raises(NnscopeError) as caught:
         options.check()
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("options,message", [
+    (OcclusionOptions(digit=10), "--digit: 10; the model has 10 classes, expected 0 to 9"),
+    (OcclusionOptions(patch=29), "--patch: 29 x 29 pixels; the image is 28 x 28 (H x W), expected a patch inside it"),
+])
+def test_every_check_against_the_image_and_model_names_its_option(options, message):
+    options.check()
+    with pytest.raises(NnscopeError) as caught:
+        options.check_image(1, 28, 28, 10)
     assert str(caught.value) == message
 
 
@@ -169,10 +193,15 @@ def test_occlude_command_on_the_trained_model(trained_checkpoint, trained_model,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("options", [OcclusionOptions(stride=21, images=2),  # one patch position
-                                     OcclusionOptions(patch=28, images=2)])  # the patch is the image
-def test_a_single_patch_position_gives_its_maps_and_figures(trained_model, mnist, tmp_path, options):
-    result = run_occlusion(trained_model, mnist, options, out=tmp_path)
+@pytest.mark.parametrize("options", [OcclusionOptions(digit=6, patch=28, stride=28, images=2),  # one position
+                                     OcclusionOptions(digit=6, patch=28, images=2)])  # the patch is the image
+def test_a_single_patch_position_gives_its_maps_and_figures(trained_checkpoint, trained_model, mnist, tmp_path,
+                                                            options):
+    from nnscope.labelled_data import test_set_as_labelled
+    from nnscope.models import load_user_model
+    from nnscope.problem2 import run_occlusion
+
+    result = run_occlusion(load_user_model(trained_checkpoint), test_set_as_labelled(mnist), options, out=tmp_path)
     assert result["true_class_probability"].shape == (1, 1) and result["aggregate"]["images"] == 2
     image = torch.from_numpy(result["image"])[None]
     naive = naive_occlusion_probabilities(trained_model, image, options.patch, options.stride, 0.0)

@@ -73,10 +73,13 @@ def test_the_module_carries_the_one_shared_widget_source():
 
 @pytest.fixture(scope="module")
 def small_cnn():
+    """nnscope's CNN with seeded weights, loaded as every model is (Draw takes a loaded model)."""
     from nnscope.model import CNN
+    from nnscope.models.formats import Network
+    from nnscope.models.loaded import loaded_from_network
 
     torch.manual_seed(0)
-    return CNN().eval()
+    return loaded_from_network(Network(CNN().eval(), "nnscope", "a seeded CNN", (1, 28, 28)))
 
 
 def a_stroke() -> np.ndarray:
@@ -102,7 +105,7 @@ def test_a_request_from_the_front_end_sets_the_result_and_a_bad_one_an_error(sma
     widget = Draw(small_cnn)
     widget.request = {"image": a_stroke().tolist(), "patch": 8, "stride": 1, "fill": 0, "sequence": 3}
     with torch.no_grad():
-        expected = torch.softmax(small_cnn(torch.from_numpy(a_stroke())[None]), 1)[0].numpy()
+        expected = torch.softmax(small_cnn.module(torch.from_numpy(a_stroke())[None]), 1)[0].numpy()
     np.testing.assert_allclose(widget.result["probabilities"], expected, rtol=1e-6)
     assert widget.result["sequence"] == 3 and "error" not in widget.result
     assert len(widget.result["occlusion"]["probabilities"]) == 21

@@ -72,10 +72,13 @@ def test_the_explorer_shows_the_probabilities_where_the_pointer_puts_the_patch(p
 
 @pytest.fixture(scope="module")
 def small_cnn():
+    """nnscope's CNN with seeded weights, loaded as every model is (Draw takes a loaded model)."""
     from nnscope.model import CNN
+    from nnscope.models.formats import Network
+    from nnscope.models.loaded import loaded_from_network
 
     torch.manual_seed(0)
-    return CNN().eval()
+    return loaded_from_network(Network(CNN().eval(), "nnscope", "a seeded CNN", (1, 28, 28)))
 
 
 def test_draw_sends_the_stroke_and_shows_the_kernel_s_answer(page, small_cnn):
@@ -95,7 +98,7 @@ def test_draw_sends_the_stroke_and_shows_the_kernel_s_answer(page, small_cnn):
     assert request["patch"] == 8 and request["stride"] == 1 and np.array(request["image"]).shape == (1, 28, 28)
     widget.request = request  # the kernel's side: what the notebook's comm would deliver
     page.evaluate("(result) => window.answer(result)", widget.result)
-    expected = torch.softmax(small_cnn(torch.tensor(request["image"], dtype=torch.float32)[None]), 1)[0]
+    expected = torch.softmax(small_cnn.module(torch.tensor(request["image"], dtype=torch.float32)[None]), 1)[0]
     shown = [float(v) for v in page.locator(".probabilities .v").all_inner_texts()]
     np.testing.assert_allclose(shown, expected.detach().numpy(), atol=6e-5)
     assert page.locator(".prediction").get_attribute("data-prediction") == str(int(expected.argmax()))

@@ -65,26 +65,24 @@ def run(args) -> dict:
 
 
 def make_app(choice):
-    """The app of the model the options name: nnscope's CNN on raw 28 x 28 pixels gets the digit page with
-    the MNIST test images (when the cache has them), any other model the page sized to its input."""
+    """The app of the model the options name; a model of 1 x 28 x 28 images of the ten digits gets the digit
+    page with the MNIST test images (when the cache has them), any other model the page sized to its input."""
     from nnscope.data import load_mnist
     from nnscope.errors import NnscopeError
     from nnscope.models import load_model_and_image
     from nnscope.serve import create_app
-    from nnscope.vision.occlusion.any_model import nnscope_cnn
+    from nnscope.serve.analysis import digit_page
 
     loaded, image = load_model_and_image(choice)
-    cnn = nnscope_cnn(loaded)
     source = str(choice.image) if image is not None else None
-    if cnn is None or loaded.input_shape != (1, 28, 28):
-        return create_app(loaded, start_image=image, start_source=source)
-    try:
-        digits = load_mnist(log=log)
-        images, labels = digits.test_images, digits.test_labels
-    except NnscopeError as e:  # the page works without them, only 'load a test image' is off
-        log(f"no test images ({e})")
-        images = labels = None
-    return create_app(cnn, images, labels, start_image=image, start_source=source)
+    images = labels = None
+    if digit_page(loaded):
+        try:
+            digits = load_mnist(log=log)
+            images, labels = digits.test_images, digits.test_labels
+        except NnscopeError as e:  # the page works without them, only 'load a test image' is off
+            log(f"no test images ({e})")
+    return create_app(loaded, images, labels, start_image=image, start_source=source)
 
 
 def show(result: dict, console) -> None:

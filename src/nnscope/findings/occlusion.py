@@ -5,12 +5,13 @@ import numpy as np
 from nnscope.vision.occlusion.parts import CRITICAL
 
 
-def describe_occlusion(result: dict) -> list[str]:
-    """The finding of `run_occlusion`: which parts of the one digit matter, then over many digits
-    (or, for the whole test set, what was computed how fast)."""
-    if "npz" in result:
-        return describe_test_set(result)
-    return list(result["which_parts_matter"]["text"]) + list(result.get("aggregate", {}).get("text", []))
+def describe_occlusion(result) -> list[str]:
+    """The finding of `occlusion_analysis`: which parts of the image matter, then over many images of its
+    class (or the line saying why that was skipped)."""
+    aggregate = result["aggregate"] if "aggregate" in result else None
+    skipped = result["aggregate_skipped"] if "aggregate_skipped" in result else None
+    return (list(result["which_parts_matter"]["text"]) + list((aggregate or {}).get("text", []))
+            + ([skipped] if skipped else []))
 
 
 def describe_test_set(result: dict) -> list[str]:
@@ -68,38 +69,20 @@ def describe_parts(summary: dict, digit: int, patch, names=None) -> list[str]:
     return lines
 
 
-def describe_model_occlusion(result: dict) -> list[str]:
-    """The finding of `run_model_occlusion`: which parts matter on the image, then over the data set
-    (or the line saying why that was skipped)."""
-    return (list(result["which_parts_matter"]["text"]) + list(result.get("aggregate", {}).get("text", []))
-            + ([result["aggregate_skipped"]] if "aggregate_skipped" in result else []))
-
-
-def describe_model_aggregate(aggregate: dict, name: str, patch) -> list[str]:
-    """Sentences from the aggregate of `run_model_occlusion` over the data set's images of one class."""
+def describe_aggregate(aggregate: dict, name: str, patch, source: str, row_starts, col_starts) -> list[str]:
+    """Sentences from the numbers of `occlusion_aggregate` over the images of the class `name` of `source`."""
     n, patch = aggregate["images"], patch_text(patch)
-    lines = [f"Over {n} correctly classified '{name}' images of --data: for {aggregate['images_with_critical']} of "
-             f"them some {patch} patch pushes P('{name}') below {CRITICAL}, and for {aggregate['images_with_flip']} "
-             "some patch flips the label."]
+    loops = (f"; {aggregate['images_with_loop']} have a closed loop" if aggregate["split"] == "digit parts" else "")
+    lines = [f"Over {n} correctly classified '{name}'s of {source}: for {aggregate['images_with_critical']} of them "
+             f"some {patch} patch pushes P('{name}') below {CRITICAL}, and for {aggregate['images_with_flip']} "
+             f"some patch flips the label{loops}."]
     parts = sorted(aggregate["parts"].items(), key=lambda kv: -kv[1]["mean_drop"])
-    lines.append(f"Mean drop in P('{name}') per hidden pixel, by part ({aggregate['split']}): " + "; ".join(
-        f"{part} {p['mean_drop']:.3f} ({p['images']} images)" for part, p in parts) + ".")
-    return lines
-
-
-def describe_aggregate(aggregate: dict, digit: int, patch: int) -> list[str]:
-    """Sentences from the numbers of `aggregate_parts`."""
-    n = aggregate["images"]
-    lines = [f"Over {n} correctly classified test '{digit}'s: for {aggregate['images_with_critical']} of them "
-             f"some {patch}x{patch} patch pushes P('{digit}') below {CRITICAL}, and for "
-             f"{aggregate['images_with_flip']} some patch flips the label; {aggregate['images_with_loop']} "
-             f"have a closed loop."]
-    parts = sorted(aggregate["parts"].items(), key=lambda kv: -kv[1]["mean_drop"])
-    lines.append(f"Mean drop in P('{digit}') per hidden pixel, by part: " + "; ".join(
+    split = "" if aggregate["split"] == "digit parts" else f" ({aggregate['split']})"
+    lines.append(f"Mean drop in P('{name}') per hidden pixel, by part{split}: " + "; ".join(
         f"{part} {p['mean_drop']:.3f} ({p['images']} images)" for part, p in parts) + ".")
     mean_map = aggregate["mean_true_class_probability"]
     r, c = np.unravel_index(mean_map.argmin(), mean_map.shape)
-    lines.append(f"On average the most damaging patch has its top-left corner at row {r}, column {c}: "
-                 f"mean P('{digit}') {mean_map[r, c]:.3f}, label flipped in "
+    lines.append(f"On average the most damaging patch has its top-left corner at row {row_starts[r]}, column "
+                 f"{col_starts[c]}: mean P('{name}') {mean_map[r, c]:.3f}, label flipped in "
                  f"{aggregate['flipped_fraction'][r, c]:.0%} of the images.")
     return lines

@@ -227,7 +227,16 @@ def load_user_model(spec: str | Path, weights: str | Path | None = None, mean: S
     sizes the pass when neither `input_shape` nor the file gives one."""
     if (mean is None) != (std is None):
         raise NnscopeError("--mean and --std: give both or neither")
-    network = read_network(spec, weights)
+    return loaded_from_network(read_network(spec, weights), mean, std, input_shape, class_names, image_shape,
+                               image_name, device)
+
+
+def loaded_from_network(network: Network, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                        input_shape: Sequence[int] | None = None, class_names: Sequence[str] | str | Path | None = None,
+                        image_shape: Sequence[int] | None = None, image_name: str | Path = "--image",
+                        device: str | torch.device = "cpu") -> LoadedModel:
+    """A network already read (or built in memory: `Network(module, 'nnscope', source)` of nnscope's CNN) checked
+    with one forward pass and described, as load_user_model does for a file."""
     module = network.module.to(device).eval()
     shapes = candidate_shapes(network, input_shape, image_shape)
     model, shape, classes, calls = first_pass(network, module, shapes, mean, std, device, image_name)

@@ -11,18 +11,18 @@ from nnscope.options.occlusion import SIDE
 class AttackOptions:
     """Squares cut from other digits pasted onto one digit, and the success rate over many."""
 
-    digit: int | None = 6  # the class of the attacked image, 0-9 (any model: a class index; None: any class)
+    digit: int | None = None  # the class of the attacked image (None: any class; on the ten digits MNIST_DIGIT)
     index: int | None = None  # its index in the test set or the data (None: the first correctly classified `digit`)
     sizes: tuple[int, ...] = (4, 6, 8, 10)  # sides of the pasted squares, pixels (1 to SIDE)
     donors: int = 2  # donor images per other digit: the first correctly classified test images of each
     images: int = 30  # correctly classified test images of `digit` the success rate is measured over (0: none)
     rate_stride: int = 2  # pixels between the paste positions of the success rate (the example: every pixel)
-    every_image: bool = True  # each success's pasted image in the result (False: only the drawn examples')
+    every_image: bool = False  # each success's pasted image in the result (False: only the drawn examples')
 
     def check(self, side: int = SIDE, classes: int = 10, image: str = "") -> None:
         """Raise NnscopeError naming the first option that is out of range; `side` (the image's min(H, W)),
         `classes` and `image` (its words in the message, e.g. 'the 3 x 30 x 26 image'): MNIST's by default."""
-        if self.digit is not None:  # None: any class (the user path)
+        if self.digit is not None:  # None: any class
             whole_number("--digit", self.digit, 0, classes - 1)
         if self.index is not None:
             whole_number("--index", self.index, 0, None)

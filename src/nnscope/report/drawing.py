@@ -14,7 +14,7 @@ import functools
 import importlib
 
 # the modules that register a drawing for some result type, imported when the first figure is asked for
-FIGURE_MODULES: tuple[str, ...] = ()
+FIGURE_MODULES: tuple[str, ...] = ("nnscope.report.figures_occlusion", "nnscope.report.figures_attack")
 
 
 @functools.singledispatch

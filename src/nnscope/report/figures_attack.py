@@ -5,23 +5,35 @@ from pathlib import Path
 import numpy as np
 from matplotlib.patches import Rectangle
 
+from nnscope.report.drawing import drawing_of
+from nnscope.report.figures_occlusion import _shown
 from nnscope.report.plotting import plt, save_figure
 from nnscope.report.records import figure
-from nnscope.vision.figures_user import shown_image
+from nnscope.vision.attack import AttackResult
 
 
 def show_picture(ax, image) -> None:
     """An image in [0, 1] drawn as the model sees it: (H, W) in grey, (C, H, W) in colour for RGB."""
-    picture, cmap = shown_image(image) if np.ndim(image) == 3 else (image, "gray")
-    ax.imshow(picture, cmap=cmap, vmin=0, vmax=1)
+    picture, style = _shown(np.asarray(image))
+    ax.imshow(picture, **style)
 
 
-def draw_transplants(result: dict, shown: list[dict], donor_images, path: str | Path) -> Path:
+@drawing_of.register
+def _(result: AttackResult):
+    shown = result.examples_drawn()
+    return transplants_figure(result, shown, result.donor_images) if shown else None
+
+
+def draw_transplants(result, shown: list[dict], donor_images, path: str | Path) -> Path:
     """Rows of successes (at least one): original, donor (donor_images[k] for shown[k]) with the cut outlined,
-    result; the images in their layout ((28, 28) MNIST, or any model's (C, H, W)), classes by their names."""
-    names = result.get("class_names") or [str(k) for k in range(10)]
-    word = "image" if "model" in result else "test"  # any model's data set, or the MNIST test set
-    original = f"{word} {result['index']}" if result["index"] is not None else result.get("source", "--image")
+    result; the images in their layout ((H, W) grey or (C, H, W)), classes by their names."""
+    return save_figure(transplants_figure(result, shown, donor_images), path)
+
+
+def transplants_figure(result, shown: list[dict], donor_images):
+    """The figure of draw_transplants."""
+    names, word = result["class_names"], "image"
+    original = result["source"]
     fig, axes = plt.subplots(len(shown), 3, figsize=(7.5, 2.6 * len(shown)), squeeze=False, layout="constrained")
     for row, s, donor in zip(axes, shown, donor_images):
         size = s["patch_size"]
@@ -42,17 +54,18 @@ def draw_transplants(result: dict, shown: list[dict], donor_images, path: str | 
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle("patch transplants: cyan cut from the donor pasted at the red square", fontsize=10)
-    return save_figure(fig, path)
+    return fig
 
 
-def draw_attack_figures(result: dict, shown: list[dict], donor_images, out: Path) -> list[dict]:
-    """The figure of one `run_attack` result drawn into `out` (none without a success): records
+def draw_attack_figures(result: AttackResult, out: Path) -> list[dict]:
+    """The figure of one attack result drawn into `out` (none without a success): records
     {file (relative to out), alt, caption}."""
+    shown = result.examples_drawn()
     if not shown:
         return []
-    path = draw_transplants(result, shown, donor_images, out / "transplant_examples.png")
-    names = result.get("class_names") or [str(k) for k in range(10)]
-    donor = "donor image" if "model" in result else "donor digit"
+    path = draw_transplants(result, shown, result.donor_images, out / "transplant_examples.png")
+    names = result["class_names"]
+    donor = "donor image"
     return [figure(out, path, f"Pastes that fool the network: the '{names[result['digit']]}', the {donor} with the cut "
                    "outlined, and the result with its new label.",
                    "Patch transplants that change the label, smallest patches first.")]

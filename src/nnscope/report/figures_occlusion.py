@@ -10,17 +10,21 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
+from nnscope.report.drawing import drawing_of
 from nnscope.report.plotting import DIGIT_COLOURS, SEQUENTIAL, plt, save_figure
 from nnscope.report.records import figure
+from nnscope.vision.occlusion.analysis import OcclusionResult
 
-PART_COLOURS = ListedColormap(["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628"], name="parts")
+# one distinct colour per part: the six digit parts and the nine cells of the 3 x 3 grid alike
+PART_COLOURS = ListedColormap(["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65628", "#f781bf",
+                               "#17becf", "#bcbd22", "#7f7f7f"], name="parts")
 
 
-def _geometry(result: dict) -> tuple:
-    """(row starts, column starts, patch height, patch width, the class's name, names of all classes) of a
-    result of run_occlusion (square patch, digits) or run_model_occlusion (any patch, the model's names)."""
-    rows = np.asarray(result["starts"])
-    cols = np.asarray(result.get("col_starts", rows))
+def _geometry(result) -> tuple:
+    """(row starts, column starts, patch height, patch width, the class's name, names of all classes) of an
+    occlusion result."""
+    rows = np.asarray(result["row_starts"])
+    cols = np.asarray(result["col_starts"])
     patch = result["patch"]
     ph, pw = (patch, patch) if isinstance(patch, int) else (patch[0], patch[-1])
     names = result.get("class_names") or [str(k) for k in range(10)]
@@ -74,8 +78,22 @@ def _label_legend(ax, labels, digit: int, names=None) -> None:
               title_fontsize=8, frameon=False)
 
 
+def image_words(result) -> str:
+    """The occluded image and what it is, as titles say it: its label when known, else what the model
+    predicts (a --target is the class of map 1, not what the image is)."""
+    names, unoccluded = result["class_names"], np.asarray(result["unoccluded_probabilities"])
+    if result["label"] is not None:
+        return f"{result['source']}: a '{names[result['label']]}'"
+    return f"{result['source']}: classified '{names[int(unoccluded.argmax())]}'"
+
+
 def draw_occlusion_maps(result: dict, path: str | Path) -> Path:
-    """Digit with the critical positions, then P(true class), max probability and predicted label maps."""
+    """The image with the critical positions, then P(target), max probability and predicted label maps."""
+    return save_figure(occlusion_maps_figure(result), path)
+
+
+def occlusion_maps_figure(result: dict):
+    """The figure of draw_occlusion_maps."""
     digit, regions = result["digit"], result["regions"]
     starts, cols, patch, width, name, names = _geometry(result)
     fig, axes = plt.subplots(1, 4, figsize=(19, 4.6), gridspec_kw={"wspace": 0.45})
@@ -90,8 +108,7 @@ def draw_occlusion_maps(result: dict, path: str | Path) -> Path:
     r, c = regions["lowest_at"]
     ax.add_patch(Rectangle((cols[c] - 0.5, starts[r] - 0.5), width, patch, fill=False, ec="cyan", lw=2))
     ax.plot(cols[c], starts[r], "c+", ms=10, mew=2)
-    what = f"test image {result['index']}" if "source" not in result else result["source"]
-    ax.set_title(f"{what}: a '{name}'\ncyan: most damaging {patch}x{width} patch (+ = its "
+    ax.set_title(f"{image_words(result)}\ncyan: most damaging {patch}x{width} patch (+ = its "
                  "top-left)\ncoloured at patch centres: yellow P<0.5, red label flips", fontsize=9, wrap=True)
     ax.set_xlim(-0.5, shown.shape[1] - 0.5)
     ax.set_ylim(shown.shape[0] - 0.5, -0.5)
@@ -114,9 +131,9 @@ def draw_occlusion_maps(result: dict, path: str | Path) -> Path:
     fill = result["fill"]
     fill = f"{fill:g}" if isinstance(fill, (int, float)) else "(" + ", ".join(f"{v:g}" for v in fill) + ")"
     stride = result["stride"] if isinstance(result["stride"], int) else " x ".join(map(str, result["stride"]))
-    fig.suptitle(f"Occlusion of a '{name}' by a {patch}x{width} patch of value {fill}, stride "
+    fig.suptitle(f"Occlusion maps of P('{name}') under a {patch}x{width} patch of value {fill}, stride "
                  f"{stride}: map cell (r, c) = patch with its top-left corner at pixel (r, c)", fontsize=11)
-    return save_figure(fig, path)
+    return fig
 
 
 def draw_parts(result: dict, path: str | Path) -> Path:
@@ -166,10 +183,10 @@ def draw_aggregate(result: dict, path: str | Path) -> Path:
     if len(starts) > 1 and len(cols) > 1:  # a contour needs a map of 2 x 2 positions at least
         ax.contour(cols + col_offset, starts + offset, agg["mean_true_class_probability"], levels=[0.5, 0.8],
                    colors=["red", "orange"], linewidths=1.5)
-        ax.set_title(f"mean of {agg['images']} test '{digit}'s\ncontours at patch centres: mean P('{digit}') "
+        ax.set_title(f"mean of {agg['images']} '{digit}' images\ncontours at patch centres: mean P('{digit}') "
                      "0.5 (red), 0.8 (orange)", fontsize=9)
     else:
-        ax.set_title(f"mean of {agg['images']} test '{digit}'s\n(one patch position: no contours)", fontsize=9)
+        ax.set_title(f"mean of {agg['images']} '{digit}' images\n(one patch position: no contours)", fontsize=9)
     ax.set_xlim(-0.5, shown.shape[1] - 0.5)
     ax.set_ylim(shown.shape[0] - 0.5, -0.5)
     for ax, key, title, label in (
@@ -178,17 +195,27 @@ def draw_aggregate(result: dict, path: str | Path) -> Path:
         im = ax.imshow(agg[key], cmap=SEQUENTIAL, vmin=0, vmax=1, interpolation="nearest")
         _map_axes(ax, starts, title, cols)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"{label} (0..1)")
-    fig.suptitle(f"{patch}x{width} patch over {agg['images']} correctly classified test '{digit}'s: "
+    fig.suptitle(f"{patch}x{width} patch over {agg['images']} correctly classified '{digit}' images: "
                  "map cell (r, c) = patch top-left at pixel (r, c)", fontsize=11)
     return save_figure(fig, path)
 
 
-def draw_occlusion_figures(result: dict, out: Path) -> list[dict]:
-    """The figures of one `run_occlusion` result (with its `regions` masks) drawn into `out`: records
-    {file (relative to out), alt, caption}."""
+def with_masks(result) -> dict:
+    """An occlusion result as the drawings read it: its JSON keys and the per-pixel masks of its regions."""
+    return {**result.as_dict(), "regions": result.regions}
+
+
+@drawing_of.register
+def _(result: OcclusionResult):
+    return occlusion_maps_figure(with_masks(result))
+
+
+def draw_occlusion_figures(result: OcclusionResult, out: Path) -> list[dict]:
+    """The figures of one occlusion result drawn into `out`: records {file (relative to out), alt, caption}."""
+    result = with_masks(result)
     starts, cols, height, width, d, _ = _geometry(result)
     p = f"{height}x{width}"
-    what = f"test image {result['index']}" if "source" not in result else result["source"]
+    what = result["source"]
     records = [
         figure(out, draw_occlusion_maps(result, out / "occlusion_maps.png"),
                f"The '{d}' and three maps over the {p} patch positions: probability of '{d}', highest probability "
@@ -199,8 +226,8 @@ def draw_occlusion_figures(result: dict, out: Path) -> list[dict]:
                "Which parts matter: the critical region drawn over the "
                + ("digit." if result["regions"].get("split", "digit parts") == "digit parts" else "image's grid cells.")),
     ]
-    if "aggregate" in result:
+    if result.get("aggregate") is not None:
         records.append(figure(out, draw_aggregate(result, out / "occlusion_aggregate.png"),
-                              f"Mean maps over {result['aggregate']['images']} correctly classified test '{d}'s.",
+                              f"Mean maps over {result['aggregate']['images']} correctly classified '{d}' images.",
                               "The same measured over many images: which regions matter on average."))
     return records

@@ -8,6 +8,7 @@ caption), `finding` (sentences built from the numbers, shown as the answer) and,
 interactive widgets, the data they embed.
 """
 
+import functools
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
@@ -21,12 +22,25 @@ from nnscope.options.rnn import RNNOptions
 from nnscope.options.shift import ShiftOptions
 from nnscope.recurrent.lstm import run_lstm
 from nnscope.recurrent.rnn import run_rnn
+from nnscope.labelled_data import test_set_as_labelled
+from nnscope.models.formats import Network
+from nnscope.models.loaded import loaded_from_network
+from nnscope.problem2 import run_attack, run_occlusion
 from nnscope.report.figures_longseq import run_longseq_figures
-from nnscope.vision.attack import run_attack
 from nnscope.vision.featuremaps import run_featuremaps
 from nnscope.vision.filters import run_filters
-from nnscope.vision.occlusion import run_occlusion
 from nnscope.vision.shift import run_shift
+
+
+def on_loaded_model(run: Callable) -> Callable:
+    """A stage of Problem 2, whose entry point takes a loaded model and labelled data, on the report's CNN and
+    test set (until every stage takes them)."""
+    @functools.wraps(run)
+    def stage(model, digits, options, out=None, progress=None) -> dict:
+        loaded = loaded_from_network(Network(model, "nnscope", "the report's checkpoint", (1, 28, 28)))
+        return run(loaded, test_set_as_labelled(digits), options, out=out, progress=progress).as_dict()
+
+    return stage
 
 
 @dataclass(frozen=True)
@@ -57,9 +71,9 @@ STAGES = [
     # the slider shows -6..+6 px; the sweep (about 100 passes) uses 2000 test images, the quick report 300
     Stage("shift", "problem 1.3: shifting a 1", run=run_shift,
           options=ShiftOptions(sweep_images=2000, slider=6), quick=ShiftOptions(sweep_images=300, slider=6)),
-    Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", run=run_occlusion,  # the 6s averaged: 100, quick 10
+    Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", run=on_loaded_model(run_occlusion),  # the 6s averaged: 100, quick 10
           options=OcclusionOptions(images=100, explorer=True), quick=OcclusionOptions(images=10, explorer=True)),
-    Stage("transplant", "problem 2.3: patch transplants", run=run_attack,  # success rate over 30 6s, quick 5
+    Stage("transplant", "problem 2.3: patch transplants", run=on_loaded_model(run_attack),  # success rate over 30 6s, quick 5
           options=AttackOptions(images=30, every_image=False), quick=AttackOptions(images=5, every_image=False)),
     Stage("rnn", "problem 3: BPTT by hand", run=run_rnn, options=RNNOptions(), uses_model=False),
     Stage("longseq", "problem 4: long sequences", run=run_longseq_figures, options=LongSeqOptions(), quick=SHORT_STUDY,

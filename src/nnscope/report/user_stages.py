@@ -19,12 +19,11 @@ from nnscope.errors import NnscopeError
 from nnscope.labelled_data import LabelledImages
 from nnscope.options.attack import AttackOptions
 from nnscope.options.featuremaps import FeatureMapsOptions
-from nnscope.options.occlusion import SIDE, ModelOcclusionOptions
+from nnscope.options.occlusion import SIDE, OcclusionOptions
 from nnscope.options.shift import ShiftOptions
 from nnscope.report.context import unavailable
 from nnscope.report.stages import STAGES, Stage
-from nnscope.vision.occlusion.any_model import run_model_occlusion
-from nnscope.vision.user_attack import run_user_attack
+from nnscope.problem2 import run_attack, run_occlusion
 from nnscope.vision.user_featuremaps import run_user_featuremaps
 from nnscope.vision.user_filters import run_user_filters
 from nnscope.vision.user_model import probabilities
@@ -183,7 +182,7 @@ def occlusion_index(loaded, data: LabelledImages, label: int) -> int:
 
 
 @guarded
-def occlusion_stage(loaded, inputs: UserInputs, options: ModelOcclusionOptions, out: Path | None = None,
+def occlusion_stage(loaded, inputs: UserInputs, options: OcclusionOptions, out: Path | None = None,
                     progress=None) -> dict:
     """Problem 2.1-2.2: the three maps of --image, else of an image of the pair's first class, which parts matter
     (the digit parts where they apply, else a grid) and the aggregate over that class's images of --data."""
@@ -191,10 +190,10 @@ def occlusion_stage(loaded, inputs: UserInputs, options: ModelOcclusionOptions, 
         return skipped(NO_INPUT.format(what="the occlusion"))
     shape = inputs.image.shape if inputs.image is not None else inputs.data.input_shape
     patch, stride = occlusion_scale(shape)
-    options = replace(options, patch=(patch,), stride=(stride,))
+    options = replace(options, patch=patch, stride=stride)
     if inputs.image is None:
         options = replace(options, index=occlusion_index(loaded, inputs.data, inputs.pair[0]))
-    return run_model_occlusion(loaded, inputs.data, options, out=out, progress=progress, image=inputs.image)
+    return run_occlusion(loaded, inputs.data, options, out=out, progress=progress, image=inputs.image).as_dict()
 
 
 @guarded
@@ -206,7 +205,7 @@ def transplant_stage(loaded, inputs: UserInputs, options: AttackOptions, out: Pa
         return skipped(NO_DONORS)
     if inputs.image is None:
         options = replace(options, digit=attacked_class(loaded, inputs.data, inputs.pair[0]))
-    return run_user_attack(loaded, inputs.data, image=inputs.image, options=options, out=out, progress=progress)
+    return run_attack(loaded, inputs.data, options, out=out, progress=progress, image=inputs.image).as_dict()
 
 
 def shared(name: str) -> Stage:
@@ -223,7 +222,7 @@ USER_STAGES = [
     Stage("shift", "problem 1.3: shifting an image", run=shift_stage,
           options=ShiftOptions(sweep_images=2000), quick=ShiftOptions(sweep_images=300)),
     Stage("occlusion", "problem 2.1-2.2: occlusion", run=occlusion_stage,
-          options=ModelOcclusionOptions(images=100), quick=ModelOcclusionOptions(images=10)),
+          options=OcclusionOptions(images=100), quick=OcclusionOptions(images=10)),
     Stage("transplant", "problem 2.3: patch transplants", run=transplant_stage,  # success rate over 30, quick 5
           options=AttackOptions(images=30, every_image=False), quick=AttackOptions(images=5, every_image=False)),
     shared("rnn"), shared("longseq"), shared("lstm"),

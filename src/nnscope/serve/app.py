@@ -20,13 +20,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from nnscope.frontend import source as frontend_source
-from nnscope.model import CNN
 from nnscope.models import LoadedModel
-from nnscope.serve.analysis import analyze, describe_model
+from nnscope.serve.analysis import analyze, describe_model, digit_page
 from nnscope.serve.rnn_page import rnn_page_files
-from nnscope.serve.user_analysis import analyze_user, describe_user_model
 from nnscope.serve.validation import (
-    MAX_BODY_BYTES, RequestError, analyze_request, body_limit, check_body_size, check_content_type, image_index,
+    MAX_BODY_BYTES, RequestError, body_limit, check_body_size, check_content_type, image_index,
     model_analyze_request, model_defaults, parse_json_object,
 )
 
@@ -104,44 +102,32 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-def digit_page(model: CNN, test_images: np.ndarray | None) -> tuple:
-    """(description, checked arguments of a payload, analyze of them, body limit) of nnscope's CNN: the digit page."""
-    description = describe_model(model)
-    description["test_images"] = 0 if test_images is None else len(test_images)
-    description["page"] = "digits"
-    return description, analyze_request, lambda arguments: analyze(model, **arguments), MAX_BODY_BYTES
-
-
-def model_page(loaded: LoadedModel, start_image: np.ndarray | None, start_source: str | None) -> tuple:
-    """The same for any loaded model: the page sized to its input, its class names and conv layers."""
-    description = describe_user_model(loaded, start_image, start_source)
-    description["page"] = "model"
-    description["defaults"] = model_defaults(loaded.input_shape)
-    return (description, lambda payload: model_analyze_request(payload, loaded.input_shape),
-            lambda arguments: analyze_user(loaded, **arguments), body_limit(loaded.input_shape))
-
-
-def analyzer(model: CNN | LoadedModel, test_images: np.ndarray | None = None, start_image: np.ndarray | None = None,
+def analyzer(model: LoadedModel, test_images: np.ndarray | None = None, start_image: np.ndarray | None = None,
              start_source: str | None = None) -> tuple:
-    """(description, checked arguments of a payload, analyze of them, body limit, a blank input's arguments) of
-    `model`: what POST /api/analyze runs, shared by the live page and the notebook's Draw widget."""
-    if isinstance(model, LoadedModel):
-        description, checked, compute, limit = model_page(model, start_image, start_source)
-        blank = {"image": np.zeros(model.input_shape, np.float32), "patch": description["defaults"]["patch"],
-                 "stride": 1, "fill": (0.0,)}
-    else:
-        description, checked, compute, limit = digit_page(model, test_images)
-        description["start_image"] = None if start_image is None else np.asarray(start_image, np.float32)[0].tolist()
-        description["start_source"] = start_source if start_image is not None else None
-        blank = {"image": np.zeros((1, 28, 28), np.float32)}
-    return description, checked, compute, limit, blank
+    """(description, checked arguments of a payload, analyze of them, body limit, a blank input's arguments) of a
+    loaded model (nnscope.models.LoadedModel): what POST /api/analyze runs, shared by the live page and the
+    notebook's Draw widget. A model of 1 x 28 x 28 images of the ten digits gets the digit page."""
+    description = describe_model(model, start_image, start_source)
+    description["page"] = "digits" if digit_page(model) else "model"
+    description["defaults"] = model_defaults(model.input_shape)
+    description["test_images"] = 0 if test_images is None else len(test_images)
+
+    def checked(payload: dict) -> dict:
+        return model_analyze_request(payload, model.input_shape)
+
+    def compute(arguments: dict) -> dict:
+        return analyze(model, **arguments)
+
+    blank = {"image": np.zeros(model.input_shape, np.float32), "patch": description["defaults"]["patch"],
+             "stride": 1, "fill": (0.0,)}
+    return description, checked, compute, body_limit(model.input_shape), blank
 
 
-def create_app(model: CNN | LoadedModel, test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None,
+def create_app(model: LoadedModel, test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None,
                warm_up: bool = True, start_image: np.ndarray | None = None, start_source: str | None = None) -> Starlette:
-    """The app for `model` (eval mode): nnscope's CNN gets the digit page, where test images (N, 28, 28) uint8
-    and labels feed 'load a test image'; any other model (a LoadedModel) gets the page sized to its input,
-    starting from `start_image` (C, H, W) in [0, 1] when given."""
+    """The app for a loaded model (nnscope.models.LoadedModel): the page sized to its input, with its class names
+    and conv layers, starting from `start_image` (C, H, W) in [0, 1] when given; a model of 1 x 28 x 28 images of
+    the ten digits gets the digit page, where test images (N, 28, 28) uint8 and labels feed 'load a test image'."""
     description, checked, compute, limit, blank = analyzer(model, test_images, start_image, start_source)
     files = page_files(description)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnscope-model")

@@ -1,27 +1,40 @@
-"""The transplant attack of `nnscope attack` (Problem 2.3, after Rosenfeld, Zemel and Tsotsos, "The
-Elephant in the Room", 2018): cut a square from a correctly classified test image of another digit,
-paste it over the same place of our digit, and look for pastes that change the prediction.
-`run_attack` is the entry point the command, the report and a notebook share.
+"""The transplant attack (Problem 2.3, after Rosenfeld, Zemel and Tsotsos, "The Elephant in the Room", 2018)
+on any model: cut a square from a correctly classified image of another class, paste it over the same place
+of the attacked image, and look for pastes that change the prediction; then the success rate over many
+images of the class. `attack_analysis` (drawn by `nnscope.problem2.run_attack`) is the entry point of
+`nnscope attack`, the report and notebooks.
 
-The search runs in batches through the incremental engine (a paste changes one square of the
-input); every success it reports is then rebuilt as a plain image and checked by a full forward
-pass, so a success is exactly what it says.
+A paste is an occlusion whose fill is the donor's image: the search runs through the occlusion engine
+(maps.model_occlusion: nnscope's CNN engine, the traced engine, or plain passes, whichever serves the
+model), one call per image, patch size and all donors at once. Every success it reports is then rebuilt
+as a plain image and re-classified by a full forward pass, so a success is exactly what it says.
+
+Where the pastes go: on a grey image with a dark background and some bright ink (a digit), on and around
+the ink; on any other image (RGB, a light background), at every position of the grid. The result says which.
 """
 
+import dataclasses
 import time
-from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from nnscope.data import Digits, as_float_images
+from nnscope.errors import NnscopeError
 from nnscope.findings.attack import describe_attack
+from nnscope.labelled_data import LabelledImages
 from nnscope.options.attack import AttackOptions
+from nnscope.options.occlusion import MNIST_DIGIT
 from nnscope.progress import Progress
-from nnscope.threads import map_on_threads
-from nnscope.vision.examples import pick_example, predict
-from nnscope.vision.occlusion.incremental import IncrementalCNN
-from nnscope.vision.occlusion.parts import INK, dilate
+from nnscope.results import Result
+from nnscope.vision.occlusion.aggregate import grey, predict_probabilities
+from nnscope.vision.occlusion.maps import model_occlusion
+from nnscope.vision.occlusion.parts import INK, dilate, ten_digits
+from nnscope.vision.occlusion.spans import patch_starts
+
+NEAR_INK = "on and around the ink"
+WHOLE_GRID = "at every position of the whole grid"
+CHUNK = 256  # images predicted at once while looking for correctly classified ones
 
 
 def transplant(image: np.ndarray, donor: np.ndarray, size: int, source_row: int, source_col: int,
@@ -34,108 +47,78 @@ def transplant(image: np.ndarray, donor: np.ndarray, size: int, source_row: int,
     return out
 
 
-def stroke_positions(image: np.ndarray, size: int, stride: int, margin: int = 1) -> np.ndarray:
-    """Top-left corners (K, 2) of the squares, on a grid of `stride`, that cover some ink of `image` (H, W)
-    or lie within `margin` pixels of it: 'on and around its strokes'."""
-    near = dilate(image > INK, margin)
-    rows, cols = (np.arange(0, side - size + 1, stride) for side in image.shape)
-    return np.array([(r, c) for r in rows for c in cols if near[r : r + size, c : c + size].any()],
-                    np.int64).reshape(-1, 2)
+def positions_rule(image: np.ndarray) -> str:
+    """NEAR_INK for a grey (1, H, W) image with some ink (pixels > INK) covering less than half of it, else WHOLE_GRID."""
+    if image.shape[0] != 1:
+        return WHOLE_GRID
+    share = float((image[0] > INK).mean())
+    return NEAR_INK if 0 < share < 0.5 else WHOLE_GRID
 
 
-def donor_indices(model, digits, digit: int, per_digit: int) -> np.ndarray:
-    """The first `per_digit` correctly classified test images of every digit other than `digit`."""
-    labels = digits.test_labels
-    chosen = []
-    for other in range(10):
-        if other == digit:
-            continue
-        candidates = np.flatnonzero(labels == other)[: 20 * per_digit]
-        correct = predict(model, as_float_images(digits.test_images[candidates])).argmax(1).numpy() == other
-        chosen.extend(candidates[correct][:per_digit].tolist())
-    return np.array(chosen, np.int64)
+def paste_mask(image: np.ndarray, size: int, stride: int, margin: int = 1) -> np.ndarray:
+    """Which positions (rows, cols) of the size x size squares on a grid of `stride` (patch_starts' rule) get
+    pastes: for NEAR_INK those covering some ink of `image` (C, H, W) or lying within `margin` pixels of it."""
+    rows, cols = (patch_starts(size, stride, side) for side in image.shape[1:])
+    if positions_rule(image) == WHOLE_GRID:
+        return np.ones((len(rows), len(cols)), bool)
+    near = dilate(image[0] > INK, margin)
+    return np.array([[near[r : r + size, c : c + size].any() for c in cols] for r in rows], bool).reshape(len(rows), len(cols))
 
 
-@torch.no_grad()
-def search(model, images: np.ndarray, digit: int, donors: np.ndarray, sizes, stride: int = 1,
-           batch: int = 4096) -> list[tuple]:
-    """Every paste (image k, donor d, size, row, col, label) of a donor's square onto the same place
-    of images[k] (K, 28, 28) that the incremental engine classifies as `label`, not `digit`.
-    The batches run side by side (nnscope.threads.map_on_threads): the hits do not depend on the
-    thread count."""
-    engine = IncrementalCNN(model)
-    base = engine.base(torch.from_numpy(images[:, None]).float())
-    donor_pixels = torch.from_numpy(donors).float()  # (D, 28, 28)
-
-    def hits_of(size: int, items: torch.Tensor) -> list[tuple]:
-        k, d, r, c = items.T
-        rows = r[:, None] + torch.arange(size)
-        cols = c[:, None] + torch.arange(size)
-        pasted = donor_pixels[d[:, None, None], rows[:, :, None], cols[:, None, :]]  # (B, size, size)
-        box = torch.stack([r, r + size, c, c + size], 1)
-        labels = engine.logits(base, k, box, 0.0, (size, size), pasted).argmax(1)
-        return [(int(k[j]), int(d[j]), size, int(r[j]), int(c[j]), int(labels[j]))
-                for j in torch.nonzero(labels != digit).flatten().tolist()]
-
-    work = []  # (size, items (B, 4): image, donor, row, col) per batch
+def search(model, images: np.ndarray, label: int, donors: np.ndarray, sizes, stride: int = 1,
+           progress: Progress | None = None, what: str = "pastes") -> list[tuple]:
+    """Every paste (image k, donor d, size, row, col, new label) of a donor's square onto the same place of
+    images[k] (K, C, H, W) that the occlusion engine classifies as another class than `label`: per image
+    and size, one occlusion of the image repeated once per donor with the donors as the fill.
+    progress(pastes done, pastes in all, `what` and the images per second)."""
+    donor_pixels = torch.from_numpy(np.ascontiguousarray(donors, np.float32)).to(model.device)
+    masks = {(k, size): paste_mask(image, size, stride) for k, image in enumerate(images) for size in sizes}
+    total, done, hits, start = sum(int(m.sum()) for m in masks.values()) * len(donors), 0, [], time.perf_counter()
     for size in sizes:
-        items = [(k, d, r, c) for k in range(len(images)) for r, c in stroke_positions(images[k], size, stride)
-                 for d in range(len(donors))]
-        items = torch.tensor(items, dtype=torch.int64).reshape(-1, 4)
-        work.extend((size, items[start : start + batch]) for start in range(0, len(items), batch))
-    return [hit for hits in map_on_threads(lambda job: hits_of(*job), work) for hit in hits]
+        for k, image in enumerate(images):
+            repeated = torch.from_numpy(np.ascontiguousarray(image, np.float32)).to(model.device).expand_as(donor_pixels)
+            occluded = model_occlusion(model, repeated.contiguous(), size, stride, donor_pixels,
+                                       positions=masks[k, size])
+            labels = occluded.probabilities.argmax(-1)  # (donors, rows, cols)
+            d, i, j = np.nonzero((labels != label) & masks[k, size])
+            order = np.lexsort((d, j, i))  # position by position, every donor: the order pastes are listed in
+            hits.extend((k, int(d[n]), size, occluded.row_starts[i[n]], occluded.col_starts[j[n]], int(labels[d[n], i[n], j[n]]))
+                        for n in order)
+            done += int(masks[k, size].sum()) * len(donors)
+            if progress is not None:  # an image here is one pasted image: a paste
+                progress(done, total, f"{what}, {done / max(time.perf_counter() - start, 1e-9):,.0f} images/s")
+    return hits
 
 
-def verified_successes(classify, image: np.ndarray, digit: int, hits: list[tuple], donors: np.ndarray,
+def verified_successes(model, image: np.ndarray, label: int, hits: list[tuple], donors: np.ndarray,
                        donor_index: np.ndarray, donor_labels: np.ndarray) -> list[dict]:
-    """The hits on one image rebuilt as plain images and re-classified by a full forward pass
-    (`classify`: images stacked like `image` -> probabilities (N, K)); only those still not classified
-    as `digit` are kept."""
+    """The hits on one image (C, H, W) rebuilt as plain images and re-classified by a full forward pass; only
+    those still not classified as `label` are kept, smallest patch first, then the most confident."""
     if not hits:
         return []
     adversarial = np.stack([transplant(image, donors[d], size, r, c, r, c) for _, d, size, r, c, _ in hits])
-    probabilities = classify(adversarial)
+    probabilities = predict_probabilities(model, adversarial)
     out = []
     for (_, d, size, r, c, _), picture, probs in zip(hits, adversarial, probabilities):
-        if probs.argmax() == digit:
+        if probs.argmax() == label:
             continue
         out.append({"donor_index": int(donor_index[d]), "donor_digit": int(donor_labels[d]), "patch_size": size,
                     "source_row": r, "source_col": c, "target_row": r, "target_col": c,
-                    "adversarial_image": picture, "prediction": int(probs.argmax()), "probabilities": probs})
+                    "adversarial_image": grey(picture), "prediction": int(probs.argmax()), "probabilities": probs})
     out.sort(key=lambda s: (s["patch_size"], -s["probabilities"][s["prediction"]]))
     return out
-
-
-def success_keys(hits: list[tuple], successes: list[dict]) -> dict:
-    """The successes of one image's search, the smallest patch, the labels reached, the hits the check dropped."""
-    return {"successes": successes, "smallest_patch": min((s["patch_size"] for s in successes), default=None),
-            "reachable_digits": sorted({s["prediction"] for s in successes}),
-            "unverified_hits": len(hits) - len(successes)}
-
-
-def success_rate(model, digits, digit: int, sizes, donors: np.ndarray, count: int, stride: int) -> dict:
-    """Over the first `count` correctly classified test images of `digit`: the share with at least one
-    success, and per patch size, with pastes on a grid of `stride` pixels."""
-    candidates = np.flatnonzero(digits.test_labels == digit)
-    images = as_float_images(digits.test_images[candidates])
-    keep = predict(model, images).argmax(1).numpy() == digit
-    chosen = candidates[keep][:count]
-    pictures = images[keep][:count, 0].numpy()
-    hits = search(model, pictures, digit, donors, sizes, stride)
-    rate = rate_of_hits(hits, sizes, len(chosen))
-    return {"images": rate.pop("images"), "indices": chosen, "stride": stride, **rate}
 
 
 def rate_of_hits(hits: list[tuple], sizes, count: int) -> dict:
     """The success rate of the hits (image k, donor, size, row, col, label) over `count` images: the share
     of images with at least one, per patch size too, the smallest patch per image and the labels reached."""
     fooled = {size: set() for size in sizes}
-    reached = {}  # digit -> images on which some paste reaches it
+    reached = {}  # label -> images on which some paste reaches it
     for k, _, size, _, _, label in hits:
         fooled[size].add(k)
         reached.setdefault(label, set()).add(k)
     smallest = [min((s for s in sizes if k in fooled[s]), default=None) for k in range(count)]
-    return {"images": count, "fooled": sum(s is not None for s in smallest),
+    return {"fooled": sum(s is not None for s in smallest),
             "rate": sum(s is not None for s in smallest) / max(1, count),
             "rate_by_size": {int(s): len(fooled[s]) / max(1, count) for s in sizes},
             "smallest_patch_per_image": smallest,
@@ -153,52 +136,161 @@ def examples_to_draw(successes: list[dict], count: int = 6) -> list[dict]:
     return chosen[:count]
 
 
-def run_attack(model, data: Digits, options: AttackOptions = AttackOptions(), out: Path | str | None = None,
-               progress: Progress | None = None) -> dict:
-    """Problem 2.3 as plain data: every verified success on one image, the smallest patch, the digits
-    reached, the success rate over options.images correctly classified test images of the digit, the
-    examples drawn (`examples`: positions in `successes`) and the sentences; with `out`, the figure."""
-    options.check()
+def first_correct(model, data: LabelledImages, candidates: np.ndarray, count: int) -> np.ndarray:
+    """The first `count` of `candidates` (indices into `data`) that the model classifies as their label."""
+    found = []
+    for start in range(0, len(candidates), CHUNK):
+        chunk = candidates[start : start + CHUNK]
+        predicted = predict_probabilities(model, data.float_images(chunk)).argmax(1)
+        found.extend(chunk[predicted == data.labels[chunk]].tolist())
+        if len(found) >= count:
+            break
+    return np.array(found[:count], np.int64)
+
+
+def pick_image(model, data: LabelledImages, options: AttackOptions, digit: int | None) -> int:
+    """Index into `data` of the attacked image: options.index (checked: in range, of class `digit` when
+    given, correctly classified), else the first correctly classified image (of class `digit` when given)."""
+    names, count = data.class_names, len(data.labels)
+    if options.index is not None:
+        index = options.index
+        if not 0 <= index < count:
+            raise NnscopeError(f"--index: {index} is outside {data.source} ({count} images); expected 0 to {count - 1}")
+        label = int(data.labels[index])
+        if digit is not None and label != digit:
+            raise NnscopeError(f"--index: image {index} of {data.source} is a '{names[label]}', "
+                               f"expected a '{names[digit]}' (--digit {digit})")
+        if not len(first_correct(model, data, np.array([index]), 1)):
+            raise NnscopeError(f"--index: image {index} of {data.source} (a '{names[label]}') is classified as "
+                               "another class; pick a correctly classified one")
+        return index
+    candidates = np.arange(count) if digit is None else np.flatnonzero(data.labels == digit)
+    chosen = first_correct(model, data, candidates, 1)
+    if not len(chosen):
+        which = "" if digit is None else f" of class '{names[digit]}'"
+        raise NnscopeError(f"--digit: the model classifies no image{which} of {data.source} correctly")
+    return int(chosen[0])
+
+
+@dataclasses.dataclass
+class AttackResult(Result):
+    """Every verified success on one image, the success rate over many images of its class, the sentences."""
+
+    title: ClassVar[str] = "transplant attack"
+
+    index: int | None  # the image's index in the data (None: an image given by itself)
+    digit: int  # its class (label, or the class it is classified as)
+    label: int
+    source: str
+    model: str
+    class_names: list[str]
+    image_shape: list[int]  # [C, H, W]
+    image: np.ndarray  # (H, W) grey, (C, H, W) otherwise
+    sizes: list[int]
+    positions: str  # where the pastes went: NEAR_INK or WHOLE_GRID
+    donors: np.ndarray  # indices into the data
+    donors_per_class: int
+    candidates: int  # pastes tried on the image
+    successes: list[dict]
+    smallest_patch: int | None
+    reachable_digits: list[int]
+    unverified_hits: int  # hits of the search the full pass did not confirm
+    seconds: float
+    rate: dict | None = None
+    rate_skipped: str | None = None
+    examples: list[int] = dataclasses.field(default_factory=list)  # positions in successes of the drawn ones
+    finding: list[str] = dataclasses.field(default_factory=list)
+    figures: list = dataclasses.field(default_factory=list)
+    donor_images: np.ndarray | None = dataclasses.field(default=None, repr=False)  # drawing only
+
+    def omitted_when_none(self) -> tuple[str, ...]:
+        return ("rate", "rate_skipped")
+
+    def as_dict(self) -> dict:
+        values = super().as_dict()
+        values.pop("donor_images")
+        return values
+
+    def key_numbers(self) -> list[tuple[str, object]]:
+        rate = f"{self.rate['rate']:.0%} of {self.rate['images']}" if self.rate else "not measured"
+        return [("image", self.source), ("pastes tried", self.candidates), ("successes", len(self.successes)),
+                ("smallest patch", self.smallest_patch), ("success rate", rate), ("seconds", self.seconds)]
+
+    def examples_drawn(self) -> list[dict]:
+        """The successes the figure draws."""
+        return [self.successes[k] for k in self.examples]
+
+
+def attack_analysis(model, data: LabelledImages | None, options: AttackOptions = AttackOptions(),
+                    progress: Progress | None = None, image: np.ndarray | None = None,
+                    image_name: str = "--image") -> AttackResult:
+    """Problem 2.3 on a loaded model (nnscope.models.LoadedModel): every verified success on `image` (C, H, W)
+    in [0, 1] (its class: options.digit, else the model's prediction) or on the image of `data` options.index /
+    options.digit picks (the data of the ten digits: MNIST_DIGIT by default), with donors from `data`; the
+    success rate over options.images correctly classified images of the class; the sentences. Figures:
+    nnscope.problem2.run_attack."""
+    if data is None:
+        raise NnscopeError("--data: the attack needs a labelled data set for its donors (and the success rate); "
+                           "give --data DIR")
+    options.check(side=10**9, classes=model.classes)  # the sizes once the image is known, below
+    if len(data.class_names) > model.classes:
+        raise NnscopeError(f"--data: {data.source}: {len(data.class_names)} classes; {model.source} returns "
+                           f"{model.classes} outputs, expected at least one per class")
     start = time.perf_counter()
-    digit, sizes = options.digit, sorted(set(options.sizes))
-    index = pick_example(model, data, digit, options.index)
-    image = as_float_images(data.test_images[index : index + 1])[0, 0].numpy()
-    donor_index = donor_indices(model, data, digit, options.donors)
-    donors = as_float_images(data.test_images[donor_index])[:, 0].numpy()
-    donor_labels = data.test_labels[donor_index]
-    hits = search(model, image[None], digit, donors, sizes)
-    successes = verified_successes(lambda pictures: predict(model, torch.from_numpy(pictures[:, None])).numpy(),
-                                   image, digit, hits, donors, donor_index, donor_labels)
-    result = {"index": index, "digit": digit, "image": image, "sizes": sizes, "donors": donor_index,
-              "candidates": sum(len(stroke_positions(image, s, 1)) for s in sizes) * len(donors),
-              **success_keys(hits, successes)}
-    if progress is not None:
-        progress(1, 2 if options.images else 1, "example image searched")
+    if image is None:
+        digit = options.digit if options.digit is not None or not ten_digits(data.class_names) else MNIST_DIGIT
+        index = pick_image(model, data, options, digit)
+        image, label, source = data.float_images([index])[0], int(data.labels[index]), f"image {index} of {data.source}"
+    else:
+        image = np.ascontiguousarray(torch.as_tensor(image).cpu().numpy(), np.float32)
+        index, source = None, str(image_name)
+        if tuple(image.shape) != tuple(data.input_shape):  # a donor's square goes to the same place of the image
+            raise NnscopeError(f"--image: {image_name} is {' x '.join(map(str, image.shape))}; the donors of "
+                               f"{data.source} are {' x '.join(map(str, data.input_shape))} and a transplant pastes "
+                               "a square at the place it was cut from: give an image of the data's size")
+        predicted = int(predict_probabilities(model, image[None])[0].argmax())
+        label = predicted if options.digit is None else options.digit
+        if predicted != label:
+            raise NnscopeError(f"--digit: {image_name} is classified as '{model.class_names[predicted]}', not "
+                               f"'{model.class_names[label]}'; the attack starts from a correctly classified image")
+    c, h, w = image.shape
+    options.check(side=min(h, w), classes=model.classes, image=f"the {c} x {h} x {w} image")
+    if label >= len(data.class_names):
+        raise NnscopeError(f"--data: {data.source} has no class {label} ('{model.class_names[label]}') for the "
+                           "success rate and the donors' classes")
+    sizes = sorted(set(options.sizes))
+    donor_index = np.concatenate([first_correct(model, data, np.flatnonzero(data.labels == other), options.donors)
+                                  for other in range(len(data.class_names)) if other != label] or [np.zeros(0, np.int64)])
+    if not len(donor_index):
+        raise NnscopeError(f"--data: the model classifies no image of another class than '{model.class_names[label]}' "
+                           f"in {data.source} correctly: no donors")
+    donors, donor_labels = data.float_images(donor_index), data.labels[donor_index]
+    hits = search(model, image[None], label, donors, sizes, progress=progress, what="pastes on the image")
+    successes = verified_successes(model, image, label, hits, donors, donor_index, donor_labels)
+    result = AttackResult(
+        index=index, digit=label, label=label, source=source, model=model.source, class_names=list(model.class_names),
+        image_shape=[c, h, w], image=grey(image), sizes=sizes, positions=positions_rule(image), donors=donor_index,
+        donors_per_class=options.donors, candidates=sum(int(paste_mask(image, s, 1).sum()) for s in sizes) * len(donors),
+        successes=successes, smallest_patch=min((s["patch_size"] for s in successes), default=None),
+        reachable_digits=sorted({s["prediction"] for s in successes}), unverified_hits=len(hits) - len(successes),
+        seconds=0.0)
     if options.images:
-        result["rate"] = success_rate(model, data, digit, sizes, donors, options.images, options.rate_stride)
-        if progress is not None:
-            progress(2, 2, "success rate measured")
-    result["seconds"] = time.perf_counter() - start
-    return finish_attack(result, donors, donor_index, options, out)
-
-
-def finish_attack(result: dict, donors: np.ndarray, donor_index: np.ndarray, options: AttackOptions,
-                  out: Path | str | None) -> dict:
-    """The examples drawn (`examples`: positions in `successes`), the figure with `out`, the pictures
-    kept (options.every_image) and the sentences, added to a searched `result`."""
-    successes = result["successes"]
+        chosen = first_correct(model, data, np.flatnonzero(data.labels == label), options.images)
+        pictures = data.float_images(chosen)
+        rate_hits = search(model, pictures, label, donors, sizes, options.rate_stride, progress,
+                           f"pastes on {len(chosen)} images for the success rate")
+        result.rate = {"images": len(chosen), "indices": chosen, "stride": options.rate_stride,
+                       "positions": sorted({positions_rule(p) for p in pictures}), **rate_of_hits(rate_hits, sizes, len(chosen))}
+    else:
+        result.rate_skipped = "The success rate over many images is skipped: --images 0."
+    result.seconds = time.perf_counter() - start
     examples = examples_to_draw(successes)
-    result["examples"] = [successes.index(s) for s in examples]  # positions in successes
-    result["figures"] = []
-    if out is not None:
-        # matplotlib: only when the figure is drawn
-        from nnscope.report.figures_attack import draw_attack_figures
-
-        donor_images = donors[[list(donor_index).index(s["donor_index"]) for s in examples]]
-        result["figures"] = draw_attack_figures(result, examples, donor_images, Path(out))
+    result.examples = [successes.index(s) for s in examples]
+    result.donor_images = np.stack([grey(donors[list(donor_index).index(s["donor_index"])]) for s in examples]
+                                   ) if examples else None
     if not options.every_image:  # keep the pictures of the drawn examples only
         for k, success in enumerate(successes):
-            if k not in result["examples"]:
+            if k not in result.examples:
                 success.pop("adversarial_image")
-    result["finding"] = describe_attack(result)
+    result.finding = describe_attack(result)
     return result

@@ -1,10 +1,17 @@
-"""Occlusion maps: slide a square patch of one grey value over an image and record the ten class
-probabilities at every position (row = vertical position of the patch's top-left corner).
+"""Occlusion maps: slide a patch over an image and record the class probabilities at every position
+(row = vertical position of the patch's top-left corner), at the positions of `patch_starts` (Captum's
+rule, the one rule everywhere).
 
-`occlusion_probabilities` computes them for many images at once, exactly, by incremental inference
-(incremental.py) in batches of bounded size; `naive_occlusion_probabilities` is the
-one-position-per-forward-pass loop it must equal; `occlusion_maps` derives the three maps.
+`model_occlusion` is the one entry point for any model: it chooses the engine, all exact:
+  - "cnn": nnscope's own CNN where its C loops compiled (incremental.py, `occlusion_probabilities`);
+  - "traced": any model torch.fx traces (traced.py), recomputing only what the patch changes;
+  - "plain": every occluded image built and run in full, in batches (`plain_occlusion_logits`).
+The patch's fill is one value, one per channel, or a whole image per image (a paste of a donor's
+pixels: the transplant attack). `naive_occlusion_probabilities` is the one-position-per-pass loop
+every engine must equal; `occlusion_maps` derives the three maps.
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -13,29 +20,177 @@ from nnscope.errors import NnscopeError
 from nnscope.options.occlusion import SIDE, check_geometry
 from nnscope.progress import Progress
 from nnscope.threads import map_on_threads
+from nnscope.vision.occlusion import c_loops
 from nnscope.vision.occlusion.incremental import IncrementalCNN
 from nnscope.vision.occlusion.spans import block_spans, changed_boxes, patch_starts
+from nnscope.vision.occlusion.traced import traced_occlusion
+
+ENGINES = ("cnn", "traced", "plain")  # what model_occlusion can be told to use (None: it chooses)
+PLAIN_VALUES = 2**23  # pixel values per batch of plain passes (a few hundred images)
+PASTE_ITEMS = 4096  # image-position items per call of the CNN engine when the fill is an image
 
 
-def occlude(image: torch.Tensor, row: int, col: int, patch: int, fill: float) -> torch.Tensor:
-    """A copy of `image` (..., H, W) with the patch x patch square at (row, col) set to `fill`."""
-    out = image.clone()
-    out[..., row : row + patch, col : col + patch] = fill
+def pair(value) -> tuple[int, int]:
+    """8 -> (8, 8); (6, 4) -> (6, 4): a patch or stride as (height, width)."""
+    values = tuple(np.atleast_1d(value).tolist())
+    return int(values[0]), int(values[-1])
+
+
+def occlude(image: torch.Tensor, row: int, col: int, patch, fill) -> torch.Tensor:
+    """A copy of `image` (..., H, W) with the patch (a side or (h, w)) at (row, col) set to `fill`: a value,
+    or an image of `image`'s shape whose pixels are pasted there."""
+    (ph, pw), out = pair(patch), image.clone()
+    pasted = isinstance(fill, torch.Tensor) and fill.shape[-2:] == image.shape[-2:]
+    source = fill[..., row : row + ph, col : col + pw] if pasted else fill
+    out[..., row : row + ph, col : col + pw] = source
     return out
 
 
 @torch.no_grad()
-def naive_occlusion_probabilities(model, image: torch.Tensor, patch: int = 8, stride: int = 1,
-                                  fill: float = 0.0) -> np.ndarray:
-    """Probabilities (rows, cols, 10) for one image (1, 28, 28), one forward pass per position: the reference."""
-    check_geometry(patch, stride, fill)
-    starts = patch_starts(patch, stride)
-    out = np.zeros((len(starts), len(starts), 10), np.float32)
-    for i, row in enumerate(starts):
-        for j, col in enumerate(starts):
-            logits = model(occlude(image, row, col, patch, fill)[None])
-            out[i, j] = torch.softmax(logits, 1)[0].numpy()
+def naive_occlusion_probabilities(model, image: torch.Tensor, patch=8, stride=1, fill=0.0) -> np.ndarray:
+    """Probabilities (rows, cols, K) for one image (C, H, W), one forward pass per position: the reference
+    every engine must equal. `patch`, `stride`: a side or (h, w); `fill`: a value or an image (C, H, W)."""
+    (ph, pw), (sh, sw) = pair(patch), pair(stride)
+    rows, cols = patch_starts(ph, sh, image.shape[-2]), patch_starts(pw, sw, image.shape[-1])
+    out = None
+    for i, row in enumerate(rows):
+        for j, col in enumerate(cols):
+            probabilities = torch.softmax(model(occlude(image, row, col, (ph, pw), fill)[None]), 1)[0].cpu().numpy()
+            out = np.zeros((len(rows), len(cols), len(probabilities)), np.float32) if out is None else out
+            out[i, j] = probabilities
     return out
+
+
+@dataclass
+class Occluded:
+    """The class probabilities with the patch at every position of each image, and how they were computed."""
+
+    probabilities: np.ndarray  # (N, rows, cols, K) float32
+    row_starts: list[int]  # the patch's top row at each map row
+    col_starts: list[int]  # its left column at each map column
+    engine: str  # which engine computed them, in words
+
+
+def cnn_of(model):
+    """nnscope's CNN inside a loaded model (nnscope.models.LoadedModel) when the CNN engine serves it: an
+    nnscope checkpoint on raw pixels (no --mean / --std) whose C loops compiled on this machine; else None."""
+    if model.format != "nnscope" or model.module.normalised:
+        return None
+    return model.network if c_loops.for_model(model.network.config) is not None else None
+
+
+def baseline_of(fill, images: torch.Tensor) -> torch.Tensor:
+    """The patch's pixels for every image (N, C, H, W): from one value, one per channel, or images."""
+    value = torch.as_tensor(fill, dtype=torch.float32, device=images.device)
+    if value.dim() == 1:
+        value = value.reshape(-1, 1, 1)
+    return torch.broadcast_to(value, images.shape)
+
+
+def choose_engine(model, images: torch.Tensor, patch, stride, fill) -> str:
+    """'cnn' where nnscope's CNN engine serves the model and the geometry (a square patch and stride on
+    1 x 28 x 28 images); 'plain' for TorchScript, which runs outside Python where torch.fx cannot follow it;
+    else 'traced' (which itself runs plain passes when the model does not trace)."""
+    if model.format == "torchscript":
+        return "plain"
+    one_value = not isinstance(fill, torch.Tensor) and np.unique(np.atleast_1d(fill)).size == 1
+    square = pair(patch)[0] == pair(patch)[1] and pair(stride)[0] == pair(stride)[1]
+    cnn = cnn_of(model) is not None and square and tuple(images.shape[1:]) == (1, SIDE, SIDE)
+    return "cnn" if cnn and (one_value or isinstance(fill, torch.Tensor) and fill.dim() == 4) else "traced"
+
+
+def model_occlusion(model, images: torch.Tensor, patch=8, stride=1, fill=0.0, progress: Progress | None = None,
+                    engine: str | None = None, positions: np.ndarray | None = None) -> Occluded:
+    """The probabilities of every position of a patch (a side or (h, w)) moved by `stride` over each image
+    (N, C, H, W) in [0, 1] on a loaded model (nnscope.models.LoadedModel), exactly, by the engine that
+    serves it (or `engine`, one of ENGINES). `fill`: one value, one per channel, or images (N, C, H, W)
+    whose pixels the patch pastes. `positions`: a (rows, cols) mask of the positions needed (the traced
+    engine computes only those, leaving NaN elsewhere; the others compute all). progress(done, total, info)."""
+    (ph, pw), (sh, sw) = pair(patch), pair(stride)
+    engine = engine or choose_engine(model, images, patch, stride, fill)
+    if engine not in ENGINES:
+        raise NnscopeError(f"engine: {engine!r}; expected one of {', '.join(ENGINES)}")
+    rows, cols = patch_starts(ph, sh, images.shape[-2]).tolist(), patch_starts(pw, sw, images.shape[-1]).tolist()
+    if engine == "cnn":
+        cnn = cnn_of(model)
+        if isinstance(fill, torch.Tensor) and fill.dim() == 4:
+            probabilities = pasted_probabilities(cnn, images, fill, ph, sh, progress)
+        else:
+            probabilities = occlusion_probabilities(cnn, images, ph, sh, float(np.atleast_1d(fill)[0]), progress=progress)
+        return Occluded(probabilities, rows, cols, "nnscope's CNN engine (incremental, C loops)")
+    baseline = baseline_of(fill, images)
+    if engine == "plain":
+        logits = plain_occlusion_logits(model.module, images, (ph, pw), (sh, sw), baseline, progress)
+        words = ("full passes: the model could not be traced (TorchScript runs outside Python, where torch.fx "
+                 "cannot follow it); every position ran as a full pass" if model.format == "torchscript"
+                 else "plain passes (every position a full pass)")
+        return Occluded(torch.softmax(logits, -1).numpy(), rows, cols, words)
+    report = (lambda done, total: progress(done, total, "positions")) if progress is not None else None
+    traced = traced_occlusion(model.module, images, (ph, pw), (sh, sw), baseline, progress=report, positions=positions)
+    probabilities = traced.probabilities().cpu().numpy().astype(np.float32)
+    layers = list(traced.windows.values())[1:]  # the first is the input's own window
+    if traced.method != "incremental" or not any(isinstance(w, tuple) for w in layers):
+        why = traced.note if traced.method != "incremental" else "torch.fx sees no layer inside it (TorchScript?)"
+        return Occluded(probabilities, rows, cols, f"full passes: the model could not be traced ({why}); "
+                        "every position ran as a full pass")
+    return Occluded(probabilities, rows, cols, f"traced engine (incremental: {traced.note})")
+
+
+@torch.no_grad()
+def plain_occlusion_logits(module, images: torch.Tensor, patch: tuple[int, int], stride: tuple[int, int],
+                           baseline: torch.Tensor, progress: Progress | None = None,
+                           batch: int | None = None) -> torch.Tensor:
+    """Outputs (N, rows, cols, K) of `module` on every occluded image built and run in full, `batch` images
+    a pass (None: PLAIN_VALUES pixel values): the patch at each position takes the baseline's pixels there."""
+    (ph, pw), (sh, sw) = patch, stride
+    N, C, H, W = images.shape
+    rows, cols = patch_starts(ph, sh, H), patch_starts(pw, sw, W)
+    inside = torch.zeros(len(rows) * len(cols), 1, H, W, dtype=torch.bool, device=images.device)
+    for k, (row, col) in enumerate((r, c) for r in rows for c in cols):
+        inside[k, :, row : row + ph, col : col + pw] = True
+    batch = batch or max(1, PLAIN_VALUES // (C * H * W))
+    out = []
+    for n in range(N):
+        logits = [module(torch.where(inside[s : s + batch], baseline[n], images[n])) for s in range(0, len(inside), batch)]
+        out.append(torch.cat(logits).reshape(len(rows), len(cols), -1).cpu())
+        if progress is not None:
+            progress(n + 1, N, "images")
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def pasted_probabilities(model, images: torch.Tensor, pasted: torch.Tensor, patch: int, stride: int,
+                         progress: Progress | None = None) -> np.ndarray:
+    """Probabilities (N, rows, cols, 10) of nnscope's CNN `model` with the patch at each position of image n
+    (N, 1, 28, 28) taking the pixels of pasted[n] there, by the CNN engine (a paste is an occlusion whose
+    fill is another image). Positions whose patch sticks out of the image paste the part inside."""
+    engine = IncrementalCNN(model)
+    base = engine.base(images.float())
+    starts = patch_starts(patch, stride)
+    count, side = len(images), images.shape[-1]
+    k, i, j = (a.reshape(-1) for a in np.meshgrid(np.arange(count), np.arange(len(starts)), np.arange(len(starts)),
+                                                   indexing="ij"))
+    top, left = starts[i], starts[j]
+    height, width = np.minimum(top + patch, side) - top, np.minimum(left + patch, side) - left
+    out = np.zeros((len(k), 10), np.float32)
+    work = []  # items of one pasted size (the engine takes one size per call), in batches
+    for h, w in sorted(set(zip(height.tolist(), width.tolist()))):
+        members = np.flatnonzero((height == h) & (width == w))
+        work.extend((h, w, chunk) for chunk in np.array_split(members, -(-len(members) // PASTE_ITEMS)))
+    source = pasted[:, 0].float()
+
+    def run(job) -> None:
+        h, w, chunk = job
+        kk, rr, cc = torch.from_numpy(k[chunk]), torch.from_numpy(top[chunk]), torch.from_numpy(left[chunk])
+        pixels = source[kk[:, None, None], (rr[:, None] + torch.arange(h))[:, :, None],
+                        (cc[:, None] + torch.arange(w))[:, None, :]]
+        box = np.stack([top[chunk], top[chunk] + h, left[chunk], left[chunk] + w], 1)
+        out[chunk] = torch.softmax(engine.logits(base, k[chunk], box, 0.0, (h, w), pixels), 1).numpy()
+
+    map_on_threads(run, work)
+    if progress is not None:
+        progress(count, count, "images")
+    return out.reshape(count, len(starts), len(starts), 10)
 
 
 @torch.no_grad()
@@ -112,21 +267,15 @@ def _batches(engine: IncrementalCNN, boxes: np.ndarray, batch: int) -> list[np.n
     return out
 
 
-@torch.no_grad()
 def batched_occlusion_probabilities(model, images: torch.Tensor, patch: int = 8, stride: int = 1,
-                                    fill: float = 0.0, batch: int = 2048) -> np.ndarray:
-    """Probabilities (N, rows, cols, 10) by plain batching: every occluded image built and run in full."""
+                                    fill: float = 0.0, batch: int | None = None) -> np.ndarray:
+    """Probabilities (N, rows, cols, K) by plain batching: every occluded image built and run in full,
+    `batch` images per pass (None: PLAIN_VALUES pixel values)."""
     check_geometry(patch, stride, fill)
-    starts = patch_starts(patch, stride)
-    mask = torch.zeros(len(starts) ** 2, 1, SIDE, SIDE, dtype=torch.bool)  # (P, 1, 28, 28): True under the patch
-    for k, (row, col) in enumerate((r, c) for r in starts for c in starts):
-        mask[k, :, row : row + patch, col : col + patch] = True
-    per_image = []
-    for image in images.float():
-        probs = [torch.softmax(model(torch.where(mask[s : s + batch], fill, image)), 1)
-                 for s in range(0, len(mask), batch)]
-        per_image.append(torch.cat(probs).reshape(len(starts), len(starts), 10))
-    return torch.stack(per_image).numpy()
+    images = images.float()
+    logits = plain_occlusion_logits(model, images, (patch, patch), (stride, stride), baseline_of(fill, images),
+                                    batch=batch)
+    return torch.softmax(logits, -1).numpy()
 
 
 def occlusion_maps(probabilities: np.ndarray, true_class: int | np.ndarray) -> dict[str, np.ndarray]:

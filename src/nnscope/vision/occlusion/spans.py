@@ -16,8 +16,10 @@ from nnscope.options.occlusion import SIDE
 
 
 def patch_starts(patch: int, stride: int, side: int = SIDE) -> np.ndarray:
-    """Top-left coordinates a patch takes along one axis: 0, stride, ... up to side - patch."""
-    return np.arange(0, side - patch + 1, stride)
+    """Top-left coordinates a patch takes along one axis, Captum's rule (the one rule of every engine,
+    command and page): 0, stride, ... until the patch has covered the last pixel; the last patch may
+    stick out of the image (it covers the part inside)."""
+    return np.arange(-(-(side - patch) // stride) + 1) * stride
 
 
 def block_spans(lo: np.ndarray, hi: np.ndarray, side: int, pad: int, pools) -> list[tuple]:
@@ -53,9 +55,12 @@ def changed_boxes(images: torch.Tensor, patch: int, stride: int, fill: float) ->
     Vectorised over positions with sliding-window sums: row y of the square at column c holds a
     change iff some pixel in columns c .. c + patch - 1 of row y differs; the box's first changed
     row is then the first such row at or after the square's top (a running minimum from below)."""
-    differs = (images[:, 0] != fill).numpy()  # (N, side, side)
-    starts = patch_starts(patch, stride, differs.shape[-1])
-    side = differs.shape[-1]
+    side = images.shape[-1]
+    starts = patch_starts(patch, stride, side)
+    # a patch sticking out of the image changes nothing outside it: pixels beyond the border never differ
+    overhang = max(0, int(starts[-1]) + patch - side)
+    differs = np.pad((images[:, 0] != fill).numpy(), ((0, 0), (0, overhang), (0, overhang)))  # (N, side', side')
+    side += overhang
     lines = np.arange(side)
 
     def sliding_any(x: np.ndarray, axis: int) -> np.ndarray:  # any() over `patch` consecutive entries

@@ -1,4 +1,4 @@
-"""`nnscope occlude` on the user's own models: the maps equal a one-position-per-pass loop, any patch,
+"""`nnscope occlude` on models of any shape (the one path): the maps equal a one-position-per-pass loop, any patch,
 stride and per-channel fill, --target, the grid split where the digit parts do not apply, the
 aggregate over --data, figures with their panels, and bad input as one line with exit code 2."""
 
@@ -15,7 +15,7 @@ from helpers import trained_like
 from nnscope.cli import main
 from nnscope.errors import NnscopeError
 from nnscope.model import CNN, CNNConfig, save_checkpoint
-from nnscope.options.occlusion import ModelOcclusionOptions
+from nnscope.options.occlusion import OcclusionOptions
 from nnscope.vision.occlusion.parts import grid_regions, regions_for
 
 SHAPES = {"ResidualNet": (3, 30, 26), "DilatedGroupedNet": (1, 28, 28), "VGGStyle": (3, 32, 32)}
@@ -89,8 +89,9 @@ def test_occlude_on_a_user_net_equals_the_naive_loop(name, patch, stride, tmp_pa
     assert result["target"] == result["digit"] == predicted and result["target_from"] == "prediction"
     assert result["starts"] == rows and result["col_starts"] == cols
     assert result["patch"] == list(patch) and result["stride"] == list(stride)
-    assert np.array(result["image"]).shape == SHAPES[name]
-    assert np.abs(np.array(result["image"]) - image).max() < 1e-6
+    grey = SHAPES[name][0] == 1  # a grey image as (H, W), as nnscope's MNIST results always held it
+    assert np.array(result["image"]).shape == (SHAPES[name][1:] if grey else SHAPES[name])
+    assert np.abs(np.array(result["image"]) - (image[0] if grey else image)).max() < 1e-6
     assert np.abs(np.array(result["true_class_probability"]) - naive[..., predicted]).max() < 1e-5
     assert np.abs(np.array(result["max_probability"]) - naive.max(-1)).max() < 1e-5
     assert (np.array(result["predicted_label"]) == naive.argmax(-1)).all()
@@ -141,10 +142,13 @@ def test_the_aggregate_over_data_uses_the_label_and_its_class(tmp_path, capsys, 
         predicted = net(torch.from_numpy(images)).argmax(1).numpy()
     labels = predicted.copy()
     labels[1] = (labels[1] + 1) % 5  # one image misclassified: the aggregate leaves it out
-    np.savez(tmp_path / "data.npz", images=images, labels=labels)
+    names = ["north", "east", "south", "west", "centre"]
+    np.savez(tmp_path / "data.npz", images=images, labels=labels, class_names=np.array(names))
     result = occlude([*model, "--data", str(tmp_path / "data.npz"), "--index", "0", "--patch", "6", "--stride", "4",
                       "--out", str(tmp_path)], capsys)
     target = int(labels[0])
+    assert result["class_names"] == names  # the data's class names, as every command names them
+    assert f"P('{names[target]}')" in result["finding"][0]
     assert result["target"] == target and result["target_from"] == "label" and result["index"] == 0
     expected = [i for i in range(8) if labels[i] == target and predicted[i] == target]
     aggregate = result["aggregate"]
@@ -171,7 +175,8 @@ def test_nnscope_cnn_on_a_given_digit_uses_the_digit_parts_and_its_fast_engine(t
     result = occlude(["--model", str(tmp_path / "cnn.pt"), "--image", str(tmp_path / "zero.npy"), "--target", "0",
                       "--out", str(tmp_path)], capsys)
     naive, rows, cols = naive_maps(cnn, ring_digit(), (8, 8), (1, 1), [0.0])
-    assert result["engine"] == "nnscope CNN engine (incremental)" and result["starts"] == rows == list(range(21))
+    assert result["engine"] == "nnscope's CNN engine (incremental, C loops)"
+    assert result["starts"] == result["row_starts"] == rows == list(range(21))
     assert np.abs(np.array(result["true_class_probability"]) - naive[..., 0]).max() < 1e-5
     summary = result["which_parts_matter"]
     assert summary["split"] == "digit parts" and "loop" in summary["parts"]
@@ -217,15 +222,15 @@ def test_an_image_the_model_cannot_take_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("options,message", [
-    (ModelOcclusionOptions(patch=(1, 2, 3)), "--patch: 3 numbers; expected 1 (a square) or 2 (height width)"),
-    (ModelOcclusionOptions(patch=(0,)), "--patch: 0; expected a whole number of pixels >= 1"),
-    (ModelOcclusionOptions(stride=(2, 0)), "--stride: 0; expected a whole number of pixels >= 1"),
-    (ModelOcclusionOptions(fill=()), "--fill: no values; expected one, or one per channel"),
-    (ModelOcclusionOptions(fill=(0.5, 1.5)), "--fill: 1.5; expected a pixel value (0 black, 1 white) from 0 to 1"),
-    (ModelOcclusionOptions(target=-1), "--target: -1; expected a whole number >= 0"),
-    (ModelOcclusionOptions(index=-1), "--index: -1; expected a whole number >= 0"),
-    (ModelOcclusionOptions(digit=-1), "--digit: -1; expected a whole number >= 0"),
-    (ModelOcclusionOptions(images=-1), "--images: -1; expected a whole number of images >= 0"),
+    (OcclusionOptions(patch=(1, 2, 3)), "--patch: 3 numbers; expected 1 (a square) or 2 (height width)"),
+    (OcclusionOptions(patch=(0,)), "--patch: 0; expected a whole number of pixels >= 1"),
+    (OcclusionOptions(stride=(2, 0)), "--stride: 0; expected a whole number of pixels >= 1"),
+    (OcclusionOptions(fill=()), "--fill: no values; expected one, or one per channel"),
+    (OcclusionOptions(fill=(0.5, 1.5)), "--fill: 1.5; expected a pixel value (0 black, 1 white) from 0 to 1"),
+    (OcclusionOptions(target=-1), "--target: -1; expected a whole number >= 0"),
+    (OcclusionOptions(index=-1), "--index: -1; expected a whole number >= 0"),
+    (OcclusionOptions(digit=-1), "--digit: -1; expected a whole number >= 0"),
+    (OcclusionOptions(images=-1), "--images: -1; expected a whole number of images >= 0"),
 ])
 def test_every_check_names_its_option(options, message):
     with pytest.raises(NnscopeError) as caught:
@@ -234,10 +239,10 @@ def test_every_check_names_its_option(options, message):
 
 
 @pytest.mark.parametrize("options,message", [
-    (ModelOcclusionOptions(patch=(9, 4)), "--patch: 9 x 4 pixels; the image is 8 x 8 (H x W), expected a patch inside it"),
-    (ModelOcclusionOptions(fill=(0.1, 0.2)), "--fill: 2 values; the model takes 3 channels, expected 1 or 3"),
-    (ModelOcclusionOptions(target=5), "--target: 5; the model has 5 classes, expected 0 to 4"),
-    (ModelOcclusionOptions(digit=7), "--digit: 7; the model has 5 classes, expected 0 to 4"),
+    (OcclusionOptions(patch=(9, 4)), "--patch: 9 x 4 pixels; the image is 8 x 8 (H x W), expected a patch inside it"),
+    (OcclusionOptions(fill=(0.1, 0.2)), "--fill: 2 values; the model takes 3 channels, expected 1 or 3"),
+    (OcclusionOptions(target=5), "--target: 5; the model has 5 classes, expected 0 to 4"),
+    (OcclusionOptions(digit=7), "--digit: 7; the model has 5 classes, expected 0 to 4"),
 ])
 def test_every_image_check_names_its_option(options, message):
     options.check()
@@ -246,12 +251,59 @@ def test_every_image_check_names_its_option(options, message):
     assert str(caught.value) == message
 
 
+def test_data_with_more_classes_than_the_model_has_outputs_is_refused(tmp_path, capsys):
+    _, model = saved("OutOfOrder", tmp_path)  # grey, any size, 2 classes: the ten digits' labels name no output
+    code = main(["occlude", *model, "--images", "2", "--stride", "4", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("nnscope occlude: error: --data: the mnist test set: 10 classes;"), err
+
+
 def test_another_model_without_an_image_occludes_a_test_digit(mnist, tmp_path, capsys):
-    net, model = saved("OutOfOrder", tmp_path)  # grey, any size, 2 classes: a correctly classified '0' or '1'
-    result = occlude([*model, "--images", "2", "--stride", "4", "--out", str(tmp_path)], capsys)
+    from nnscope.model import load_model
+
+    trained_model = load_model(Path(__file__).parent.parent / "golden" / "cnn.pt")  # a small trained CNN
+    scripted = tmp_path / "scripted.pt"  # the same CNN as TorchScript: torch.fx cannot look inside it
+    torch.jit.save(torch.jit.trace(trained_model, torch.zeros(1, 1, 28, 28)), scripted)
+    result = occlude(["--model", str(scripted), "--images", "2", "--stride", "4", "--out", str(tmp_path)], capsys)
     index = result["index"]
     image = mnist.test_images[index][None].astype(np.float32) / 255
-    assert result["label"] == mnist.test_labels[index] == result["target"] and result["target_from"] == "label"
+    assert result["label"] == mnist.test_labels[index] == result["target"] == 6 and result["target_from"] == "label"
     assert "test set" in result["source"] and result["aggregate"]["images"] == 2
-    naive = naive_maps(net, image, (8, 8), (4, 4), [0.0])[0]
+    assert result["engine"].startswith("full passes: the model could not be traced")
+    assert "every position ran as a full pass" in result["engine"]
+    naive = naive_maps(trained_model, image, (8, 8), (4, 4), [0.0])[0]
     assert np.abs(np.array(result["probabilities"]) - naive).max() < 1e-5
+
+
+def test_the_image_is_named_by_its_label_or_prediction_never_by_the_target():
+    from nnscope.report.figures_occlusion import image_words
+
+    names = [str(k) for k in range(10)]
+    given = {"class_names": names, "unoccluded_probabilities": np.eye(10)[9], "label": None, "source": "cat.png",
+             "target": 3, "target_from": "--target"}
+    assert image_words(given) == "cat.png: classified '9'"  # --target 3 is the class of map 1, not what it is
+    assert image_words({**given, "label": 6, "source": "image 5 of the data"}) == "image 5 of the data: a '6'"
+
+
+def test_the_nine_grid_cells_get_nine_distinct_colours():
+    from nnscope.report.figures_occlusion import PART_COLOURS
+
+    assert len({PART_COLOURS(k) for k in range(len(grid_regions((30, 26))))}) == 9  # picture, legend and bars
+
+
+def test_all_writes_the_maps_of_every_image_of_any_labelled_data(tmp_path, capsys):
+    net, model = saved("ResidualNet", tmp_path)
+    images = np.random.default_rng(3).random((3, *SHAPES["ResidualNet"]), dtype=np.float32)
+    labels = np.array([0, 3, 1])
+    np.savez(tmp_path / "data.npz", images=images, labels=labels)
+    result = occlude([*model, "--data", str(tmp_path / "data.npz"), "--all", "--patch", "8", "--stride", "6",
+                      "--npz", str(tmp_path / "maps.npz"), "--out", str(tmp_path)], capsys)
+    assert result["images"] == 3 and result["positions"] == 5 * 4 and "traced engine" in result["engine"]
+    saved_maps = np.load(tmp_path / "maps.npz")
+    assert saved_maps["labels"].tolist() == labels.tolist()
+    assert saved_maps["row_starts"].tolist() == saved_maps["starts"].tolist() == [0, 6, 12, 18, 24]
+    assert saved_maps["col_starts"].tolist() == [0, 6, 12, 18]
+    for k in range(3):
+        naive = naive_maps(net, images[k], (8, 8), (6, 6), [0.0])[0]
+        assert np.abs(saved_maps["probabilities"][k] - naive).max() < 1e-5
