@@ -7,7 +7,7 @@ from matplotlib.patches import Rectangle
 
 from nnscope.report.plotting import plt, save_figure
 from nnscope.report.records import figure
-from nnscope.vision.figures_user import shown_image
+from nnscope.report.tiles import shown_image
 
 
 def show_picture(ax, image) -> None:

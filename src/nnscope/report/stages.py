@@ -1,15 +1,21 @@
 """The report's stages, in the assignment's order: each runs one analysis through its entry point.
 
 A stage is `(name, title, run function, full-report options, quick options)`: the report calls
-`run(model, data, options, out=folder, progress=...)`, the same function the analysis's command
-calls, and stores the result it returns as the stage's section in results.json. A section is a
-plain dict: the numbers the page shows, `figures` (files in the output folder with alt text and
-caption), `finding` (sentences built from the numbers, shown as the answer) and, for the
-interactive widgets, the data they embed.
+`run(model, data, options, out=folder, progress=...)` with the model as a `LoadedModel` and the data
+as `LabelledImages`, the same function the analysis's command calls, and stores the result it
+returns (its `to_json()`) as the stage's section in results.json: the numbers the page shows,
+`figures` (files in the output folder with alt text and caption), `finding` (sentences built from
+the numbers, shown as the answer) and, for the interactive widgets, the data they embed.
 """
 
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
+
+import numpy as np
+
+from nnscope.analyses import run_featuremaps, run_filters, run_shift
+from nnscope.data import Digits
+from nnscope.labelled_data import LabelledImages
 
 from nnscope.options.attack import AttackOptions
 from nnscope.options.featuremaps import FeatureMapsOptions
@@ -23,10 +29,7 @@ from nnscope.recurrent.longseq_study import run_longseq
 from nnscope.recurrent.lstm import run_lstm
 from nnscope.recurrent.rnn import run_rnn
 from nnscope.vision.attack import run_attack
-from nnscope.vision.featuremaps import run_featuremaps
-from nnscope.vision.filters import run_filters
 from nnscope.vision.occlusion import run_occlusion
-from nnscope.vision.shift import run_shift
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,21 @@ class Stage:
         return options
 
 
+def digits_of(data: LabelledImages) -> Digits:
+    """The MNIST test set as the `Digits` that Problem 2's entry points still take (test split only)."""
+    empty = np.zeros((0, 28, 28), np.uint8)
+    return Digits(name=data.name or "mnist", train_images=empty, train_labels=np.zeros(0, np.uint8),
+                  test_images=data.images[:, 0], test_labels=data.labels.astype(np.uint8), source=data.source)
+
+
+def on_cnn(run: Callable[..., dict]) -> Callable[..., dict]:
+    """Problem 2's entry points, which still take nnscope's CNN and `Digits`, called with the report's
+    LoadedModel and LabelledImages."""
+    def run_on_cnn(model, data, options, out=None, progress=None) -> dict:
+        return run(model.network, digits_of(data), options, out=out, progress=progress)
+    return run_on_cnn
+
+
 STAGES = [
     Stage("filters", "problem 1.1: filters", run=run_filters, options=FiltersOptions()),
     # ranking and ablations over the whole test set; the quick report over its first 1000 images
@@ -57,9 +75,9 @@ STAGES = [
     # the slider shows -6..+6 px; the sweep (about 100 passes) uses 2000 test images, the quick report 300
     Stage("shift", "problem 1.3: shifting a 1", run=run_shift,
           options=ShiftOptions(sweep_images=2000, slider=6), quick=ShiftOptions(sweep_images=300, slider=6)),
-    Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", run=run_occlusion,  # the 6s averaged: 100, quick 10
+    Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", run=on_cnn(run_occlusion),  # the 6s averaged: 100, quick 10
           options=OcclusionOptions(images=100, explorer=True), quick=OcclusionOptions(images=10, explorer=True)),
-    Stage("transplant", "problem 2.3: patch transplants", run=run_attack,  # success rate over 30 6s, quick 5
+    Stage("transplant", "problem 2.3: patch transplants", run=on_cnn(run_attack),  # success rate over 30 6s, quick 5
           options=AttackOptions(images=30, every_image=False), quick=AttackOptions(images=5, every_image=False)),
     Stage("rnn", "problem 3: BPTT by hand", run=run_rnn, options=RNNOptions(), uses_model=False),
     Stage("longseq", "problem 4: long sequences", run=run_longseq, options=LongSeqOptions(), quick=SHORT_STUDY,
