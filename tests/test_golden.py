@@ -21,7 +21,7 @@ COMMANDS = {
     "featuremaps": ["featuremaps", "--images", "1000", "--draws", "2"],
     "shift": ["shift", "--images", "300", "--sweep-max", "2"],
 }
-PATH_KEYS = ("out", "checkpoint", "file")  # where the run wrote: differs from run to run
+PATH_KEYS = ("out", "checkpoint", "file", "model")  # where the run read and wrote: differs from run to run
 REL, ABS = 1e-4, 1e-5  # float32 rounding, summed in another order
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import (add_command, add_model_and_data_options, add_out_option, log, model_data_and_image,
-                                options_from_args, progress_bar)
+from nnscope.cli.common import (add_command, add_model_and_data_options, add_out_option, lazy_progress_display, log,
+                                model_data_and_image, options_from_args)
 from nnscope.options.shift import PADDINGS, SIDE, ShiftOptions
 
 
@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 def run(args) -> dict:
     options = options_from_args(ShiftOptions, args)
-    options.check(side=10**9)  # the image's side is known once it is read: checked again then
+    options.check(side=None)  # the image's side is known once it is read: checked against it then
     for note in options.ignored():
         log(note)
     if args.image is not None and args.index is not None:
@@ -53,12 +53,8 @@ def run(args) -> dict:
     from nnscope.analyses import run_shift
 
     model, data, image = model_data_and_image(args)
-    if data is None or not options.sweep:
-        result = run_shift(model, data, options, out=args.out, image=image)
-    else:
-        with progress_bar("shift sweep", total=2 * len(PADDINGS) * (2 * options.sweep_max + 1)) as advance:
-            result = run_shift(model, data, options, out=args.out, image=image,
-                               progress=lambda done, total, info: advance(1, info))
+    with lazy_progress_display("shift sweep") as progress:  # opens at the sweep's first step: errors come first
+        result = run_shift(model, data, options, out=args.out, image=image, progress=progress)
     if result.skipped and options.sweep:
         log(result.skipped)
     return {"out": str(args.out), **result.to_json()}

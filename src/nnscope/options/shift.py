@@ -25,9 +25,10 @@ class ShiftOptions:
     sweep_images: int | None = None  # the sweep uses the first N test images; None: all of them
     slider: int = 0  # the page's slider: the example shifted -slider..+slider px in x, classified; 0: none
 
-    def check(self, side: int = SIDE) -> None:
+    def check(self, side: int | None = SIDE) -> None:
         """Raise NnscopeError naming the option (as the command line spells it) of the first bad value; `side`:
-        the image side (MNIST's by default; the data's once loaded). The data checks the class of --digit."""
+        the image side (MNIST's by default; the data's once loaded; None: not known yet). The data checks the
+        class of --digit."""
         if isinstance(self.digit, str):
             if not self.digit:
                 raise NnscopeError("--digit: ''; expected a class name or index of the data")
@@ -35,11 +36,11 @@ class ShiftOptions:
             whole_number("--digit", self.digit, 0)
         if self.index is not None:
             whole_number("--index", self.index, 0)
-        whole_number("--pixels", self.pixels, 0, side - 1, unit="of pixels")
+        whole_number("--pixels", self.pixels, 0, None if side is None else side - 1, unit="of pixels")
         one_of("--padding", self.padding, PADDINGS)
-        whole_number("--sweep-max", self.sweep_max, 1, side - 1, unit="of pixels")
+        whole_number("--sweep-max", self.sweep_max, 1, None if side is None else side - 1, unit="of pixels")
         if self.sweep_images is not None:
-            whole_number("--images", self.sweep_images, 1, unit="of test images")
+            whole_number("--images", self.sweep_images, 1, unit="of images")
         whole_number("slider", self.slider, 0, SIDE - 1, unit="of pixels")
         if not isinstance(self.sweep, bool):
             raise NnscopeError(f"--no-sweep: {self.sweep!r}; expected on or off")

@@ -29,6 +29,9 @@ ABLATION_SIZES = (1, 2, 4, 8)  # k: how many channels are ablated together
 ABLATION_FILLS = ("zero", "mean")  # what an ablated channel's output is replaced by
 THIRDS = ("top", "middle", "bottom"), ("left", "centre", "right")
 HEAD_TYPES = {"Linear", "Flatten", "Identity", "Dropout"}  # modules that keep a fixed offset a fixed offset
+HOOKED = "in the output of {layer} by a forward hook (the rest of the network runs unchanged on the edited output)"
+ABLATION_METHODS = {"zero": "zeroed " + HOOKED,
+                    "mean": "set to their mean map over the pair's images (both classes) " + HOOKED}
 NO_DATA = "no --data given: the channel ranking and the ablation over a labelled data set were skipped"
 
 
@@ -178,7 +181,7 @@ def ablation(model: LoadedModel, layer: str, images: np.ndarray, labels: np.ndar
     labels = torch.as_tensor(labels, dtype=torch.int64)
     values = mean_map if fill == "mean" else None
     ablate = lambda channels: scores(ablated_logits(model, layer, images, channels, values), labels, pair)  # noqa: E731
-    return {"fill": fill, "baseline": scores(baseline, labels, pair),
+    return {"fill": fill, "method": ABLATION_METHODS[fill].format(layer=layer), "baseline": scores(baseline, labels, pair),
             "alone": {int(c): ablate([c]) for c in order[:options.single]},
             "by_k": ablation_by_k(ablate, order, draws=options.draws, seed=options.seed), "draws": options.draws,
             "seed": options.seed, "images": len(labels)}
