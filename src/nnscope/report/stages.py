@@ -8,6 +8,7 @@ returns (its `to_json()`) as the stage's section in results.json: the numbers th
 the numbers, shown as the answer) and, for the interactive widgets, the data they embed.
 """
 
+import functools
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
@@ -61,7 +62,8 @@ def digits_of(data: LabelledImages) -> Digits:
 
 def on_cnn(run: Callable[..., dict]) -> Callable[..., dict]:
     """Problem 2's entry points, which still take nnscope's CNN and `Digits`, called with the report's
-    LoadedModel and LabelledImages."""
+    LoadedModel and LabelledImages (`__wrapped__` is the entry point)."""
+    @functools.wraps(run)
     def run_on_cnn(model, data, options, out=None, progress=None) -> dict:
         return run(model.network, digits_of(data), options, out=out, progress=progress)
     return run_on_cnn
