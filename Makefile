@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install data train report docs test test-fast bench clean
+.PHONY: install data train report docs notebook test test-fast bench clean
 
 # torch is pinned first: its CPU wheel lies on this machine's disk, while an unpinned `torch`
 # would pull a multi-GB CUDA build.
@@ -28,6 +28,10 @@ report: install
 # docs/results.md: the sentences of the current default report, measured, not copied by hand
 docs: report
 	cp report/results.md docs/results.md
+
+# the tutorial (docs/tutorial.ipynb) in JupyterLab from the project's venv (the test extra brings JupyterLab and anywidget)
+notebook: install
+	$(VENV)/bin/jupyter lab docs/tutorial.ipynb
 
 test: install
 	$(VENV)/bin/nnscope data >/dev/null

@@ -1,169 +1,199 @@
-"""Occlusion on ResNet-18 and VGG-11 (3 x 64 x 64, 8x8 patch, stride 2, fill 0) per second:
-nnscope.Occlusion (exact incremental inference on the fx-traced model) beside Captum's Occlusion
-at several perturbations_per_eval, in one run on the same random-weight models and images, with
-the largest difference between their attributions.
+"""Exact occlusion of ResNet-18 and VGG-16 (random weights, eval mode, fill 0, target: the predicted
+class): nnscope.Occlusion (incremental inference on the fx-traced model) against Captum's Occlusion
+at several perturbations_per_eval, and Captum on the batch-norm-folded, frozen TorchScript model
+(what is left once the model itself is made as fast as nnscope's full passes), in one run.
 
-Measured on the shared 2-core machine (load average 0.06 at the start, 3.3 at the end), 2 torch
-threads, 2026-12-04, after the fix of the conv/pool window spans: ResNet-18 nnscope 1.331 images/s,
-Captum best (perturbations_per_eval=32) 0.920 -> 1.45x (goal 3x, not reached: it still computes
-81% of the conv multiply-adds, full passes from layer1_1_conv2, see docs/occlusion_engine.md);
-VGG-11 nnscope 0.581, Captum best (32) 0.264 -> 2.20x (60%, full passes from _15); attributions
-within 3.0e-08 of Captum's.
+Measured as CPU time (time.process_time) at one torch thread, the methods interleaved in rounds
+so that a burst of load on a shared machine hits all of them alike; per round the ratio
+Captum / nnscope, printed as the minimum and the median over rounds. With --captum-batches K,
+each Captum run is stopped after its first K forward batches and its time scaled to all of them
+(its batches all cost the same), so the 224 x 224 cases take minutes, not an hour; the rows say
+so. On a GPU (where present) the same runs are timed by the wall clock after a synchronise.
+
+Each case also prints the ideal bound: the conv multiply-adds of a full pass over those an ideal
+incremental method computes (each position exactly its own changed spans), and the share the
+engine's plan computes. Results: docs/occlusion_engine.md.
 """
 
 import argparse
+import math
 import os
+import statistics
+import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
-from torch import nn
+from torch.fx.experimental.optimization import fuse
 
-from nnscope import Occlusion
-from nnscope.vision.occlusion.traced import traced_occlusion
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cnn_models import ResNet18, vgg  # noqa: E402
 
-PATCH, STRIDE, FILL, SIDE = 8, 2, 0.0, 64  # the issue's setting: 3 x 64 x 64 input, 29 x 29 positions
+from nnscope import Occlusion  # noqa: E402
+from nnscope.vision.occlusion.traced import _stored_pass, _trace, patch_starts, plan_groups  # noqa: E402
+from nnscope.vision.occlusion.traced_cost import ideal_macs, plan_macs  # noqa: E402
+from nnscope.vision.occlusion.traced_regions import track_windows  # noqa: E402
 
-
-class BasicBlock(nn.Module):
-    """torchvision's ResNet BasicBlock: two 3x3 convs with batch norm, a 1x1 strided shortcut when the shape changes."""
-
-    def __init__(self, inplanes: int, planes: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = None
-        if stride != 1 or inplanes != planes:
-            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        out += identity
-        return self.relu(out)
+CASES = {  # name: (model, side, patch, stride)
+    "resnet18-64": (lambda: ResNet18(), 64, 8, 2),
+    "resnet18-224-p16s8": (lambda: ResNet18(), 224, 16, 8),
+    "resnet18-224-p32s16": (lambda: ResNet18(), 224, 32, 16),
+    "vgg16-224-p16s4": (lambda: vgg(16), 224, 16, 4),  # Krypton's setting (SIGMOD 2019)
+}
 
 
-class ResNet18(nn.Module):
-    """torchvision's resnet18 layout: 7x7/2 stem, 3x3/2 max pool, 4 stages of 2 blocks (64-512 channels), global pool, fc."""
-
-    def __init__(self, classes: int = 1000):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
-        widths, inplanes, stages = (64, 128, 256, 512), 64, []
-        for i, planes in enumerate(widths):
-            stride = 1 if i == 0 else 2
-            stages.append(nn.Sequential(BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes)))
-            inplanes = planes
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, classes)
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+class _Stop(Exception):
+    """Raised by the counting forward once Captum has run the batches to be timed."""
 
 
-def vgg11(classes: int = 1000) -> nn.Sequential:
-    """VGG-11 (configuration A) features with batch norm, then a global pool and one linear layer
-    (the 4096-wide classifier of 224 x 224 VGG does not fit a 64 x 64 input)."""
-    layers, channels = [], 3
-    for width in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"):
-        if width == "M":
-            layers.append(nn.MaxPool2d(2))
-        else:
-            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
-            channels = width
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, classes))
+def cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "unknown CPU"
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return f"{names[0]} ({len(names)} logical CPUs)" if names else "unknown CPU"
 
 
-def conv_share(model: nn.Module, windows: dict) -> float:
-    """Share of the model's conv multiply-adds that the engine computes per position (windows and full passes)."""
-    sizes = {}
-    hooks = [m.register_forward_hook(lambda m, i, o, name=name: sizes.__setitem__(name, o.shape[-2:]))
-             for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+def load() -> str:
+    return "load average " + " ".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "load unknown"
+
+
+class Clock:
+    """CPU time of this process on the CPU; wall time after a synchronise on CUDA."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+
+    def __call__(self) -> float:
+        if self.cuda:
+            torch.cuda.synchronize()
+            return time.perf_counter()
+        return time.process_time()
+
+
+def bound(model, x: torch.Tensor, patch: int, stride: int) -> tuple[float, float, int]:
+    """(ideal share, engine's share) of a full pass's conv MACs per position, and the engine's position groups."""
+    traced, _ = _trace(model)
     with torch.no_grad():
-        model(torch.zeros(1, 3, SIDE, SIDE))
-    for hook in hooks:
-        hook.remove()
-    full = done = 0
-    for name, (h, w) in sizes.items():
-        m = model.get_submodule(name)
-        per_pixel = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-        node = name.replace(".", "_")  # fx's node name for the module; '_0' for a Sequential's first
-        window = windows.get("_" + node if node[0].isdigit() else node, "full")
-        full += per_pixel * h * w
-        done += per_pixel * (h * w if window == "full" else window[0] * window[1])
-    return done / full
+        stored = _stored_pass(traced, x[:1])
+    starts = patch_starts(x.shape[-1], patch, stride)
+    grid = np.array([(r, c) for r in starts for c in starts])
+    plans = plan_groups(traced, stored, len(starts), len(starts), grid, (patch, patch))
+    done, total = (sum(v) for v in zip(*(plan_macs(traced, stored, plan) for _, plan in plans)))
+    tracked = track_windows(traced, stored, grid[:, 0], grid[:, 1], (patch, patch))
+    return ideal_macs(traced, stored, tracked) / total, done / total, len(plans)
 
 
-def timed(function):
-    """(result, seconds) of one call."""
-    start = time.perf_counter()
-    out = function()
-    return out, time.perf_counter() - start
-
-
-def measure(name: str, model: nn.Module, images: torch.Tensor, captum_images: int, per_evals, rounds: int):
-    """Rows (method, images/s) for one model, nnscope's result and the max |nnscope - Captum|."""
+def captum_run(forward, x, kwargs, per_eval: int, batches: int, clock: Clock) -> tuple[float, torch.Tensor | None]:
+    """(seconds, attribution) of Captum's Occlusion; with batches > 0, the time of its first
+    `batches` forward batches scaled to all of them (attribution None)."""
     from captum.attr import Occlusion as CaptumOcclusion
 
-    kwargs = dict(sliding_window_shapes=(3, PATCH, PATCH), strides=(3, STRIDE, STRIDE), baselines=FILL, target=0)
+    positions = len(patch_starts(x.shape[-1], kwargs["sliding_window_shapes"][1], kwargs["strides"][1])) ** 2
+    total = math.ceil(positions / per_eval)
+    if batches <= 0 or batches >= total:
+        start = clock()
+        out = CaptumOcclusion(forward).attribute(x, **kwargs, perturbations_per_eval=per_eval)
+        return clock() - start, out
+    calls = [0]
+
+    def counting(inputs):
+        calls[0] += 1
+        if calls[0] > batches + 1:  # the unoccluded pass, then `batches` batches of perturbations
+            raise _Stop
+        return forward(inputs)
+
+    start = clock()
     with torch.no_grad():
-        target = model(images).argmax(1)  # each image's predicted class
-    settings = {"nnscope.Occlusion (incremental)": (
-        lambda: Occlusion(model).attribute(images, **kwargs | dict(target=target, perturbations_per_eval=64)),
-        len(images))}
-    few = images[:captum_images]
-    for per_eval in per_evals:
-        settings[f"Captum Occlusion, perturbations_per_eval={per_eval}"] = (
-            lambda per_eval=per_eval: CaptumOcclusion(model).attribute(
-                few, **kwargs | dict(target=target[:captum_images], perturbations_per_eval=per_eval)), captum_images)
-    outputs, best = {}, {}
-    for _ in range(rounds):  # interleaved, so a burst of load on the shared machine hits all alike
-        for method, (run, _) in settings.items():
-            outputs[method], seconds = timed(run)
-            best[method] = min(seconds, best.get(method, float("inf")))
-    ours = outputs["nnscope.Occlusion (incremental)"][:captum_images]
-    error = max((outputs[m] - ours).abs().max().item() for m in settings if m.startswith("Captum"))
-    return [(method, settings[method][1] / best[method]) for method in settings], error
+        forward(x)
+    first = clock() - start
+    start = clock()
+    try:
+        CaptumOcclusion(counting).attribute(x, **kwargs, perturbations_per_eval=per_eval)
+    except _Stop:
+        pass
+    timed = clock() - start
+    return first + (timed - first) / batches * total, None
+
+
+def measure(name: str, args, device: torch.device) -> None:
+    build, side, patch, stride = CASES[name]
+    torch.manual_seed(0)
+    model = build().eval().to(device)
+    x = torch.rand(1, 3, side, side, device=device)
+    with torch.no_grad():
+        target = int(model(x).argmax(1))
+        frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(fuse(model))))
+    kwargs = dict(sliding_window_shapes=(3, patch, patch), strides=(3, stride, stride), baselines=0.0, target=target)
+    ideal, share, groups = bound(model, x, patch, stride)
+    positions = len(patch_starts(side, patch, stride)) ** 2
+    clock = Clock(device)
+    methods = {"nnscope.Occlusion (incremental)": lambda: Occlusion(model).attribute(
+        x, **kwargs, perturbations_per_eval=64)}
+    for per_eval in args.per_eval:
+        methods[f"Captum, perturbations_per_eval={per_eval}"] = (model, per_eval)
+    folded = args.folded_per_eval if args.folded_per_eval else (8 if side >= 224 else 32)
+    methods[f"Captum on the folded frozen model, perturbations_per_eval={folded}"] = (frozen, folded)
+    extrapolated = args.captum_batches if side >= 224 else 0
+    times = {m: [] for m in methods}
+    ours, error = None, 0.0
+    for _ in range(args.rounds):
+        for method, run in methods.items():
+            if callable(run):
+                start = clock()
+                ours = run()
+                times[method].append(clock() - start)
+                continue
+            seconds, theirs = captum_run(run[0], x, kwargs, run[1], extrapolated, clock)
+            times[method].append(seconds)
+            if theirs is not None:
+                error = max(error, (theirs - ours).abs().max().item())
+    nn_times = times["nnscope.Occlusion (incremental)"]
+    print(f"{name}: 3 x {side} x {side}, patch {patch}, stride {stride}: {positions} positions; "
+          f"{args.rounds} rounds; {groups} position groups")
+    print(f"ideal bound {1 / ideal:.2f}x (an ideal incremental method computes {100 * ideal:.1f}% of the conv MACs); "
+          f"the engine's plan computes {100 * share:.1f}% (bound {1 / share:.2f}x)")
+    width = max(len(m) for m in methods)
+    print(f"{'method':<{width}}  s/image min  median  nnscope x faster: min  median")
+    for method, seconds in times.items():
+        ratios = [s / n for s, n in zip(seconds, nn_times)]
+        print(f"{method:<{width}}  {min(seconds):11.2f}  {statistics.median(seconds):6.2f}  "
+              f"{min(ratios):20.2f}  {statistics.median(ratios):6.2f}")
+    captum = [m for m in methods if m.startswith("Captum, ")]
+    best = [min(times[m][r] for m in captum) / nn_times[r] for r in range(args.rounds)]
+    note = f"Captum timed on its first {extrapolated} batches, scaled" if extrapolated else f"max |nnscope - Captum| = {error:.1e}"
+    print(f"nnscope / Captum's best setting per round: min {min(best):.2f}x, median {statistics.median(best):.2f}x; {note}\n")
+    if not extrapolated:
+        assert error < 1e-4, "attributions disagree"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--images", type=int, default=2, help="images for nnscope")
-    parser.add_argument("--captum-images", type=int, default=1, help="images per Captum setting")
-    parser.add_argument("--per-eval", type=int, nargs="+", default=[32, 128, 841],
-                        help="Captum perturbations_per_eval values to try (841: all positions in one pass)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    parser.add_argument("--rounds", type=int, default=2, help="timing rounds; each method's best round counts")
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--per-eval", type=int, nargs="+", default=[4, 8, 16, 32, 64],
+                        help="Captum perturbations_per_eval values to try")
+    parser.add_argument("--folded-per-eval", type=int, default=0,
+                        help="perturbations_per_eval of Captum on the folded model (0: 8 at 224, 32 below)")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds (each runs every method once)")
+    parser.add_argument("--captum-batches", type=int, default=6,
+                        help="at 224 x 224, time this many of Captum's forward batches and scale (0: full runs)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--quick", action="store_true",
+                        help="a short run: ResNet-18 at 64 and at 224 (patch 32), 2 rounds, per_eval 8 and 32")
     args = parser.parse_args()
+    if args.quick:
+        args.cases, args.rounds, args.per_eval = ["resnet18-64", "resnet18-224-p32s16"], 2, [8, 32]
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    images = torch.rand(args.images, 3, SIDE, SIDE)
-    print(f"random weights, eval mode; {args.threads} threads on {os.cpu_count()} CPUs; torch {torch.__version__}")
-    print(f"3 x {SIDE} x {SIDE} input, {PATCH}x{PATCH} patch, stride {STRIDE}, fill {FILL}: 29 x 29 positions; "
-          f"target: the predicted class\n")
-    for name, model in (("ResNet-18", ResNet18().eval()), ("VGG-11", vgg11().eval())):
-        rows, error = measure(name, model, images, args.captum_images, args.per_eval, args.rounds)
-        windows = traced_occlusion(model, images[:1], (PATCH, PATCH), (STRIDE, STRIDE), FILL)
-        best = max((r for r in rows if r[0].startswith("Captum")), key=lambda r: r[1])
-        width = max(len(method) for method, _ in rows)
-        print(f"{name}: {windows.note}; it computes {100 * conv_share(model, windows.windows):.0f}% "
-              f"of the full model's conv multiply-adds per position")
-        print(f"{'method':<{width}}  images/s  nnscope is x times faster")
-        for method, speed in rows:
-            print(f"{method:<{width}}  {speed:8.3f}  {rows[0][1] / speed:8.2f}")
-        print(f"nnscope / Captum best ({best[0].split('=')[1]}) = {rows[0][1] / best[1]:.2f}x; "
-              f"max |nnscope - Captum| = {error:.1e}\n")
-        assert error < 1e-5, "attributions disagree"
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    where = torch.cuda.get_device_name() if device.type == "cuda" else f"{cpu_model()}, {args.threads} torch thread(s)"
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {where}; torch {torch.__version__}; "
+          f"{'wall time' if device.type == 'cuda' else 'CPU time'}; {load()}\n")
+    for name in args.cases:
+        measure(name, args, device)
+    print(f"end: {load()}")
 
 
 if __name__ == "__main__":

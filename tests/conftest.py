@@ -10,6 +10,8 @@ import torch
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+pytest_plugins = ["skip_summary"]  # tests/skip_summary.py: the one line of skipped groups at the end
+
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's Chromium, the browser of the page tests
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]

@@ -8,6 +8,7 @@ time, once per module; each test then checks its row.
 """
 
 import gzip
+import io
 import json
 import os
 import struct
@@ -51,7 +52,7 @@ def checkpoint(edit: Callable[[dict], None] | None = None, fix_checksum: bool = 
 
 
 def flipped_checkpoint(folder: Path) -> bytes:
-    """A good checkpoint with one byte of fc.weight's data inverted (the zip CRC is not checked on load)."""
+    """A good checkpoint with one byte of fc.weight's data inverted: its zip CRC no longer matches."""
     raw = bytearray(checkpoint()(folder))
     (folder / ".z.pt").write_bytes(raw)
     with zipfile.ZipFile(folder / ".z.pt") as z:
@@ -60,6 +61,12 @@ def flipped_checkpoint(folder: Path) -> bytes:
     (folder / ".z.pt").unlink()
     raw[start + 777] ^= 0xFF
     return bytes(raw)
+
+
+def complex_weights() -> bytes:
+    buffer = io.BytesIO()
+    torch.save({"1.weight": torch.ones(2, 4, dtype=torch.complex64), "1.bias": torch.zeros(2)}, buffer)
+    return buffer.getvalue()
 
 
 def state_dict_file(folder: Path) -> bytes:
@@ -114,6 +121,71 @@ def set_entry(name: str, value: float) -> Callable[[dict], None]:
     return lambda state: state["state_dict"][name].view(-1).__setitem__(0, value)
 
 
+def scripted_file_reader(folder: Path) -> bytes:
+    """A TorchScript model whose forward maps folder/victim.txt shared and writes into it."""
+    from test_model_guards import MapsAFile
+
+    torch.jit.save(torch.jit.script(MapsAFile(str(folder / "victim.txt"))), folder / ".m.pt")
+    raw = (folder / ".m.pt").read_bytes()
+    (folder / ".m.pt").unlink()
+    return raw
+
+
+def scripted_flipped(folder: Path) -> bytes:
+    """A plain TorchScript model with one byte of its largest member's data inverted (CRC no longer matches)."""
+    from test_model_guards import flip_a_data_byte
+
+    torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 300))), folder / ".m.pt")
+    flip_a_data_byte(folder / ".m.pt")
+    raw = (folder / ".m.pt").read_bytes()
+    (folder / ".m.pt").unlink()
+    return raw
+
+
+def pt2_unpickling(folder: Path) -> bytes:
+    """A torch.export program with a legacy weights member whose unpickling would write folder/victim.txt."""
+    from test_model_guards import RunsCode, pt2_with_member
+
+    program = torch.export.export(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2)),
+                                  (torch.rand(1, 1, 2, 2),))
+    torch.export.save(program, folder / ".ok.pt2")
+    payload = io.BytesIO()
+    torch.save(RunsCode(folder / "victim.txt"), payload)
+    pt2_with_member(folder / ".ok.pt2", folder / ".bad.pt2", "data/weights/model.pt", payload.getvalue())
+    raw = (folder / ".bad.pt2").read_bytes()
+    for name in (".ok.pt2", ".bad.pt2"):
+        (folder / name).unlink()
+    return raw
+
+
+def python_model(forward: str) -> bytes:
+    """A model file whose Net's forward is `forward` (one statement, x the batch)."""
+    return (f"import sys\nimport torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n"
+            f"    def forward(self, x):\n        {forward}\n").encode()
+
+
+def png_bomb(folder: Path) -> bytes:
+    from test_size_limits import png_declaring
+
+    return png_declaring(50_000, 50_000)
+
+
+def npy_lying(folder: Path) -> bytes:
+    from test_size_limits import npy_header
+
+    return npy_header((60_000, 60_000, 3), "|u1")
+
+
+def npz_labels(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, images=np.zeros((2, 4, 4), np.uint8), labels=np.array([0, 10**12]))
+    return buffer.getvalue()
+
+
+VICTIM = {"victim.txt": b"the user's own file\n"}
+LOGITS = python_model("return x.flatten(1)[:, :3]")
+
+
 # ---- the table ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -151,7 +223,7 @@ TABLE = [
          {"m.pt": checkpoint(lambda s: s["state_dict"].pop("bn2.bias"))}),
     Case("ckpt-shape", ["filters", "--checkpoint", "m.pt"], "'conv1.weight' has shape (5, 1, 3, 3), expected (4, 1, 3, 3)",
          {"m.pt": checkpoint(lambda s: s["state_dict"].update({"conv1.weight": torch.zeros(5, 1, 3, 3)}))}),
-    Case("ckpt-flipped", ["filters", "--checkpoint", "m.pt"], "the weights' sha256 differs", {"m.pt": flipped_checkpoint}),
+    Case("ckpt-flipped", ["filters", "--checkpoint", "m.pt"], "is damaged", {"m.pt": flipped_checkpoint}),
     Case("ckpt-folder", ["filters", "--checkpoint", "{d}"], "is a folder; expected a checkpoint file"),
     # output paths: checked before any work, naming the option and the user's path
     Case("report-foreign-checkpoint", ["report", "--checkpoint", "mine.pt"], "refusing to overwrite it", FOREIGN),
@@ -191,6 +263,40 @@ TABLE = [
     Case("unknown-option", ["shift", "--foo"], "nnscope shift: error: unrecognized arguments: --foo"),
     Case("shift-pixels", ["shift", "--pixels", "28"], "--pixels: 28; expected a whole number of pixels from 0 to 27"),
     Case("occlude-patch", ["occlude", "--patch", "29"], "--patch: 29"),
+    # model files that would run code, hang or lie
+    Case("script-maps-a-file", ["layers", "--model", "m.pt", "--input-shape", "1", "2", "2"],
+         "uses aten::from_file, which reads or maps a file", {**VICTIM, "m.pt": scripted_file_reader}),
+    Case("pt2-legacy-pickle", ["layers", "--json", "--model", "m.pt2"],
+         "holds 'data/weights/model.pt', which torch.export.load would unpickle or run",
+         {**VICTIM, "m.pt2": pt2_unpickling}),
+    Case("script-flipped-bit", ["layers", "--model", "m.pt", "--input-shape", "1", "2", "2"], "is damaged",
+         {"m.pt": scripted_flipped}),
+    Case("model-exits-0", ["layers", "--json", "--model", "m.py:Net", "--input-shape", "1", "4", "4"],
+         "called sys.exit(0) in its forward pass", {"m.py": python_model("sys.exit(0)")}),
+    Case("model-nan", ["layers", "--model", "m.py:Net", "--input-shape", "1", "4", "4"],
+         "returned nan at image 0, logit 0", {"m.py": python_model("return x.flatten(1)[:, :3] * float('nan')")}),
+    Case("model-std-tiny", ["layers", "--model", "m.py:Net", "--input-shape", "1", "4", "4", "--mean", "0",
+                            "--std", "1e-300"], "returned inf at image 0", {"m.py": LOGITS}),
+    Case("model-dev-zero", ["layers", "--model", "/dev/zero"], "--model: /dev/zero is not a regular file"),
+    Case("class-names-dev-zero", ["layers", "--model", "m.py:Net", "--input-shape", "1", "4", "4",
+                                  "--class-names", "/dev/zero"], "--class-names: /dev/zero is a folder, a device or a pipe",
+         {"m.py": LOGITS}),
+    Case("complex-weights", ["layers", "--model", "m.py:Net", "--weights", "w.pt", "--input-shape", "1", "2", "2"],
+         "'1.weight' holds complex numbers", {"m.py": b"from torch import nn\nNet = lambda: nn.Sequential(nn.Flatten(), "
+                                              b"nn.Linear(4, 2))\n", "w.pt": lambda folder: complex_weights()}),
+    # images and data that would exhaust memory
+    Case("image-bomb", ["layers", "--model", "m.py:Net", "--image", "bomb.png"], "the limit is 67108864 pixels",
+         {"m.py": LOGITS, "bomb.png": png_bomb}),
+    Case("image-npy-lies", ["layers", "--model", "m.py:Net", "--image", "x.npy"], "the limit is 4.0 GiB for one array",
+         {"m.py": LOGITS, "x.npy": npy_lying}),
+    Case("image-folder", ["layers", "--model", "m.py:Net", "--image", "{d}"], "is a folder, a device or a pipe",
+         {"m.py": LOGITS}),
+    Case("data-label-huge", ["shift", "--model", "m.py:Net", "--data", "d.npz"], "expected labels below 100000",
+         {"m.py": LOGITS, "d.npz": npz_labels}),
+    # writes that would destroy a file nnscope did not write, or an input of the run
+    Case("npz-onto-checkpoint", ["occlude", "--all", "--npz", "m.pt", "--checkpoint", "m.pt"],
+         "--npz: m.pt exists and was not written by nnscope", {"m.pt": checkpoint()}),
+    Case("npz-onto-notes", ["occlude", "--all", "--npz", "notes.txt"], "refusing to replace it", TEXT),
 ]
 
 

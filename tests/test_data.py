@@ -145,7 +145,7 @@ def test_real_mnist_is_the_official_set(mnist):
     assert abs(mnist.train_images.mean() / 255 - 0.1307) < 1e-3
 
 
-@pytest.mark.skipif(not data.FASHION_MNIST_DIR.is_dir(), reason="Debian's dataset-fashion-mnist not installed")
+@pytest.mark.skipif(not data.FASHION_MNIST_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
 def test_fashion_mnist_from_debian():
     digits = data.load_digits("fashion-mnist")
     assert np.bincount(digits.test_labels).tolist() == [1000] * 10

@@ -131,18 +131,27 @@ def test_checkpoint_stores_the_sha256_of_its_weights(tmp_path):
     assert weights_sha256(weights) != state["weights_sha256"]
 
 
-def test_flipped_bytes_in_the_tensor_data_are_detected(tmp_path):
+@pytest.mark.parametrize("fix_crc", [False, True])
+def test_flipped_bytes_in_the_tensor_data_are_detected(tmp_path, fix_crc):
+    import struct
     import zipfile
+    import zlib
 
     path = tmp_path / "m.pt"
     small_checkpoint(path)
     with zipfile.ZipFile(path) as z:  # the largest record holds fc.weight (10 x 392 floats)
         record = max(z.infolist(), key=lambda i: i.file_size)
-        start = record.header_offset + 30 + len(record.filename.encode()) + len(record.extra)
     raw = bytearray(path.read_bytes())
+    name_length, extra_length = struct.unpack("<HH", raw[record.header_offset + 26:record.header_offset + 30])
+    start = record.header_offset + 30 + name_length + extra_length  # the local header's own lengths (torch pads)
     raw[start + 1000] ^= 0xFF
+    if fix_crc:  # a forger who also rewrites the zip's CRCs (local header and central directory): the sha256 tells
+        crc = zlib.crc32(bytes(raw[start:start + record.file_size]))
+        raw = bytearray(bytes(raw).replace(struct.pack("<I", record.CRC), struct.pack("<I", crc)))
     path.write_bytes(raw)
-    with pytest.raises(NnscopeError, match=r"m.pt: the weights' sha256 differs from the one saved with them"):
+    expected = "m.pt: the weights' sha256 differs from the one saved with them" if fix_crc else \
+        r"m.pt: archive member .* is damaged"
+    with pytest.raises(NnscopeError, match=expected):
         load_model(path)
 
 
@@ -216,7 +225,7 @@ def test_a_file_nnscope_did_not_write_is_never_a_training_target(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian's dataset-fashion-mnist")
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)")
 def test_a_model_run_on_another_data_set_says_so(trained_checkpoint, tmp_path, capsys):
     """The MNIST model on Fashion-MNIST: the command runs, and a line says the classes are not the model's."""
     from nnscope.cli import main

@@ -277,7 +277,7 @@ def test_exported_program_with_pickled_payloads_is_refused(tmp_path):
     assert load_model(tmp_path / "ok.pt2").conv_layers == ("early", "middle", "late")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device: an NVIDIA GPU and a CUDA build of torch")
 @pytest.mark.parametrize("fmt", ["script", "export", "safetensors"])
 def test_loads_onto_cuda(fmt, tmp_path, nets_file):
     net = trained_like("ResidualNet")

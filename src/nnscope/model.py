@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from nnscope.archives import check_archive
 from nnscope.errors import NnscopeError
-from nnscope.fileio import atomic_write, versions
+from nnscope.fileio import atomic_write, note_input, versions
 from nnscope.outputs import check_output_file
 from nnscope.paths import DEFAULT_CHECKPOINT
 
@@ -137,7 +138,16 @@ def save_checkpoint(path: str | Path, model: CNN, *, train_config: dict, metrics
         "versions": versions(),
     }
     state["weights_sha256"] = weights_sha256(state["state_dict"])
-    return atomic_write(path, lambda f: torch.save(state, f))
+    return atomic_write(path, lambda f: torch.save(state, f), ours=is_checkpoint)
+
+
+def is_checkpoint(path: Path) -> bool:
+    """Whether `path` is a readable nnscope checkpoint: its format tag says nnscope wrote it."""
+    try:
+        read_checkpoint(path)
+    except NnscopeError:
+        return False
+    return True
 
 
 def weights_sha256(state_dict: dict) -> str:
@@ -158,6 +168,10 @@ def read_checkpoint(path: str | Path | None = None) -> dict:
         raise NnscopeError(f"{path}: no such checkpoint; train one with 'nnscope train --checkpoint {path}'")
     if path.is_dir():
         raise NnscopeError(f"{path}: is a folder; expected a checkpoint file written by 'nnscope train'")
+    if not path.is_file():
+        raise NnscopeError(f"{path}: not a regular file (a device, a pipe or a socket); "
+                           "expected a checkpoint file written by 'nnscope train'")
+    check_archive(path)  # CRCs: a format-1 checkpoint has no checksum of its own
     with open(path, "rb") as f:
         start = f.read(4)
     if start != b"PK\x03\x04":  # torch.save writes a zip archive; anything else is not ours
@@ -250,18 +264,20 @@ def model_from_checkpoint(state: dict, path: str | Path = "checkpoint") -> CNN:
 def check_checkpoint_target(option: str, path: str | Path) -> None:
     """Before training: `path` can be written, and if a file is there it is a readable nnscope checkpoint,
     since nnscope never overwrites a file it did not write."""
-    path = check_output_file(option, path)
-    if not path.is_file():
-        return
-    try:
-        read_checkpoint(path)
-    except NnscopeError as e:
-        reason = str(e).removeprefix(f"{path}: ").split("; retrain")[0]
-        raise NnscopeError(f"{option}: {path} exists and is not a usable nnscope checkpoint ({reason}); "
-                           "refusing to overwrite it: move it away or pass another path") from None
+    path = Path(path)
+    if path.is_file():
+        try:
+            read_checkpoint(path)
+        except NnscopeError as e:
+            reason = str(e).removeprefix(f"{path}: ").split("; retrain")[0]
+            raise NnscopeError(f"{option}: {path} exists and is not a usable nnscope checkpoint ({reason}); "
+                               "refusing to overwrite it: move it away or pass another path") from None
+    check_output_file(option, path, ours=is_checkpoint)
 
 
 def load_model(path: str | Path | None = None) -> CNN:
     """The trained CNN from `path` (default runs/mnist_cnn.pt), in eval mode, on the CPU."""
     path = Path(path) if path is not None else DEFAULT_CHECKPOINT
-    return model_from_checkpoint(read_checkpoint(path), path)
+    model = model_from_checkpoint(read_checkpoint(path), path)
+    note_input(path)
+    return model

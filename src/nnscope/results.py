@@ -65,42 +65,94 @@ class Result:
 
     def key_numbers(self) -> list[tuple[str, Any]]:
         """(label, value) rows of the notebook table: by default the first scalar fields."""
-        rows = []
-        for name, value in self.as_dict().items():
-            if isinstance(value, (bool, int, float, str)) and name not in ("finding", "title") and len(str(value)) < 60:
-                rows.append((name.replace("_", " "), value))
-        return rows[:KEY_NUMBERS]
+        return scalar_rows(self.as_dict())
 
     def findings(self) -> list[str]:
         """The sentences of the result, one string each."""
-        finding = getattr(self, "finding", None)
-        if finding is None:
-            return []
-        if isinstance(finding, str):
-            return [finding]
-        if isinstance(finding, dict):
-            return [str(v) for v in finding.values()]
-        return [str(s) for s in finding]
+        return sentences(getattr(self, "finding", None))
 
     def _repr_html_(self) -> str:
         """A compact notebook view: the key numbers, the main figure inline, the findings."""
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-                       f"<td>{html.escape(format_value(v))}</td></tr>" for k, v in self.key_numbers())
-        picture = ""
         try:
-            figure = self.figure()
+            picture = png_data_uri(self.figure())
         except NotImplementedError:
-            figure = None
-        if figure is not None:
-            picture = f"<img alt='{html.escape(self.title)}' style='max-width:100%' src='{png_data_uri(figure)}'>"
-        sentences = "".join(f"<p>{html.escape(s)}</p>" for s in self.findings())
-        return (f"<div class='nnscope-result'><strong>{html.escape(self.title)}</strong>"
-                f"<table>{rows}</table>{picture}{sentences}</div>")
+            picture = None
+        return result_html(self.title, self.key_numbers(), picture, self.findings())
+
+
+@dataclasses.dataclass
+class PlainResult(Result):
+    """The notebook view of a result that is still a plain dict (`show(result)` wraps it)."""
+
+    values: dict = dataclasses.field(default_factory=dict)
+    name: str = "result"
+
+    def as_dict(self) -> dict:
+        return dict(self.values)
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        return self.name
+
+    def findings(self) -> list[str]:
+        return sentences(self.values.get("finding"))
+
+    def figure(self):
+        raise NotImplementedError(f"no figure is drawn for a plain {self.name}")
+
+
+def show(result, title: str | None = None) -> Result:
+    """What a notebook cell shows for `result`: a typed result as it is, a plain dict in the same compact view
+    (its scalar numbers and its sentences)."""
+    if isinstance(result, Result):
+        return result
+    return PlainResult(values=dict(result), name=title or "result")
+
+
+def sentences(finding) -> list[str]:
+    """A result's `finding` (a sentence, a list of them or a dict of them) as a list of strings."""
+    if finding is None:
+        return []
+    if isinstance(finding, str):
+        return [finding]
+    if isinstance(finding, dict):
+        return [str(v) for v in finding.values()]
+    return [str(s) for s in finding]
+
+
+def scalar_rows(values: dict, limit: int = KEY_NUMBERS) -> list[tuple[str, Any]]:
+    """The first `limit` short scalar fields of `values` as (label, value), numpy scalars included."""
+    rows = []
+    for name, value in values.items():
+        value = value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+        if (isinstance(value, (bool, int, float, str)) and name not in ("finding", "title", "answer")
+                and len(str(value)) < 60):
+            rows.append((name.replace("_", " "), value))
+    return rows[:limit]
+
+
+FIRST_SENTENCES = 3  # shown at once; the rest behind "more", so ten results in one notebook stay readable
+
+
+def result_html(title: str, rows: list[tuple[str, Any]], picture: str | None, findings: list[str]) -> str:
+    """The compact HTML of one result: its title, a small table of numbers, the figure and the sentences."""
+    cells = "".join(f"<tr><th style='text-align:left;padding:0 .6em 0 0;font-weight:normal'>{html.escape(str(k))}</th>"
+                    f"<td style='text-align:right'>{html.escape(format_value(v))}</td></tr>" for k, v in rows)
+    table = f"<table style='font-size:12px;margin:.2em 0'>{cells}</table>" if rows else ""
+    image = (f"<img alt='{html.escape(title)}: main figure' style='max-width:100%;width:640px;display:block' "
+             f"src='{picture}'>" if picture else "")
+    said = "".join(f"<li>{html.escape(s)}</li>" for s in findings[:FIRST_SENTENCES])
+    more = "".join(f"<li>{html.escape(s)}</li>" for s in findings[FIRST_SENTENCES:])
+    if more:
+        said += f"<details><summary>{len(findings) - FIRST_SENTENCES} more</summary><ul>{more}</ul></details>"
+    return (f"<div class='nnscope-result' style='max-width:800px;font-size:13px'>"
+            f"<strong>{html.escape(title)}</strong>{table}{image}"
+            + (f"<ul style='margin:.2em 0'>{said}</ul>" if said else "") + "</div>")
 
 
 def format_value(value: Any) -> str:
     """A number as a person reads it in a table: 4 significant digits for floats."""
-    if isinstance(value, float):
+    if isinstance(value, float) and not isinstance(value, bool):
         return f"{value:.4g}"
     return str(value)
 

@@ -29,6 +29,12 @@ def no_study(monkeypatch):
 
 BAD = [  # (arguments, option the one line must name, a word of what was expected)
     (["--radii", "nan"], "--radii", "spectral radius > 0"),
+    (["--train-length", "6"], "--train-length", "residues >= 7"),
+    (["--train-length", "30", "--distances", "25"], "--distances", "from 0 to 24 (--train-length 30"),
+    (["--seeds", "0"], "--seeds", "seeds >= 1"),
+    (["--learning-rate", "0"], "--learning-rate", "learning rate > 0"),
+    (["--learning-rate", "nan"], "--learning-rate", "learning rate > 0"),
+    (["--train-forget-biases", "inf"], "--train-forget-biases", "finite forget-gate bias"),
     (["--radii", "inf"], "--radii", "spectral radius > 0"),
     (["--radii", "0.5", "-1"], "--radii", "spectral radius > 0"),
     (["--radii=-inf"], "--radii", "spectral radius > 0"),
@@ -117,13 +123,15 @@ def test_fasta_names_the_options_it_ignores():
 def test_the_command_and_the_report_stage_run_the_same_study():
     """Same function and same options give the same numbers (the study is deterministic for a seed)."""
     stage = next(s for s in STAGES if s.name == "longseq")
-    assert stage.run is longseq_study.run_longseq and stage.detach and not stage.uses_model
+    from nnscope.report.figures_longseq import run_longseq_figures
+
+    assert stage.run is run_longseq_figures and stage.detach and not stage.uses_model
     assert stage.options == LongSeqOptions() and stage.quick == SHORT_STUDY
     q = SHORT_STUDY
     argv = ["longseq", "--lengths", *map(str, q.lengths), "--distances", *map(str, q.distances),
             "--radii", *map(str, q.spectral_radii), "--forget-biases", *map(str, q.forget_biases),
             "--hidden", str(q.hidden), "--train-count", str(q.train_count), "--test-count", str(q.test_count),
-            "--updates", str(q.updates)]
+            "--updates", str(q.updates), "--train-length", str(q.train_length), "--seeds", str(q.seeds)]
     args = build_parser(argv).parse_args(argv)
     assert options_from_args(LongSeqOptions, args, spectral_radii="radii") == stage.options_for(True, 0)
     assert stage.options_for(True, 7) == replace(SHORT_STUDY, seed=7)
@@ -156,7 +164,7 @@ def test_help_shows_defaults_as_typed():
     proc = subprocess.run([sys.executable, "-m", "nnscope", "longseq", "--help"], capture_output=True, text=True,
                           timeout=60)
     text = " ".join(proc.stdout.split())  # as one line, however the terminal wraps it
-    assert "(default: 1000 5000)" in text and "(default: 0.5 0.9 1.0 1.5 2.0)" in text
+    assert "(default: 1000)" in text and "(default: 0.5 0.9 1.0 1.5 2.0)" in text and "(default: 1.0 3.0)" in text
     assert "(default: [" not in text and "(default: (" not in text and "None" not in text
 
 

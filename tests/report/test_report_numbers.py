@@ -216,5 +216,5 @@ def test_longseq_section_is_the_short_study_and_its_answers_are_built_from_it(qu
     assert section["answers"] == longseq_answers(section)
     assert section["answer"] == section["finding"] == describe_longseq(section)
     assert [f["file"] for f in section["figures"]] == ["longseq_gradient_norms.png", "longseq_gradient_shares.png",
-                                                      "longseq_accuracy.png"]
+                                                      "longseq_accuracy.png", "longseq_learning_curves.png"]
     assert all((out / f["file"]).is_file() for f in section["figures"])

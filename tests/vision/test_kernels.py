@@ -17,7 +17,7 @@ from nnscope.vision.occlusion.c_loops import CLoopArgumentError
 from nnscope.vision.occlusion.incremental import IncrementalCNN
 from vision.occlusion_models import digit_like_images, random_model
 
-needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on this machine")
+needs_cc = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler on this machine (apt-get install gcc)")
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def loops():
     """The compiled loops (skips where none can be built)."""
     library = c_build.load()
     if library is None:
-        pytest.skip("no C compiler on this machine")
+        pytest.skip("no C compiler on this machine (apt-get install gcc)")
     return c_loops.CLoops(library)
 
 

@@ -29,7 +29,7 @@ def naive_outputs(model, images, patch, stride, fill=0.0) -> torch.Tensor:
     rows = covering_starts(images.shape[2], patch[0], stride[0])
     cols = covering_starts(images.shape[3], patch[1], stride[1])
     with torch.no_grad():
-        out = torch.empty(len(images), len(rows), len(cols), model(images).shape[1])
+        out = torch.empty(len(images), len(rows), len(cols), model(images.clone()).shape[1])
         for i, r in enumerate(rows):
             for j, c in enumerate(cols):
                 x = images.clone()
@@ -226,7 +226,7 @@ def test_each_window_is_exactly_the_largest_changed_span(name):
     from torch import fx
 
     from nnscope.vision.occlusion.traced import _stored_pass, patch_starts
-    from nnscope.vision.occlusion.traced_regions import plan_windows
+    from nnscope.vision.occlusion.traced_regions import track_windows
 
     torch.manual_seed(0)
     op, patch = SPAN_CASES[name]
@@ -235,7 +235,7 @@ def test_each_window_is_exactly_the_largest_changed_span(name):
     grid = [(r, c) for r in patch_starts(41, patch[0], 3) for c in patch_starts(38, patch[1], 3)]
     rows, cols = (np.array(v) for v in zip(*grid))
     fill = 10.0  # above every pixel, so a max pool's window holding the patch changes too
-    window = plan_windows(model, _stored_pass(model, x), rows, cols, patch)[next(iter(model.graph.nodes)).next]
+    window = track_windows(model, _stored_pass(model, x), rows, cols, patch)[next(iter(model.graph.nodes)).next]
     expected = brute_force_spans(op, x, rows, cols, patch, fill)
     assert not isinstance(window, str), window
     for i in range(2):  # rows, then columns
@@ -330,3 +330,73 @@ def test_drop_in_rejects_a_window_larger_than_the_input_as_captum_does():
         Occlusion(vgg_style()).attribute(images(), sliding_window_shapes=(3, 31, 4), target=0)
     with pytest.raises(NnscopeError, match="strides"):
         Occlusion(vgg_style()).attribute(images(), sliding_window_shapes=(3, 4, 4), strides=5, target=0)
+
+
+def test_banded_plans_give_border_groups_their_own_windows_and_stay_exact():
+    """Rows and columns of positions split into bands, each group planned on its own: the groups
+    cover every position once, border groups get smaller windows than the interior, and the maps
+    equal the naive loop whether banded or not."""
+    from nnscope.vision.occlusion.traced import _stored_pass, _trace, patch_starts, plan_groups
+    from nnscope.vision.occlusion.traced_regions import Window
+
+    model, x = MODELS["resnet"](), images(2, (3, 61, 57), seed=7)
+    patch, stride = (6, 5), (4, 3)
+    rows, cols = patch_starts(61, 6, 4), patch_starts(57, 5, 3)
+    grid = np.array([(r, c) for r in rows for c in cols])
+    traced, _ = _trace(model)
+    plans = plan_groups(traced, _stored_pass(traced, x), len(rows), len(cols), grid, patch)
+    assert len(plans) > 1
+    assert sorted(np.concatenate([m for m, _ in plans]).tolist()) == list(range(len(grid)))
+    sizes = [{n.name: w.size for n, w in plan.items() if isinstance(w, Window)} for _, plan in plans]
+    interior = sizes[[len(m) for m, _ in plans].index(max(len(m) for m, _ in plans))]
+    assert any(s[n][0] * s[n][1] < interior[n][0] * interior[n][1] for s in sizes for n in s if n in interior)
+    expected = naive_outputs(model, x, patch, stride, fill=0.2)
+    for banded in (True, False):
+        result = traced_occlusion(model, x, patch, stride, fill=0.2, batch=40, banded=banded)
+        assert result.method == "incremental"
+        assert (result.outputs - expected).abs().max() < TOLERANCE
+    assert "position groups" in result.note or not banded
+
+
+def test_the_cost_model_switches_to_full_passes_where_windows_cost_more():
+    """A wide conv whose window covers nearly all of its map runs full; the small first conv runs
+    windowed; the maps stay exact."""
+    from nnscope.vision.occlusion.traced import _stored_pass, _trace, patch_starts, plan_groups
+    from nnscope.vision.occlusion.traced_regions import Window, track_windows
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 9, padding=4), nn.ReLU(),
+                          nn.Conv2d(32, 32, 9, padding=4), nn.Flatten(), nn.Linear(32 * 20 * 20, 3)).eval()
+    x = images(1, (3, 20, 20), seed=8)
+    traced, _ = _trace(model)
+    stored = _stored_pass(traced, x)
+    starts = patch_starts(20, 3, 3)
+    grid = np.array([(r, c) for r in starts for c in starts])
+    tracked = track_windows(traced, stored, grid[:, 0], grid[:, 1], (3, 3))
+    (_, plan), = plan_groups(traced, stored, len(starts), len(starts), grid, (3, 3), banded=False)
+    names = {n.name: w for n, w in plan.items()}
+    assert isinstance(names["_0"], Window) and names["_4"] == "full"
+    assert isinstance({n.name: w for n, w in tracked.items()}["_4"], Window)  # trackable, but not worth it
+    result = traced_occlusion(model, x, (3, 3), (3, 3))
+    assert (result.outputs - naive_outputs(model, x, (3, 3), (3, 3))).abs().max() < TOLERANCE
+
+
+def test_gather_writes_each_window_with_its_fresh_values_into_one_contiguous_channels_last_tensor():
+    """Against a per-item loop: the stored map, the fresh window written over it (parts outside
+    the map or the window dropped), the window cut out; laid out as the conv reads it."""
+    from nnscope.vision.occlusion.traced_windows import gather
+
+    torch.manual_seed(0)
+    stored = torch.randn(2, 9, 8, 3)  # (N, H, W, C)
+    image, rows, cols, size = torch.tensor([0, 1, 1]), torch.tensor([0, 2, 5]), torch.tensor([1, 0, 3]), (4, 5)
+    fresh, fresh_rows, fresh_cols = torch.randn(3, 3, 3, 4), torch.tensor([-1, 3, 7]), torch.tensor([2, 0, 5])
+    out = gather(stored, 0, 0, image, rows, cols, size, fresh, fresh_rows, fresh_cols)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    for b in range(3):
+        full = stored[image[b]].permute(2, 0, 1).clone()
+        for i in range(3):
+            for j in range(4):
+                r, c = int(fresh_rows[b]) + i, int(fresh_cols[b]) + j
+                if 0 <= r < 9 and 0 <= c < 8:
+                    full[:, r, c] = fresh[b, :, i, j]
+        assert torch.equal(out[b], full[:, rows[b]:rows[b] + 4, cols[b]:cols[b] + 5])

@@ -12,6 +12,7 @@ from rich.table import Table
 from nnscope.cli.common import (add_command, add_data_options, add_out_option, add_user_model_options,
                                 lazy_progress_display, log, log_index_ignored_with_image, log_unused_mnist_options,
                                 not_nnscope_checkpoint, note_other_dataset, options_from_args, wants_user_model)
+from nnscope.cli.tables import print_table
 from nnscope.errors import NnscopeError
 from nnscope.options.attack import AttackOptions
 
@@ -145,14 +146,14 @@ def show(result: dict, console) -> None:
             labels = Counter(s["prediction"] for s in mine)
             table.add_row(f"{size}x{size}", str(len(mine)),
                           ", ".join(f"'{names[k]}': {v}" for k, v in sorted(labels.items())))
-        console.print(table)
+        print_table(console, table)
         table = Table("donor", "cut at", "pasted at", "size", "new label", "p", title="examples drawn")
         for k in result["examples"]:
             s = successes[k]
             table.add_row(f"{word} {s['donor_index']} ('{names[s['donor_digit']]}')",
                           f"({s['source_row']}, {s['source_col']})", f"({s['target_row']}, {s['target_col']})",
                           str(s["patch_size"]), f"'{names[s['prediction']]}'", f"{s['probabilities'][s['prediction']]:.3f}")
-        console.print(table)
+        print_table(console, table)
     for line in result["finding"]:
         console.print(line, highlight=False)
     if result["figures"]:

@@ -91,9 +91,11 @@ def add_checkpoint_option(parser: Parser) -> None:
                         help="model checkpoint written by 'nnscope train'")
 
 
-def add_out_option(parser: Parser, default: str = "report") -> None:
-    """--out DIR for figures."""
-    parser.add_argument("--out", type=Path, default=Path(default), metavar="DIR", help="folder for the figures")
+def add_out_option(parser: Parser, default: str | None = None) -> None:
+    """--out DIR for figures, default runs/COMMAND: a command never writes into report/ (the page's own folder)."""
+    default = default or str(Path("runs") / parser.prog.split()[-1])
+    parser.add_argument("--out", type=Path, default=Path(default), metavar="DIR",
+                        help=f"folder for the figures (default: {default})")
 
 
 def add_data_options(parser: Parser, default: str | None = "mnist") -> None:

@@ -3,6 +3,7 @@
 from rich.table import Table
 
 from nnscope.cli.common import add_command, add_data_options, log
+from nnscope.cli.tables import print_table
 
 
 def register(subparsers) -> None:
@@ -28,6 +29,6 @@ def show(result: dict, console) -> None:
     for c in range(10):
         table.add_row(str(c), f"{train['per_class'][c]:,}", f"{test['per_class'][c]:,}")
     table.add_row("all", f"{train['images']:,}", f"{test['images']:,}", style="bold")
-    console.print(table)
+    print_table(console, table)
     console.print(f"images {'x'.join(map(str, train['shape']))} pixels; mean pixel value "
                   f"{train['mean_pixel']:.4f} (train), {test['mean_pixel']:.4f} (test) on a 0..1 scale")

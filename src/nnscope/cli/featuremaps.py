@@ -6,6 +6,7 @@ from rich.table import Table
 
 from nnscope.cli.common import add_command, add_model_and_data_options, add_out_option, log, model_data_and_image, \
     options_from_args
+from nnscope.cli.tables import print_table
 from nnscope.options.featuremaps import FeatureMapsOptions
 
 
@@ -87,7 +88,7 @@ def show_ranking_and_ablations(result: dict, console, name) -> None:
         table.add_row(str(rank), str(row["channel"]), f"{row['effect_size']:+.2f}", name(row["higher_for"]), row["where"],
                       f"{row['ablated_margin']:.2f}" if "ablated_margin" in row else "",
                       f"{row['ablated_accuracy']:.2%}" if "ablated_accuracy" in row else "")
-    console.print(table)
+    print_table(console, table)
     for key in ("ablation", "mean_ablation"):
         study = result[key]
         how = {"zero": "zeroed", "mean": "set to their mean map"}[study["fill"]]
@@ -97,4 +98,4 @@ def show_ranking_and_ablations(result: dict, console, name) -> None:
             table.add_row(str(row["k"]), " ".join(map(str, row["top_channels"])), f"{row['top']['margin']:.2f}",
                           f"{row['random_margin']:.2f} ± {row['random_margin_std']:.2f}", f"{row['top']['accuracy']:.2%}",
                           f"{row['random_accuracy']:.2%}")
-        console.print(table)
+        print_table(console, table)

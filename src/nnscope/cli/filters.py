@@ -6,6 +6,7 @@ from rich.table import Table
 
 from nnscope.cli.common import add_command, add_out_option, options_from_args
 from nnscope.cli.model_options import add_model_options, model_options
+from nnscope.cli.tables import print_table
 from nnscope.options.filters import FiltersOptions
 
 
@@ -47,7 +48,7 @@ def show(result: dict, console) -> None:
         table.add_row(name, "x".join(map(str, s["shape"])), f"{s['min']:+.3f}", f"{s['max']:+.3f}",
                       f"{s['mean']:+.3f}", f"{s['std']:.3f}", f"{s['share_positive']:.0%}",
                       f"#{s['strongest_filter']} ({max(s['filter_norms']):.2f})")
-    console.print(table)
+    print_table(console, table)
     for line in result["finding"]:
         console.print(line, highlight=False)
     console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)

@@ -2,6 +2,7 @@
 
 from nnscope.cli.common import add_command
 from nnscope.cli.model_options import add_model_options, model_options
+from nnscope.cli.tables import print_table
 
 
 def register(subparsers) -> None:
@@ -53,7 +54,7 @@ def show(result: dict, console) -> None:
         name = "  " * depth + (layer["name"].rsplit(".", 1)[-1] if layer["name"] else "(model)")
         order = "-" if layer["call_order"] is None else f"#{layer['call_order'] + 1}"
         table.add_row(name, layer["type"], shown_shape(layer["output_shape"]), f"{layer['parameters']:,}", order)
-    console.print(table)
+    print_table(console, table)
     c, h, w = result["input_shape"]
     size = "this size only" if result["fixed_size"] else "other sizes too"
     console.print(f"input {c} x {h} x {w} ({size}), {result['classes']} classes, "

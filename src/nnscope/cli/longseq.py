@@ -6,6 +6,7 @@ from pathlib import Path
 from rich.table import Table
 
 from nnscope.cli.common import add_command, add_out_option, log, options_from_args, progress_bar
+from nnscope.cli.tables import print_table
 from nnscope.options.longseq import LongSeqOptions
 
 DEFAULTS = LongSeqOptions
@@ -25,10 +26,12 @@ def register(subparsers) -> None:
         run=run, show=show,
     )
     parser.add_argument("--lengths", type=int, nargs="+", default=DEFAULTS.lengths, metavar="T",
-                        help="sequence lengths in residues: gradients and the ESN at each, RNN/LSTM training at the "
-                        "shortest")
+                        help="sequence lengths in residues (= steps) of the gradient measurement")
     parser.add_argument("--distances", type=int, nargs="+", default=DEFAULTS.distances, metavar="D",
-                        help="motif distances from the end of the sequence, in residues after the motif")
+                        help="motif distances from the end of the sequence, in residues after the motif (ESN and "
+                        "training)")
+    parser.add_argument("--train-length", type=int, default=DEFAULTS.train_length, metavar="T",
+                        help="residues of the sequences the ESN, the RNNs and the LSTMs learn from")
     parser.add_argument("--radii", type=float, nargs="+", default=DEFAULTS.spectral_radii, metavar="R",
                         help="spectral radii of W for the gradient measurement (each > 0)")
     parser.add_argument("--forget-biases", type=float, nargs="+", default=DEFAULTS.forget_biases, metavar="B",
@@ -38,7 +41,13 @@ def register(subparsers) -> None:
     parser.add_argument("--hidden", type=int, default=DEFAULTS.hidden, metavar="N",
                         help="units of the RNNs and LSTMs")
     parser.add_argument("--updates", type=int, default=DEFAULTS.updates, metavar="N",
-                        help="Adam updates for each end-to-end model (the small budget)")
+                        help="Adam updates of each trained model (the same budget for the RNN and the LSTM)")
+    parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate, metavar="LR",
+                        help="Adam step size of each trained model")
+    parser.add_argument("--seeds", type=int, default=DEFAULTS.seeds, metavar="N",
+                        help="trained models per network and distance (different initial weights and batch orders)")
+    parser.add_argument("--train-forget-biases", type=float, nargs="+", default=DEFAULTS.train_forget_biases,
+                        metavar="B", help="initial forget-gate biases of the trained LSTMs")
     parser.add_argument("--train-count", type=int, default=DEFAULTS.train_count, metavar="N",
                         help="training sequences per distance")
     parser.add_argument("--test-count", type=int, default=DEFAULTS.test_count, metavar="N",
@@ -79,6 +88,13 @@ class StageBars:
         self.advance = None
 
 
+def median(values) -> float:
+    """The median of a few numbers (the seeds' accuracies)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def run(args) -> dict:
     """Check the options, run the study, write its figures, answers and numbers to --out."""
     options = options_from_args(LongSeqOptions, args, spectral_radii="radii")
@@ -86,16 +102,32 @@ def run(args) -> dict:
     for option in options.unused():
         log(f"note: {option} is ignored with --fasta (only the echo state network runs)")
     # torch and matplotlib: only once the options are valid (start-up)
-    from nnscope.recurrent.longseq_study import run_longseq, write_longseq_files
+    from nnscope.report.figures_longseq import run_longseq_figures
 
     bars = StageBars()
     try:
-        result = run_longseq(None, None, options, out=args.out, progress=bars)  # checks --out before the work
+        result = run_longseq_figures(None, None, options, out=args.out, progress=bars)  # checks --out before the work
     finally:
         bars.close()
     if "seconds" in result:
         log(f"measured in {result['seconds']:.1f} s; figures and answers in {args.out}")
     return write_longseq_files(result, args.out)
+
+
+def write_longseq_files(result: dict, out) -> dict:
+    """Write the answers (longseq_answers.md) and every number (longseq.json, or longseq_fasta.json) into `out`."""
+    from nnscope.fileio import atomic_write_text, write_json
+    from nnscope.findings.longseq import answers_markdown
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if "records" in result:  # --fasta
+        write_json(out / "longseq_fasta.json", result)
+        return result
+    result["answers_file"] = str(atomic_write_text(out / "longseq_answers.md", answers_markdown(result)))
+    result["json_file"] = str(out / "longseq.json")
+    write_json(out / "longseq.json", result)
+    return result
 
 
 def show(result: dict, console) -> None:
@@ -106,7 +138,7 @@ def show(result: dict, console) -> None:
                             f"test records, lengths {result['lengths']['min']}-{result['lengths']['max']}")
         for kind in ("final", "mean"):
             table.add_row(f"{kind} state", f"{result[kind]['train_accuracy']:.1%}", f"{result[kind]['test_accuracy']:.1%}")
-        console.print(table)
+        print_table(console, table)
         for line in result["finding"]:
             console.print(line, highlight=False)
         return
@@ -120,15 +152,16 @@ def show(result: dict, console) -> None:
     for r in (r for r in result["gradients"]["lstm"] if r["length"] == longest):
         grads.add_row("LSTM cell", f"forget bias {r['forget_bias']:g}", f"{r['cell_rate']['factor_per_step']:.3f}",
                       f"{r['cell_rate']['log10_change_over_sequence']:+.1f}", f"{r['far_share']['U_and_W']:.1%}")
-    console.print(grads)
+    print_table(console, grads)
     trained = result["trained"]
-    acc = Table("distance", "ESN final", "ESN mean", "RNN (BPTT)", "LSTM (BPTT)",
-                title=f"test accuracy, T = {trained['length']}")
-    esn_rows = [r for r in result["esn"]["accuracy"] if r["length"] == trained["length"]]
-    for e, rnn, lstm in zip(esn_rows, trained["rnn"], trained["lstm"]):
-        acc.add_row(str(e["distance"]), f"{e['final']['test_accuracy']:.1%}", f"{e['mean']['test_accuracy']:.1%}",
-                    f"{rnn['test_accuracy']:.1%}", f"{lstm['test_accuracy']:.1%}")
-    console.print(acc)
+    setups = [("RNN", trained["rnn"])] + [(f"LSTM b_f={b:g}", [r for r in trained["lstm"] if r["forget_bias"] == b])
+                                          for b in trained["forget_biases"]]
+    acc = Table("distance", "ESN", *(name for name, _ in setups),
+                title=f"median test accuracy over {trained['seeds']} seeds, T = {trained['length']}")
+    for i, e in enumerate(result["esn"]["accuracy"]):
+        acc.add_row(str(e["distance"]), f"{e['final']['test_accuracy']:.0%}",
+                    *(f"{median(rows[i]['test_accuracy']):.0%}" for _, rows in setups))
+    print_table(console, acc)
     for key, text in result["answers"].items():
         console.print(f"[bold]{key}[/bold] {text}\n", highlight=False)
     out = Path(result["json_file"]).parent

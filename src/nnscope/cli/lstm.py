@@ -4,6 +4,7 @@ import functools
 
 from nnscope.cli.common import add_command, options_from_args
 from nnscope.cli.rnn import add_params_options, add_row, array_text, gradient_check_table, loss_text, make_table
+from nnscope.cli.tables import print_table
 from nnscope.options.lstm import CELL_ACTIVATIONS, LSTMOptions
 
 
@@ -47,7 +48,7 @@ def show(result: dict, console, explain: bool = False) -> None:
     table = make_table("biases and why", explain=False)
     for name, value in result["biases"].items():
         add_row(table, False, name, value)
-    console.print(table)
+    print_table(console, table)
     for line in result["bias_choice"]:
         console.print(f"  • {line}", highlight=False)
 
@@ -62,7 +63,7 @@ def show(result: dict, console, explain: bool = False) -> None:
         add_row(table, explain, f"s({t})", s["s"], f"f({t}) ⊙ s({p}) + g({t}) ⊙ cell input({t})")
         add_row(table, explain, f"h({t})", s["h"], f"tanh(s({t})) ⊙ q({t})")
         add_row(table, explain, f"y({t})", s["y"], f"softmax(c + V h({t}))", end_section=True)
-    console.print(table)
+    print_table(console, table)
     console.print(loss_text(result) + f"   (Problem 3's RNN with the same b, c, U, V, W: "
                   f"{result['rnn_loss_same_parameters']!r})", highlight=False)
 
@@ -86,9 +87,9 @@ def show(result: dict, console, explain: bool = False) -> None:
                 f"dL/df({t}) ⊙ f({t}) ⊙ (1 − f({t})), σ' = σ (1 − σ)")
         add_row(table, explain, f"dL/db_f summed over t = {T}..{t}", s["dL_db_f_sum_from_T_down_to_t"],
                 f"Σ_(k={t}..{T}) dL/df(k) ⊙ f(k) ⊙ (1 − f(k))", end_section=True)
-    console.print(table)
+    print_table(console, table)
 
-    console.print(gradient_check_table(result, "b_f", explain))
+    print_table(console, gradient_check_table(result, "b_f", explain))
 
     grads = result["grads"]
     table = make_table("3. gradients of the other parameters (reverse mode), biases checked by differences", explain)
@@ -106,6 +107,6 @@ def show(result: dict, console, explain: bool = False) -> None:
     for name in ("U_f", "W_f", "U_g", "W_g", "U_o", "W_o"):
         if name in grads:
             add_row(table, explain, f"dL/d{name}", grads[name], "its own gate's share")
-    console.print(table)
+    print_table(console, table)
     for line in result["finding"][len(result["bias_choice"]):]:  # the bias lines are printed above
         console.print(line, highlight=False)

@@ -10,6 +10,7 @@ from rich.table import Table
 from nnscope.cli.common import (add_command, add_data_options, add_out_option, lazy_progress_display, log,
                                 log_unused_mnist_options, note_other_dataset, options_from_args, progress_display)
 from nnscope.cli.model_options import add_model_options, model_options
+from nnscope.cli.tables import print_table
 from nnscope.errors import NnscopeError
 from nnscope.options.checks import ignored
 from nnscope.options.occlusion import AGGREGATE_IMAGES, SIDE, ModelOcclusionOptions, OcclusionOptions
@@ -179,7 +180,7 @@ def show(result: dict, console) -> None:
         table.add_row("engine", result["engine"])
         table.add_row("class of map 1", f"'{names[digit]}' (from the {result['target_from']})")
     table.add_row("time", f"{result['seconds']:.2f} s")
-    console.print(table)
+    print_table(console, table)
     parts = result["which_parts_matter"]["parts"]
     split = result["which_parts_matter"].get("split", "digit parts")
     pixels = "ink pixels" if split == "digit parts" else "pixels"
@@ -187,7 +188,7 @@ def show(result: dict, console) -> None:
                   title=f"which parts matter ({split})")
     for name, p in sorted(parts.items(), key=lambda kv: -kv[1]["mean_drop"]):
         table.add_row(name, str(p["pixels"]), f"{p['mean_drop']:.3f}", f"{p['hidden_share']:.0%}")
-    console.print(table)
+    print_table(console, table)
     for line in result["finding"]:
         console.print(line, highlight=False)
     console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]),

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from nnscope.cli.common import add_command, log, stderr_console, wants_user_model
 from nnscope.cli.model_options import add_model_options, model_options
+from nnscope.cli.tables import print_table
 from nnscope.options.report import ReportOptions
 from nnscope.options.train import RECIPE_NAMES
 
@@ -109,8 +110,19 @@ def run_on_user_model(args, options: ReportOptions) -> dict:
     return result
 
 
+def interrupt_on_sigterm() -> None:
+    """SIGTERM ends the report as Ctrl-C does: its worker processes are stopped and the page is left as it was."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def with_progress(build):
     """`build(on_event)` with a progress row per stage on a terminal, else one log line per stage."""
+    interrupt_on_sigterm()
     console = stderr_console()
     if not console.is_terminal:
         return build(stage_lines)
@@ -125,7 +137,7 @@ def show(result: dict, console) -> None:
     for name, stage in result["stages"].items():
         status = "not available" if not stage["available"] else "reused" if stage["reused"] else "computed"
         table.add_row(name, status, f"{stage['seconds']:.1f}" if stage["available"] else "-")
-    console.print(table)
+    print_table(console, table)
     if "model" in result:
         accuracy = "not measured (no --data)" if result["accuracy"] is None else f"{result['accuracy']:.2%}"
         console.print(f"model {result['model']}; accuracy on --data {accuracy}; total {result['seconds']:.1f} s",

@@ -6,6 +6,7 @@ from pathlib import Path
 from rich.table import Table
 
 from nnscope.cli.common import add_command, options_from_args
+from nnscope.cli.tables import print_table
 from nnscope.options.rnn import RNNOptions
 
 
@@ -120,7 +121,7 @@ def show(result: dict, console, explain: bool = False) -> None:
         add_row(table, explain, f"h({t})", s["h"], f"tanh(a({t}))")
         add_row(table, explain, f"o({t})", s["o"], f"c + V h({t})")
         add_row(table, explain, f"y({t})", s["y"], f"softmax(o({t}))", end_section=True)
-    console.print(table)
+    print_table(console, table)
     console.print(loss_text(result), highlight=False)
 
     table = make_table(f"2. dL/db by unfolding through time, reverse mode (t = {T} down to 1)", explain)
@@ -136,7 +137,7 @@ def show(result: dict, console, explain: bool = False) -> None:
                 f"dL/da({t}) ∂a({t})/∂b, and ∂a({t})/∂b = I")
         add_row(table, explain, f"dL/db summed over t = {T}..{t}", s["dL_db_sum_from_T_down_to_t"],
                 f"Σ_(k={t}..{T}) dL/da(k)", end_section=True)
-    console.print(table)
+    print_table(console, table)
 
     table = make_table("3. the same dL/db in forward mode (sensitivities carried from t = 1 up)", explain)
     for s in steps:
@@ -144,9 +145,9 @@ def show(result: dict, console, explain: bool = False) -> None:
         add_row(table, explain, f"da({t})/db", s["da_db"], "I" if t == 1 else f"I + W dh({t - 1})/db")
         add_row(table, explain, f"dh({t})/db", s["dh_db"], f"diag(1 − h({t})²) da({t})/db", end_section=True)
     add_row(table, explain, "dL/db", result["grad_b_forward_mode"], f"(dh({T})/db)ᵀ dL/dh({T})")
-    console.print(table)
+    print_table(console, table)
 
-    console.print(gradient_check_table(result, "b", explain))
+    print_table(console, gradient_check_table(result, "b", explain))
 
     grads = result["grads"]
     table = make_table("4. gradients of every parameter (reverse mode)", explain)
@@ -154,7 +155,7 @@ def show(result: dict, console, explain: bool = False) -> None:
                 "U": "Σ_t dL/da(t) x(t)ᵀ", "V": f"dL/do({T}) h({T})ᵀ"}
     for name, formula in formulas.items():
         add_row(table, explain, f"dL/d{name}", grads[name], formula)
-    console.print(table)
+    print_table(console, table)
 
     lr = result["learning_rate"]
     table = make_table(f"5. one gradient-descent step on b (learning rate η = {number(lr)})", explain)
@@ -166,7 +167,7 @@ def show(result: dict, console, explain: bool = False) -> None:
     predicted = result["loss_change_first_order_prediction"] + 0.0  # + 0.0 turns -0.0 into 0.0
     add_row(table, explain, "change in L", f"{change:.6e} (first-order prediction {predicted:.6e})",
             "L(b − η g) − L(b) ≈ −η ‖g‖²")
-    console.print(table)
+    print_table(console, table)
     show_finding(result, console)
 
 

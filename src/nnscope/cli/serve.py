@@ -35,7 +35,7 @@ def run(args) -> dict:
 
     sock = bind(args.host, args.port)  # first: a bad or busy port fails at once, before the model loads
     try:
-        server = Server(make_app(choice), sock)
+        server = Server(make_app(choice), sock, host=args.host)
     except BaseException:
         sock.close()
         raise

@@ -6,6 +6,7 @@ from rich.table import Table
 
 from nnscope.cli.common import (add_command, add_model_and_data_options, add_out_option, lazy_progress_display, log,
                                 model_data_and_image, options_from_args)
+from nnscope.cli.tables import print_table
 from nnscope.options.shift import PADDINGS, SIDE, ShiftOptions
 
 
@@ -69,7 +70,7 @@ def show(result: dict, console) -> None:
         top3 = sorted(range(len(p)), key=lambda c: -p[c])[:3]
         table.add_row(key, names[result[key]["prediction"]], f"{p[result[key]['prediction']]:.4f}",
                       f"{p[result['digit']]:.4f}", ", ".join(f"{names[c]}: {p[c]:.3f}" for c in top3))
-    console.print(table)
+    print_table(console, table)
     if "sweep" in result:
         sweep = result["sweep"]
         for axis in ("x", "y"):
@@ -77,7 +78,7 @@ def show(result: dict, console) -> None:
             table = Table("padding", *[f"{s:+d}" for s in shifts], title=f"accuracy (%) for shifts in {axis}")
             for padding in sweep["paddings"]:
                 table.add_row(padding, *[f"{100 * a:.1f}" for a in sweep["accuracy"][axis][padding]])
-            console.print(table)
+            print_table(console, table)
     for line in result["finding"]:
         console.print(line, highlight=False)
     console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)

@@ -5,6 +5,7 @@ from pathlib import Path
 from rich.table import Table
 
 from nnscope.cli.common import add_command, add_data_options, log, options_from_args, progress_display
+from nnscope.cli.tables import print_table
 from nnscope.options.train import DEVICES, RECIPE_NAMES, TrainOptions
 
 
@@ -62,4 +63,4 @@ def show(result: dict, console) -> None:
     table.add_row("parameters", f"{result['parameters']:,}")
     table.add_row("conv layers", str(result["conv_layers"]))
     table.add_row("checkpoint", result["checkpoint"])
-    console.print(table)
+    print_table(console, table)

@@ -6,9 +6,11 @@
   so that its submodules keep their names and can be hooked;
 - `path/to/file.py:NAME` (see `nnscope.models.pyfile`: importing the file runs its code), with
   optional `--weights`.
-Checkpoints and weights are read with `torch.load(weights_only=True)`; TorchScript's code is
-compiled and run by TorchScript, not by Python. `torch.export.load` would unpickle some payloads
-with `weights_only=False`, so a .pt2 is opened only after `check_pt2_payloads` found none.
+Checkpoints and weights are read with `torch.load(weights_only=True)`. A TorchScript file is a program:
+it is loaded only when its code defines no `__setstate__`, and run only when every operator of its
+graph is one that computes (`nnscope.models.guards`). A .pt2 is opened only when it holds nothing but
+the plain tensors and JSON that torch.export.save writes, so torch.export.load never reaches a pickle.
+Every archive has its CRCs checked first. docs/security.md says what each format may do.
 """
 
 import io
@@ -23,7 +25,11 @@ import torch
 from torch import nn
 
 from nnscope.errors import NnscopeError
+from nnscope.fileio import note_input
 from nnscope.images import one_line
+from nnscope.archives import check_archive
+from nnscope.models.guards import (check_pt2_members, check_script_operators,
+                                   check_script_source, weights_only_loads)
 from nnscope.model import CHECKPOINT_FORMAT, CNN
 from nnscope.model import load_model as load_checkpoint
 from nnscope.models.pyfile import module_from_python_file, split_python_spec
@@ -68,6 +74,7 @@ def read_network(spec: str | Path | nn.Module, weights: str | Path | None = None
     python = split_python_spec(str(spec))
     if python is not None:
         path, name = python
+        note_input(path)
         module = module_from_python_file(path, name)
         if weights is not None:
             load_weights(module, weights, f"{path}:{name}")
@@ -84,6 +91,11 @@ def read_network(spec: str | Path | nn.Module, weights: str | Path | None = None
                            "a torch.export .pt2 program or FILE.py:NAME")
     if path.is_dir():
         raise NnscopeError(f"--model: {path} is a folder; expected a model file or FILE.py:NAME")
+    if not path.is_file():
+        raise NnscopeError(f"--model: {path} is not a regular file (a device, a pipe or a socket); "
+                           "expected a model file or FILE.py:NAME")
+    check_archive(path, "--model")
+    note_input(path)
     names = zip_names(path)
     if any(n.endswith("/archive_format") for n in names):
         return read_exported(path, names)
@@ -93,13 +105,15 @@ def read_network(spec: str | Path | nn.Module, weights: str | Path | None = None
 
 
 def read_torchscript(path: Path) -> Network:
-    """A TorchScript file; its submodules' types are their original class names."""
+    """A TorchScript file whose code only computes; its submodules' types are their original class names."""
+    check_script_source(path, zip_names(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # torch's notice that TorchScript is deprecated
             module = torch.jit.load(str(path), map_location="cpu")
     except RuntimeError as e:
         raise NnscopeError(f"--model: {path}: TorchScript file torch.jit.load cannot read ({one_line(e)})") from None
+    check_script_operators(module, path)
     types = {name: m.original_name for name, m in module.named_modules()}
     return Network(module.eval(), "torchscript", f"TorchScript file {path}", layer_types=types)
 
@@ -131,9 +145,10 @@ def check_pt2_payloads(path: Path, names: list[str]) -> None:
 
 def read_exported(path: Path, names: list[str]) -> Network:
     """A torch.export program, unflattened back into named submodules, with the input shape it was exported for."""
+    check_pt2_members(path, names)
     check_pt2_payloads(path, names)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), weights_only_loads():
             warnings.simplefilter("ignore")  # torch's deprecation notices about its own serialiser
             program = torch.export.load(str(path))
             module = torch.export.unflatten(program)

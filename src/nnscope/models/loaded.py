@@ -6,6 +6,8 @@ once on a seeded random batch: that pass checks the contract, counts the classes
 which `nn.Conv2d` modules run, in forward order.
 """
 
+import contextlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -14,8 +16,11 @@ import torch
 from torch import nn
 
 from nnscope.errors import NnscopeError
+from nnscope.fileio import note_input
 from nnscope.images import one_line
+from nnscope.limits import MAX_TEXT_BYTES, size_text
 from nnscope.models.formats import Network, read_network
+from nnscope.models.guards import within_time_limit
 from nnscope.models.layers import (describe_layers, hooked_forward, is_conv2d, layer_type, resolve_layer, shape_of,
                                    torchscript_call_order)
 
@@ -92,6 +97,12 @@ class LoadedModel:
 def read_class_names(path: str | Path) -> tuple[str, ...]:
     """One class name a line (blank lines at the end ignored)."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise NnscopeError(f"--class-names: {path} is a folder, a device or a pipe; expected a text file, one name a line")
+    if path.is_file() and path.stat().st_size > MAX_TEXT_BYTES:
+        raise NnscopeError(f"--class-names: {path}: {size_text(path.stat().st_size)}; the limit is "
+                           f"{size_text(MAX_TEXT_BYTES)} for a text file of class names")
+    note_input(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
@@ -117,13 +128,22 @@ def check_norm(option: str, values: Sequence[float] | None, channels: int) -> li
     return values
 
 
-def probe(model: PixelModel, shape: tuple[int, int, int], batch: int) -> torch.Tensor:
-    """The model's output on a seeded random batch of `shape`; any exception becomes one line."""
+def probe(model: PixelModel, shape: tuple[int, int, int], batch: int, source: str = "the model") -> torch.Tensor:
+    """The model's output on a seeded random batch of `shape`, within the probing time limit; a model that
+    exits the process (sys.exit) is reported, not obeyed."""
     generator = torch.Generator().manual_seed(PROBE_SEED)
     x = torch.rand(batch, *shape, generator=generator)
     device = next(iter([*model.parameters(), *model.buffers()]), x).device
-    with torch.no_grad():
-        return model(x.to(device))
+
+    def run():
+        with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):  # its prints must not mix into --json
+            return model(x.to(device))
+
+    try:
+        return within_time_limit(run, f"{source} on a ({batch}, {', '.join(map(str, shape))}) input")
+    except SystemExit as e:
+        raise NnscopeError(f"--model: {source} called sys.exit({e.code!r}) in its forward pass; "
+                           "expected it to return logits") from None
 
 
 def check_logits(output, batch: int, shape: tuple[int, int, int], source: str) -> int:
@@ -134,7 +154,18 @@ def check_logits(output, batch: int, shape: tuple[int, int, int], source: str) -
     if output.ndim != 2 or output.shape[0] != batch or output.shape[1] < 1 or not output.is_floating_point():
         raise NnscopeError(f"--model: {what} returned {output.dtype} of shape {tuple(output.shape)}; "
                            f"expected logits (N, K) = ({batch}, K)")
+    check_finite(output, what)
     return int(output.shape[1])
+
+
+def check_finite(output: torch.Tensor, what: str) -> None:
+    """Refuse logits holding NaN or infinity: every finding made from them would be about nothing.
+    The line names the first image and logit that is not finite."""
+    bad = (~torch.isfinite(output)).nonzero()
+    if len(bad):
+        n, k = (int(v) for v in bad[0])
+        raise NnscopeError(f"--model: {what} returned {float(output[n, k])} at image {n}, logit {k} "
+                           f"({len(bad)} of {output.numel()} logits not finite); expected finite logits")
 
 
 def takes_other_sizes(model: PixelModel, shape: tuple[int, int, int]) -> bool:
@@ -142,6 +173,8 @@ def takes_other_sizes(model: PixelModel, shape: tuple[int, int, int]) -> bool:
     bigger = (shape[0], shape[1] + SIZE_CHECK_GROWTH[0], shape[2] + SIZE_CHECK_GROWTH[1])
     try:
         output = probe(model, bigger, PROBE_BATCH)
+    except NnscopeError:  # the time limit, sys.exit or non-finite logits: said at once, not taken for a fixed size
+        raise
     except Exception:  # a fixed-size model fails in its own way (a Linear of the wrong width, a guard)
         return False
     return isinstance(output, torch.Tensor) and output.ndim == 2 and output.shape[0] == PROBE_BATCH
@@ -168,10 +201,10 @@ def first_pass(network: Network, module: nn.Module, shapes: list, mean, std, dev
                            network.static_batch).to(device).eval()
         try:
             if network.format == "torchscript":
-                output, calls = probe(model, shape, PROBE_BATCH), dict.fromkeys(torchscript_call_order(module))
+                output, calls = probe(model, shape, PROBE_BATCH, network.source), dict.fromkeys(torchscript_call_order(module))
                 calls[""] = shape_of(output)  # the one output seen from Python
             else:
-                output, calls = hooked_forward(module, lambda: probe(model, shape, PROBE_BATCH))
+                output, calls = hooked_forward(module, lambda: probe(model, shape, PROBE_BATCH, network.source))
         except NnscopeError:
             raise
         except Exception as e:  # the user's forward pass: whatever it raises is reported in one line

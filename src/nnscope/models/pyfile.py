@@ -5,6 +5,7 @@ the user's own code, named by the user on the command line. nnscope writes nothi
 `__pycache__`). NAME is a callable returning an `nn.Module` (a class, a function) or a module instance.
 """
 
+import contextlib
 import difflib
 import importlib.util
 import sys
@@ -45,7 +46,8 @@ def run_file(path: Path):
     sys.dont_write_bytecode = True  # never write __pycache__ into the user's folder
     sys.modules[module_name] = module  # dataclasses and pickling look the module up by name
     try:
-        spec.loader.exec_module(module)
+        with contextlib.redirect_stdout(sys.stderr):  # its prints must not mix into a --json document
+            spec.loader.exec_module(module)
     except BaseException:
         sys.modules.pop(module_name, None)  # no half-run module left behind
         raise
@@ -86,8 +88,9 @@ def module_from_python_file(path: Path, name: str) -> nn.Module:
         raise NnscopeError(f"--model: {path}:{name} is a {type(value).__name__}; "
                            "expected a callable returning an nn.Module, or an nn.Module instance")
     try:
-        built = value()
-    except Exception as e:  # the user's code
+        with contextlib.redirect_stdout(sys.stderr):
+            built = value()
+    except (Exception, SystemExit) as e:  # the user's code
         raise NnscopeError(f"--model: calling {name}() of {path} failed: {where_it_failed(e, path)}"
                            f"{type(e).__name__}: {one_line(e)}") from None
     if not isinstance(built, nn.Module):

@@ -12,7 +12,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from nnscope.archives import check_archive
 from nnscope.errors import NnscopeError
+from nnscope.fileio import note_input
 from nnscope.images import one_line
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # added by DataParallel/DistributedDataParallel and torch.compile
@@ -22,8 +24,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of `path`: safetensors by its suffix, else a torch.save dict (a bare state dict or one
     under the key 'state_dict', as nnscope's and Lightning's checkpoints hold it)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise NnscopeError(f"--weights: {path}: no such file; expected a state dict (torch.save) or a .safetensors file")
+    if not path.is_file():
+        raise NnscopeError(f"--weights: {path} is a folder, a device or a pipe; "
+                           "expected a state dict (torch.save) or a .safetensors file")
+    note_input(path)
     if path.suffix.lower() == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -32,6 +38,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as e:
             raise NnscopeError(f"--weights: {path}: not a readable .safetensors file ({one_line(e)})") from None
+    check_archive(path, "--weights")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
@@ -78,6 +85,9 @@ def load_weights(network: nn.Module, path: str | Path, model_name: str) -> None:
     """Load the weights of `path` into `network` (all of them, every key), or say which key does not fit."""
     expected = network.state_dict()
     state = without_wrapper_prefix(read_state_dict(path), expected)
+    for key, value in state.items():  # copying into a real parameter would drop the imaginary part without a word
+        if value.is_complex() and key in expected and not expected[key].is_complex():
+            raise NnscopeError(f"--weights: {path}: {key!r} holds complex numbers; {model_name} expects real values")
     problems = weights_mismatch(state, expected)
     if problems:
         raise NnscopeError(f"--weights: {path} does not fit {model_name}: {'; '.join(problems)}")

@@ -11,29 +11,34 @@ MOTIF_RESIDUES = 6  # length of the task's two motifs (nnscope.recurrent.sequenc
 LARGEST_SEED = 2**63 - 1  # torch's generators take seeds below 2^64, numpy any; one bound for every draw
 
 # the option of the command line behind each field
-OPTION_NAMES = {"lengths": "--lengths", "distances": "--distances", "spectral_radii": "--radii",
-                "forget_biases": "--forget-biases", "far": "--far", "hidden": "--hidden", "updates": "--updates",
+OPTION_NAMES = {"lengths": "--lengths", "distances": "--distances", "train_length": "--train-length",
+                "spectral_radii": "--radii", "forget_biases": "--forget-biases", "far": "--far", "hidden": "--hidden",
+                "updates": "--updates", "seeds": "--seeds", "learning_rate": "--learning-rate",
+                "train_forget_biases": "--train-forget-biases",
                 "train_count": "--train-count", "test_count": "--test-count", "esn_size": "--esn-size",
                 "esn_radius": "--esn-radius", "esn_input_scaling": "--esn-input-scaling", "ridge": "--ridge",
                 "fasta": "--fasta", "seed": "--seed"}
 # the unit each whole-number option counts, for its error message
-UNITS = {"hidden": "of units", "updates": "of Adam updates", "train_count": "of sequences",
+UNITS = {"hidden": "of units", "updates": "of Adam updates", "seeds": "of seeds", "train_count": "of sequences",
          "test_count": "of sequences", "esn_size": "of reservoir units"}
 ESN_FIELDS = ("esn_size", "esn_radius", "esn_input_scaling", "ridge", "fasta", "seed")  # what --fasta uses
 
 
 @dataclass(frozen=True)
 class LongSeqOptions:
-    """The long-sequence study; the defaults take about 90 s of CPU time (1000 and 5000 steps)."""
+    """The long-sequence study; the defaults take about 100 s of CPU time (one thread)."""
 
-    lengths: tuple[int, ...] = (1000, 5000)  # sequence lengths tau in residues (= steps): gradients and the ESN at
-    #   each, the RNN and LSTM trained at the shortest
-    distances: tuple[int, ...] = (0, 10, 30, 100, 300)  # residues between the motif and the end of the sequence
+    lengths: tuple[int, ...] = (1000,)  # sequence lengths tau (= steps) of the gradient measurement (4.1, 4.3)
+    distances: tuple[int, ...] = (0, 10, 20, 40)  # residues between the motif and the end: ESN and training
+    train_length: int = 50  # residues of every sequence the ESN, the RNN and the LSTM learn from
     spectral_radii: tuple[float, ...] = (0.5, 0.9, 1.0, 1.5, 2.0)  # largest |eigenvalue| of the RNN's W, per run
     forget_biases: tuple[float, ...] = (0.0, 1.0, 3.0)  # b_f of the LSTM in the gradient measurement
     far: int = 100  # k, in steps: inputs more than k steps before the end count as the far past
-    hidden: int = 32  # units of every RNN and LSTM (measured and trained)
-    updates: int = 40  # Adam updates of each end-to-end model (the small budget)
+    hidden: int = 16  # units of every RNN and LSTM (measured and trained)
+    updates: int = 300  # Adam updates of each trained model (the same budget for the RNN and the LSTM)
+    learning_rate: float = 0.02  # Adam step size of every trained model
+    seeds: int = 4  # trained models per network and distance, from different initial weights and batch orders
+    train_forget_biases: tuple[float, ...] = (1.0, 3.0)  # initial b_f of the trained LSTMs (1 is the usual start)
     train_count: int = 512  # training sequences per distance (ESN, RNN and LSTM see the same ones)
     test_count: int = 256  # held-out test sequences per distance
     esn_size: int = 100  # reservoir units of the echo state network
@@ -45,24 +50,30 @@ class LongSeqOptions:
 
     def check(self) -> None:
         """Raise NnscopeError naming the option (as the command line spells it) that does not fit."""
-        for name, low in (("hidden", 2), ("updates", 1), ("train_count", 2), ("test_count", 2), ("esn_size", 1)):
+        for name, low in (("hidden", 2), ("updates", 1), ("seeds", 1), ("train_count", 2), ("test_count", 2),
+                          ("esn_size", 1)):
             whole_number(OPTION_NAMES[name], getattr(self, name), low, unit=UNITS[name])
         whole_number("--seed", self.seed, 0, LARGEST_SEED)
         real_number("--esn-radius", self.esn_radius, 0, what="a spectral radius")
         real_number("--esn-input-scaling", self.esn_input_scaling, 0, what="an input scaling")
         real_number("--ridge", self.ridge, 0, what="a ridge penalty")
+        real_number("--learning-rate", self.learning_rate, 0, what="a learning rate", open_low=True)
+        for bias in listed("--train-forget-biases", self.train_forget_biases):
+            real_number("--train-forget-biases", bias, what="a forget-gate bias")
         if self.fasta is not None and (not isinstance(self.fasta, (str, os.PathLike)) or Path(self.fasta).is_dir()):
             raise NnscopeError(f"--fasta: {self.fasta}; expected a FASTA file of labelled sequences")
         lengths = listed("--lengths", self.lengths)
         for length in lengths:
             whole_number("--lengths", length, MOTIF_RESIDUES + 1, unit="of residues")
-        shortest, longest = min(lengths), max(lengths)
-        room = shortest - MOTIF_RESIDUES  # the motif must fit between the start and `distance` residues before the end
+        shortest = min(lengths)
+        room = shortest - MOTIF_RESIDUES  # the motif must fit between the start and `far` residues before the end
+        whole_number("--train-length", self.train_length, MOTIF_RESIDUES + 1, unit="of residues")
+        train_room = self.train_length - MOTIF_RESIDUES
         for distance in listed("--distances", self.distances):
             whole_number("--distances", distance)
-            if not 0 <= distance <= room:
-                raise NnscopeError(f"--distances: {distance}; expected a whole number of residues from 0 to {room} "
-                                   f"(the shortest of --lengths, {shortest}, minus the motif's {MOTIF_RESIDUES})")
+            if not 0 <= distance <= train_room:
+                raise NnscopeError(f"--distances: {distance}; expected a whole number of residues from 0 to {train_room} "
+                                   f"(--train-length {self.train_length} minus the motif's {MOTIF_RESIDUES})")
         whole_number("--far", self.far)
         if not 0 <= self.far <= room:
             raise NnscopeError(f"--far: {self.far}; expected a whole number of steps from 0 to {room}: the sequences "
@@ -89,5 +100,5 @@ def listed(option: str, values) -> tuple:
 
 
 # the short study of the quick report and the tests: seconds, not minutes
-SHORT_STUDY = LongSeqOptions(lengths=(200, 1000), distances=(0, 20, 100), spectral_radii=(0.5, 1.0, 1.5),
-                             forget_biases=(0.0, 1.0), hidden=8, train_count=64, test_count=64, updates=8)
+SHORT_STUDY = LongSeqOptions(lengths=(300,), distances=(0, 20), train_length=30, spectral_radii=(0.5, 1.0, 1.5),
+                             forget_biases=(0.0, 1.0), hidden=8, train_count=64, test_count=64, updates=20, seeds=2)

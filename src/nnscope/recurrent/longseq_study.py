@@ -1,5 +1,8 @@
-"""Problem 4 as one experiment, `run_longseq`: gradients through thousands of steps (RNN and LSTM), the echo
-state network against a vanilla RNN and an LSTM trained end to end, and (when `out` is given) the figures.
+"""Problem 4 as one experiment, `run_longseq`: gradients through thousands of steps (RNN and LSTM), and the
+echo state network beside vanilla RNNs and LSTMs trained end to end (several seeds, trained as one batch).
+
+It returns data only: the answers come from nnscope.findings.longseq, the figures from
+nnscope.report.figures_longseq, which its callers (the command, the report) apply to the result.
 """
 
 import math
@@ -10,17 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from nnscope.errors import NnscopeError
-from nnscope.fileio import atomic_write_text, versions, write_json
-from nnscope.findings.longseq import answers_markdown, describe_longseq, longseq_answers
+from nnscope.fileio import versions
+from nnscope.findings.longseq import describe_longseq, longseq_answers
 from nnscope.options.longseq import LongSeqOptions
-from nnscope.outputs import check_output_dir
 from nnscope.progress import Progress, no_progress
 from nnscope.recurrent.esn import EchoStateConfig, echo_state_check, esn_accuracy, make_reservoir
 from nnscope.recurrent.longseq import (LSTM_CELL_ACTIVATION, lstm_gradient_profile, random_lstm, random_rnn,
                                        rnn_gradient_profile)
 from nnscope.recurrent.sequences import AMINO_ACIDS, MOTIFS, SequenceSet, generate_motif_sequences, read_fasta
-from nnscope.recurrent.train_sequences import KINDS, TrainBudget, train_classifier
-from nnscope.report.figures_longseq import longseq_figures
+from nnscope.recurrent.train_sequences import KINDS, TrainBudget, train_models
 from nnscope.threads import one_thread
 
 LSTM_CELL_RADIUS = 1.0  # the LSTM's cell input uses the RNN's W draw scaled to this spectral radius
@@ -30,8 +31,9 @@ LSTM_CELL_RADIUS = 1.0  # the LSTM's cell input uses the RNN's W draw scaled to 
 class LongSeqConfig:
     """Every knob of the study (what results record as `config`): the options plus the fixed ones."""
 
-    lengths: tuple[int, ...]  # sequence lengths tau: gradients and the ESN at each, training at the shortest
-    distances: tuple[int, ...]  # residues between the motif and the end of the sequence
+    lengths: tuple[int, ...]  # sequence lengths tau of the gradient measurement
+    distances: tuple[int, ...]  # residues between the motif and the end of the sequence (ESN and training)
+    train_length: int  # residues of the sequences the ESN, the RNN and the LSTM learn from
     spectral_radii: tuple[float, ...]  # of W in the gradient measurement
     forget_biases: tuple[float, ...]  # b_f of the LSTM in the gradient measurement
     hidden: int  # units of every RNN and LSTM (the ESN's reservoir size is esn.size)
@@ -40,6 +42,8 @@ class LongSeqConfig:
     test_count: int  # held-out sequences per distance
     esn: EchoStateConfig
     budget: TrainBudget
+    seeds: int  # trained models per network and distance
+    train_forget_biases: tuple[float, ...]  # initial b_f of the trained LSTMs
     seed: int  # every random draw derives from it
     input_scaling: float = 0.1  # std of the entries of U in the gradient measurement (x(t) is one-hot)
     gradient_batch: int = 8  # sequences in the batch whose mean loss is differentiated
@@ -49,8 +53,11 @@ def study_config(options: LongSeqOptions) -> LongSeqConfig:
     """The whole study's configuration from the options (the ESN and the training budget share the seed)."""
     esn = EchoStateConfig(size=options.esn_size, spectral_radius=options.esn_radius,
                           input_scaling=options.esn_input_scaling, ridge=options.ridge, seed=options.seed)
-    budget = TrainBudget(hidden=options.hidden, updates=options.updates, seed=options.seed)
+    budget = TrainBudget(hidden=options.hidden, updates=options.updates, learning_rate=options.learning_rate,
+                         evaluate_every=max(1, options.updates // 16), seed=options.seed)
     return LongSeqConfig(lengths=tuple(options.lengths), distances=tuple(options.distances),
+                         train_length=options.train_length, seeds=options.seeds,
+                         train_forget_biases=tuple(options.train_forget_biases),
                          spectral_radii=tuple(options.spectral_radii), forget_biases=tuple(options.forget_biases),
                          hidden=options.hidden, far=options.far, train_count=options.train_count,
                          test_count=options.test_count, esn=esn, budget=budget, seed=options.seed)
@@ -58,30 +65,16 @@ def study_config(options: LongSeqOptions) -> LongSeqConfig:
 
 def run_longseq(model=None, data=None, options: LongSeqOptions = LongSeqOptions(), out: str | Path | None = None,
                 progress: Progress | None = None) -> dict:
-    """Problem 4 measured (or, with `options.fasta`, the ESN on those sequences), its answers in `finding`, and
-    with `out` (a folder) its figures; `model` and `data` are unused (one signature for the report's stages)."""
+    """Problem 4 measured (or, with `options.fasta`, the ESN on those sequences) and its answers in `finding`;
+    `model`, `data` and `out` are unused (one signature for the report's stages; the callers draw the figures)."""
     options.check()
-    out = None if out is None else check_output_dir("--out", out)  # before the work, not after it
     if options.fasta is not None:
         result = fasta_study(options)
     else:
         result = longseq_study(study_config(options), progress or no_progress)
         result["answers"] = longseq_answers(result)
-    result["figures"] = longseq_figures(result, out) if out is not None and options.fasta is None else []
+    result["figures"] = []
     result["finding"] = describe_longseq(result)
-    return result
-
-
-def write_longseq_files(result: dict, out: str | Path) -> dict:
-    """Write the answers (longseq_answers.md) and every number (longseq.json, or longseq_fasta.json) into `out`."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if "records" in result:  # --fasta
-        write_json(out / "longseq_fasta.json", result)
-        return result
-    result["answers_file"] = str(atomic_write_text(out / "longseq_answers.md", answers_markdown(result)))
-    result["json_file"] = str(out / "longseq.json")
-    write_json(out / "longseq.json", result)
     return result
 
 
@@ -95,8 +88,9 @@ def longseq_study(config: LongSeqConfig, progress: Progress = no_progress) -> di
     start = time.perf_counter()
     result = {"config": asdict(config), "seed": config.seed, "versions": versions(),
               "task": {"alphabet": AMINO_ACIDS, "motifs": list(MOTIFS),
-                       "rule": f"label = k where motif k ({MOTIFS[0]} or {MOTIFS[1]}) ends `distance` residues "
-                               f"before the end; every other residue uniform over the 20 amino acids"}}
+                       "rule": f"the label is k when motif k ({MOTIFS[0]} for 0, {MOTIFS[1]} for 1) ends d residues "
+                               f"before the end, d being the motif distance; every other residue is uniform over the "
+                               f"20 amino acids"}}
     result["stage_seconds"] = {}
     with one_thread():
         for name, stage in (("gradients", gradient_study), ("esn", esn_study), ("trained", training_study)):
@@ -150,7 +144,23 @@ def gradient_study(config: LongSeqConfig, progress: Progress = no_progress) -> d
                                 **lstm_gradient_profile(params, batch.tokens, batch.labels, config.far)})
             done += 1
             progress(done, total, f"gradients through time: LSTM, T={length}, forget bias {bias}")
+    out["explorer"] = explorer_data(config, rnn_seed, gate_seed)
     return out
+
+
+def explorer_data(config: LongSeqConfig, rnn_seed: int, gate_seed: int) -> dict:
+    """What the page's sliders need to redraw the measurement in the browser at any spectral radius, length and
+    forget bias: the longest batch, W at spectral radius 1 (the measurement scales it), and the LSTM's draws."""
+    length = max(config.lengths)
+    batch = generate_motif_sequences(config.gradient_batch, length, config.far, derived_seed(config.seed, 1, length))
+    unit = random_rnn(config.hidden, 1.0, config.input_scaling, rnn_seed)
+    cell_input = random_rnn(config.hidden, LSTM_CELL_RADIUS, config.input_scaling, rnn_seed)
+    lstm = random_lstm(config.hidden, 0.0, config.input_scaling, gate_seed, rnn=cell_input)
+    # lists, not arrays: `plain` keeps lists of floats exact (it rounds array curves to 6 digits)
+    return {"tokens": batch.tokens.tolist(), "labels": batch.labels.tolist(), "far": config.far,
+            "W_unit": unit["W"].tolist(), "U": unit["U"].tolist(), "V": unit["V"].tolist(), "c": unit["c"].tolist(),
+            "lstm": {k: v.tolist() for k, v in lstm.items() if k != "b_f"},
+            "spectral_radii": list(config.spectral_radii), "forget_biases": list(config.forget_biases)}
 
 
 def task_split(config: LongSeqConfig, length: int, distance: int) -> tuple[SequenceSet, SequenceSet]:
@@ -160,35 +170,49 @@ def task_split(config: LongSeqConfig, length: int, distance: int) -> tuple[Seque
 
 
 def esn_study(config: LongSeqConfig, progress: Progress = no_progress) -> dict:
-    """Echo-state check, then the ESN's accuracy at every length and distance."""
+    """Echo-state check, then the ESN's accuracy at every distance, on the sequences the RNN and LSTM learn from."""
     check = echo_state_check(make_reservoir(config.esn), seed=config.seed)
-    out = {"fixed": ["W", "U", "b"], "learned": ["V", "c"], "config": asdict(config.esn), "check": check, "accuracy": []}
-    total = len(config.lengths) * len(config.distances)
-    for length in config.lengths:
-        for distance in config.distances:
-            train, test = task_split(config, length, distance)
-            scores = esn_accuracy(train, test, config.esn)
-            out["accuracy"].append({"length": length, "distance": distance, "final": scores["final"], "mean": scores["mean"]})
-            progress(len(out["accuracy"]), total,
-                     f"echo state network: T={length}, distance {distance}: {scores['final']['test_accuracy']:.0%}")
+    out = {"fixed": ["W", "U", "b"], "learned": ["V", "c"], "config": asdict(config.esn), "check": check,
+           "length": config.train_length, "accuracy": [],
+           "memory_steps": 1 / (1 - config.esn.spectral_radius) if config.esn.spectral_radius < 1 else None}
+    for distance in config.distances:
+        train, test = task_split(config, config.train_length, distance)
+        scores = esn_accuracy(train, test, config.esn)
+        out["accuracy"].append({"length": config.train_length, "distance": distance, "final": scores["final"],
+                                "mean": scores["mean"]})
+        progress(len(out["accuracy"]), len(config.distances),
+                 f"echo state network: distance {distance}: {scores['final']['test_accuracy']:.0%}")
     return out
 
 
 def training_study(config: LongSeqConfig, progress: Progress = no_progress) -> dict:
-    """The vanilla RNN and the LSTM trained by BPTT at the shortest length, at every distance."""
-    length = min(config.lengths)
-    out = {"length": length, "budget": asdict(config.budget), **{kind: [] for kind in KINDS}}
-    total, done = len(config.distances) * len(KINDS) * config.budget.updates, [0]
+    """RNNs and LSTMs trained by BPTT with one budget: every distance and seed of a network in one batch."""
+    length, seeds = config.train_length, config.seeds
+    splits = [task_split(config, length, d) for d in config.distances]
+    setups = {"rnn": [(d, None) for d in config.distances],
+              "lstm": [(d, bias) for d in config.distances for bias in config.train_forget_biases]}
+    out = {"length": length, "seeds": seeds, "budget": asdict(config.budget), "forget_biases": list(config.train_forget_biases)}
+    total = len(KINDS) * config.budget.updates
+    done = [0]
 
     def step(n: int, info: str) -> None:
         done[0] += n
-        progress(done[0], total, f"training RNN and LSTM (T={length}): {info}")
+        progress(done[0], total, f"training RNNs and LSTMs (T={length}): {info}")
 
-    for distance in config.distances:
-        train, test = task_split(config, length, distance)
-        for kind in KINDS:
-            run = train_classifier(kind, train, test, config.budget, progress=lambda n, info: step(n, f"distance {distance}: {info}"))
-            out[kind].append({"distance": distance, **run})
+    for kind in KINDS:
+        rows = [(d, bias, seed) for d, bias in setups[kind] for seed in range(seeds)]
+        by_distance = dict(zip(config.distances, splits))
+        run = train_models(kind, [by_distance[d][0] for d, _, _ in rows], [by_distance[d][1] for d, _, _ in rows],
+                           config.budget, forget_biases=[1.0 if b is None else b for _, b, _ in rows], progress=step)
+        out["curve_updates"] = run["curve_updates"]
+        out[kind] = []
+        for i, (d, bias) in enumerate(setups[kind]):
+            own = slice(i * seeds, (i + 1) * seeds)  # this setup's seeds
+            out[kind].append({"distance": d, **({} if bias is None else {"forget_bias": bias}),
+                              "median_test_accuracy": float(np.median(run["test_accuracy"][own])),
+                              "test_accuracy": run["test_accuracy"][own], "train_accuracy": run["train_accuracy"][own],
+                              "test_curve": run["test_curve"][own], "loss_curve": run["losses"][own].mean(0)})
+        out[f"{kind}_seconds"] = run["seconds"]
     return out
 
 

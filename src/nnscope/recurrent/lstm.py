@@ -19,6 +19,7 @@ from nnscope.findings.lstm import bias_choice, describe_lstm
 from nnscope.options.lstm import LSTMOptions
 from nnscope.recurrent import ops
 from nnscope.recurrent.gradcheck import parameter_gradient, relative_error
+from nnscope.recurrent.graph import lstm_graph
 from nnscope.recurrent.output import (custom_loss, custom_loss_backward, output_backward, output_forward,
                                       require_finite)
 from nnscope.recurrent.params import GATE_MATRICES, LSTMParams, RNNParams, load_lstm_params
@@ -175,6 +176,7 @@ def lstm_solution(p: LSTMParams) -> dict:
         "other_biases_finite_difference": other_biases,
         "other_biases_relative_error": {k: relative_error(bwd.grads[k], v) for k, v in other_biases.items()},
         "grads": bwd.grads, "steps": steps,
+        "graph": lstm_graph(p, {"grad_b_f_finite_difference": grad_b_f_fd}, fwd, bwd),
     })
 
 

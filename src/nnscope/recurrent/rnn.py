@@ -16,6 +16,7 @@ from nnscope.findings.rnn import describe_rnn
 from nnscope.options.rnn import RNNOptions
 from nnscope.recurrent import ops
 from nnscope.recurrent.gradcheck import parameter_gradient, relative_error
+from nnscope.recurrent.graph import rnn_graph
 from nnscope.recurrent.output import (custom_loss, custom_loss_backward, output_backward, output_forward,
                                       require_finite)
 from nnscope.recurrent.params import RNNParams, load_rnn_params
@@ -116,6 +117,7 @@ def rnn_solution(p: RNNParams) -> dict:
     grad_b_fd = parameter_gradient(p, rnn_loss, "b")
     b_after = p.b - p.learning_rate * bwd.grads["b"]
     T = len(p.x)
+    loss_after = rnn_loss(p.with_value("b", b_after))
     steps = [{
         "t": t + 1, "x": p.x[t], "a": fwd.a[t], "h": fwd.h[t + 1], "o": fwd.o[t], "y": fwd.y[t],
         "dL_dh": bwd.dL_dh[t], "dL_da": bwd.dL_da[t], "dL_db_contribution": bwd.dL_da[t],
@@ -130,9 +132,10 @@ def rnn_solution(p: RNNParams) -> dict:
         "bptt_vs_finite_difference_relative_error": relative_error(bwd.grads["b"], grad_b_fd),
         "reverse_vs_forward_mode_relative_error": relative_error(bwd.grads["b"], grad_b_forward),
         "grads": bwd.grads, "b_before_step": p.b, "b_after_step": b_after,
-        "loss_after_step": rnn_loss(p.with_value("b", b_after)),
+        "loss_after_step": loss_after,
         # L(b - eta g) - L(b) to first order: -eta ||g||^2
         "loss_change_first_order_prediction": -p.learning_rate * float(np.sum(bwd.grads["b"] ** 2)), "steps": steps,
+        "graph": rnn_graph(p, {"loss_after_step": loss_after, "grad_b_finite_difference": grad_b_fd}, fwd, bwd),
     })
 
 

@@ -1,8 +1,11 @@
 """`nnscope report`: train or reuse the CNN, run every stage, collect results.json, render the page.
 
 Each stage's result is stored in results.json with a key: the hash of its options, of the
-checkpoint it used and of nnscope's source. A rerun reuses every stage whose key (and figures)
-still match, so it only renders the page again; `fresh=True` retrains and recomputes all.
+checkpoint it used and of nnscope's source, and with the sha256 of each of its figures. A rerun
+reuses every stage whose key and figures still match, so it only renders the page again;
+`fresh=True` retrains and recomputes all. The page is built in a staging folder beside --out and
+published whole (renamed over --out) only when every stage is done: an interrupted or failed run
+leaves the previous page as it was, and no page ever mixes two runs.
 """
 
 import contextlib
@@ -18,7 +21,8 @@ from typing import Callable
 import torch
 
 from nnscope.data import Digits, load_mnist
-from nnscope.fileio import to_jsonable, versions, write_json
+from nnscope.errors import NnscopeError
+from nnscope.fileio import staged_folder, to_jsonable, versions, write_json
 from nnscope.labelled_data import labelled_test_set
 from nnscope.model import check_checkpoint_target
 from nnscope.models import load_model
@@ -74,16 +78,34 @@ def previous_results(out: Path) -> dict:
 
 
 def reusable(section: dict | None, key: str, out: Path) -> bool:
-    """Whether a stored section has this key and all its figures are still on disk."""
+    """Whether a stored section has this key and all its figures are on disk as that run drew them."""
     return (bool(section) and section.get("key") == key
-            and all((out / f["file"]).is_file() for f in section.get("figures", [])))
+            and all((out / f["file"]).is_file() and file_hash(out / f["file"]) == f.get("sha256")
+                    for f in section.get("figures", [])))
+
+
+def with_figure_hashes(section: dict, out: Path) -> dict:
+    """`section` with the sha256 of each of its figures (as drawn now) beside its file name."""
+    for figure in section.get("figures", []):
+        if isinstance(figure, dict) and (out / str(figure.get("file", ""))).is_file():
+            figure["sha256"] = file_hash(out / figure["file"])
+    return section
 
 
 def check_paths(out: Path, checkpoint: Path) -> None:
     """Before any work: --out can hold the page, --checkpoint can be written and, if it exists, is an
     nnscope checkpoint (a file nnscope did not write is never replaced)."""
     check_output_dir("--out", out)
+    check_report_folder(out)
     check_checkpoint_target("--checkpoint", checkpoint)
+
+
+def check_report_folder(out: Path) -> None:
+    """--out is new, empty or a report nnscope wrote: the page replaces the whole folder."""
+    out = Path(out)
+    if out.is_dir() and any(out.iterdir()) and not previous_results(out):
+        raise NnscopeError(f"--out: {out} holds files and no nnscope report; the report replaces the whole folder, "
+                           "so it is written only into a new, empty or earlier report folder: give another one")
 
 
 def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:
@@ -98,6 +120,7 @@ def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:
     result = stage.run(ctx.model, ctx.data, stage.options_for(ctx.quick, ctx.seed), out=ctx.out, progress=progress)
     section = to_jsonable(result.to_json() if isinstance(result, Result) else result)  # as results.json will hold it
     section.setdefault("answer", section.get("finding", []))
+    with_figure_hashes(section, ctx.out)
     seconds = time.perf_counter() - start
     on_event({"stage": stage.name, "title": stage.title, "status": "done", "seconds": seconds})
     return {"available": True, **section, "seconds": seconds}
@@ -126,6 +149,11 @@ def second_process(stages: list[Stage], ctx: Context, on_event: Event):
         torch.set_num_threads(1)
         try:
             yield futures
+        except BaseException:  # an error, Ctrl-C or SIGTERM: the worker (hundreds of MB) must not outlive us
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         finally:
             torch.set_num_threads(threads)
 
@@ -164,6 +192,15 @@ def build_report(
     on_event = on_event or (lambda event: None)
     out, checkpoint = Path(out), Path(checkpoint)
     check_paths(out, checkpoint)
+    with staged_folder(out, "--out", ours=lambda folder: bool(previous_results(folder))) as staging:
+        summary = build_in(staging, options, checkpoint, fresh, on_event, digits)
+    return {**summary, "out": str(out), "page": str(out / PAGE_FILE), "results": str(out / RESULTS_FILE),
+            "results_page": str(out / Path(summary["results_page"]).name)}
+
+
+def build_in(out: Path, options: ReportOptions, checkpoint: Path, fresh: bool, on_event: Event,
+             digits: Digits | None) -> dict:
+    """The report built in the folder `out` (the staging copy of --out); its summary."""
     start = time.perf_counter()
     digits = digits or load_mnist()
     train_section = training.train_or_reuse(digits, options.recipe, options.seed, checkpoint, fresh, on_event)

@@ -46,6 +46,7 @@ def gradient_norm_figure(result: dict, path: str | Path) -> Path:
         ax.axvline(grads["far"], color="grey", lw=0.8, ls=":")
         ax.text(grads["far"], ax.get_ylim()[1], f" k = {grads['far']}", color="grey", va="top", fontsize=8)
         ax.set_xlabel("steps back from the end, tau - t")
+        ax.set_xlim(0, T - 1)  # no negative tick to collide with the y labels or the next panel
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")
@@ -55,75 +56,123 @@ def gradient_norm_figure(result: dict, path: str | Path) -> Path:
 
 
 def gradient_share_figure(result: dict, path: str | Path) -> Path:
-    """Per spectral radius: the share of each gradient from the far past, and each gradient's norm."""
+    """Per spectral radius: the share of dL/dW, dL/dU, dL/db from the far past, and each gradient's norm."""
     grads = result["gradients"]
     rows = longest(grads["rnn"])
-    names = ["W", "U", "b", "V", "c"]
+    zero = rows[0]["far_share_zero_by_construction"]  # V and c: 0 by construction, not measured: not drawn left
+    measured = [name for name in ("W", "U", "b", "V", "c") if name not in zero]
+    names = measured + list(zero)
     x = np.arange(len(rows))
-    width = 0.8 / len(names)
-    colours = plt.get_cmap("tab10").colors
+    colours = dict(zip(names, plt.get_cmap("tab10").colors))
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
-    zero = rows[0]["far_share_zero_by_construction"]  # V and c: 0 by construction, not measured
-    for i, name in enumerate(names):
+    width = 0.8 / len(measured)
+    for i, name in enumerate(measured):
         shares = [100 * r["far_share"][name] for r in rows]
+        bars = left.bar(x + (i - (len(measured) - 1) / 2) * width, shares, width, color=colours[name], label=f"dL/d{name}")
+        # upright numbers side by side would collide (5 radii x 3 bars): each label stands on its bar
+        left.bar_label(bars, [f"{v:.0f}" if v >= 1 else f"{v:.1g}" for v in shares], fontsize=7, padding=2, rotation=90)
+    left.text(0.99, 0.97, f"dL/d{' and dL/d'.join(zero)}: 0 by construction\n(they act on h(tau) alone)",
+              transform=left.transAxes, ha="right", va="top", fontsize=8, color="dimgrey")
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
         norms = as_array([r["log10_gradient_norm"][name] for r in rows])
-        bars = left.bar(x + (i - 2) * width, shares, width, color=colours[i], label=f"dL/d{name}")
-        labels = ["0 by construction" if name in zero else f"{v:.0f}" if v >= 1 else f"{v:.1g}" for v in shares]
-        left.bar_label(bars, labels, fontsize=6, rotation=90, padding=2)
-        bars = right.bar(x + (i - 2) * width, norms, width, color=colours[i], label=f"dL/d{name}")
-        right.bar_label(bars, [f"{v:.1f}" for v in norms], fontsize=6, rotation=90, padding=2)
+        bars = right.bar(x + (i - (len(names) - 1) / 2) * width, norms, width, color=colours[name], label=f"dL/d{name}")
+        right.bar_label(bars, [f"{v:.0f}" if abs(v) >= 10 else f"{v:.1f}" for v in norms], fontsize=7, padding=2,
+                        rotation=90)
     labels = [f"{r['spectral_radius']:g}" for r in rows]
     left.set_ylabel(f"% from inputs more than {grads['far']} steps back")
-    left.set_ylim(0, 115)
+    left.set_ylim(0, 135)
     right.set_ylabel("log10 ||gradient||  (bar labels: the value)")
     right.axhline(0, color="grey", lw=0.6)
-    right.margins(y=0.12)
+    right.margins(y=0.25)
     for ax in (left, right):
         ax.set_xticks(x, labels)
         ax.set_xlabel("spectral radius of W")
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8)
-    left.set_title(f"far past's share ({' and '.join(zero)} are read at tau only: 0 by construction)")
+    left.legend(fontsize=8, loc="upper left")
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars go up and down
+    left.set_title("far past's share of each gradient")
     right.set_title(f"gradient norms, T = {rows[0]['length']}")
     return save_figure(fig, path)
 
 
+def median_accuracy(row: dict) -> float:
+    """The median test accuracy over a trained setup's seeds (the line drawn; the seeds are the dots)."""
+    return float(np.median(row["test_accuracy"]))
+
+
+def lstm_label(row: dict) -> str:
+    """The legend name of a trained LSTM setup."""
+    return f"LSTM, b_f = {row['forget_bias']:g}"
+
+
+TRAINED_COLOURS = ("tab:red", "tab:orange", "tab:purple", "tab:brown")  # one per trained LSTM forget bias
+
+
+def trained_setups(trained: dict) -> list[tuple[str, str, list[dict]]]:
+    """(label, colour, rows by distance) of the RNN and of each trained LSTM forget bias."""
+    setups = [("RNN", "tab:blue", trained["rnn"])]
+    for bias, colour in zip(trained["forget_biases"], TRAINED_COLOURS):
+        rows = [r for r in trained["lstm"] if r["forget_bias"] == bias]
+        setups.append((lstm_label(rows[0]), colour, rows))
+    return setups
+
+
 def accuracy_figure(result: dict, path: str | Path) -> Path:
-    """Test accuracy against motif distance: ESN (final and mean state) beside the RNN and LSTM trained by BPTT."""
+    """Test accuracy against motif distance: the ESN beside the RNNs and LSTMs trained by BPTT, and the echo-state check."""
     esn, trained = result["esn"], result["trained"]
     fig, (ax, check) = plt.subplots(1, 2, figsize=(13, 4.5), gridspec_kw={"width_ratios": [3, 2]})
-    lengths = sorted({r["length"] for r in esn["accuracy"]})
-    for length, style in zip(lengths, ["-", "--", ":", "-."] * 4):
-        rows = [r for r in esn["accuracy"] if r["length"] == length]
-        d = [r["distance"] for r in rows]
-        ax.plot(d, [r["final"]["test_accuracy"] for r in rows], "o" + style, color="tab:green",
-                label=f"ESN, final state, T = {length}")
-        ax.plot(d, [r["mean"]["test_accuracy"] for r in rows], "s" + style, color="tab:olive", ms=4,
-                label=f"ESN, mean state, T = {length}")
-    for kind, colour in (("rnn", "tab:blue"), ("lstm", "tab:red")):
-        rows = trained[kind]
-        ax.plot([r["distance"] for r in rows], [r["test_accuracy"] for r in rows], "^-", color=colour, lw=2,
-                label=f"{kind.upper()} by BPTT, T = {trained['length']}")
+    rows = esn["accuracy"]
+    d = [r["distance"] for r in rows]
+    ax.plot(d, [r["final"]["test_accuracy"] for r in rows], "o-", color="tab:green", label="ESN, readout of h(tau)")
+    ax.plot(d, [r["mean"]["test_accuracy"] for r in rows], "s--", color="tab:olive", ms=4, label="ESN, readout of mean h")
+    for label, colour, setup in trained_setups(trained):
+        ax.plot([r["distance"] for r in setup], [median_accuracy(r) for r in setup], "^-", color=colour, lw=2,
+                label=f"{label} by BPTT (median; dots: seeds)")
+        for r in setup:
+            ax.plot([r["distance"]] * len(r["test_accuracy"]), r["test_accuracy"], ".", color=colour, alpha=0.5)
     ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="chance")
-    ax.set_xscale("symlog", linthresh=10)
-    distances = sorted({r["distance"] for r in esn["accuracy"]})
-    ax.set_xticks(distances, [str(d) for d in distances])
-    ax.minorticks_off()
-    ax.set_ylim(0.3, 1.03)
+    ax.set_xticks(d, [str(v) for v in d])
+    ax.set_ylim(0.3, 1.05)
     ax.set_xlabel("motif distance from the end (residues)")
     ax.set_ylabel("test accuracy")
     b = trained["budget"]
-    ax.set_title(f"same data; BPTT budget {b['updates']} updates x {b['batch_size']} sequences")
+    ax.set_title(f"T = {trained['length']}; BPTT budget {b['updates']} updates x {b['batch_size']} sequences")
     ax.grid(alpha=0.3)
-    ax.set_xlim(-0.5, max(distances) * 1.2)
-    ax.legend(fontsize=8, loc="lower left", ncol=2, framealpha=0.9)
+    ax.legend(fontsize=7, loc="lower left", framealpha=0.9)
     spread = as_array(esn["check"]["spread"])
     check.semilogy(np.arange(1, len(spread) + 1), np.where(spread > 0, spread, np.nan), color="tab:green")
     check.axhline(esn["check"]["tolerance"], color="grey", ls=":", lw=0.8)
+    check.set_xlim(1, len(spread))
     check.set_xlabel("step t")
     check.set_ylabel("largest distance between states")
-    check.set_title("echo-state check: 8 random starts, one input: " + ("holds" if esn["check"]["holds"] else "FAILS"))
+    check.set_title("echo-state check, 8 starts: " + ("holds" if esn["check"]["holds"] else "FAILS"), fontsize=10, pad=10)
     check.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def learning_curve_figure(result: dict, path: str | Path) -> Path:
+    """Test accuracy during training, one thin line per seed: a short distance beside the longest one."""
+    trained = result["trained"]
+    distances = sorted({r["distance"] for r in trained["rnn"]})
+    # the longest distance, beside the shortest one beyond 0 (or the shortest, when there are only two)
+    shown = [distances[1] if len(distances) > 2 else distances[0], distances[-1]]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5), sharey=True)
+    updates = trained["curve_updates"]
+    for ax, distance in zip(axes, shown):
+        for label, colour, setup in trained_setups(trained):
+            row = next(r for r in setup if r["distance"] == distance)
+            curves = np.asarray(row["test_curve"], dtype=float)  # (seeds, points)
+            for i, curve in enumerate(curves):
+                ax.plot(updates, curve, color=colour, lw=1.2, alpha=0.8, label=label if i == 0 else None)
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set_ylim(0.3, 1.05)
+        ax.set_xlim(0, updates[-1])
+        ax.set_xlabel("Adam updates")
+        ax.set_title(f"motif distance {distance}, T = {trained['length']}, {trained['seeds']} seeds each")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    axes[0].set_ylabel("test accuracy (chance 0.5)")
     return save_figure(fig, path)
 
 
@@ -135,15 +184,33 @@ FIGURES = {  # file name -> (draw, alt text, caption)
         "4.1 and 4.3: how far back the gradient reaches."),
     "longseq_gradient_shares.png": (
         gradient_share_figure,
-        "Share of dL/dW and dL/dU that comes from inputs far before the end, against the spectral radius, beside "
-        "dL/dV and dL/dc, whose share is 0 by construction.",
+        "Share of dL/dW, dL/dU and dL/db that comes from inputs far before the end, against the spectral radius "
+        "(dL/dV and dL/dc: 0 by construction), beside the norm of every gradient.",
         "4.1: which parameters learn from the far past."),
     "longseq_accuracy.png": (
         accuracy_figure,
-        "Test accuracy against the distance of the motif from the end for the echo state network, a vanilla RNN "
-        "and an LSTM trained with the same budget.",
-        "4.2 and 4.3: who solves the task."),
+        "Test accuracy against the distance of the motif from the end for the echo state network, vanilla RNNs "
+        "and LSTMs trained with the same budget (median over seeds, each seed a dot), and the echo-state check.",
+        "4.2 and 4.3: who solves the task, and where the reservoir's memory ends."),
+    "longseq_learning_curves.png": (
+        learning_curve_figure,
+        "Test accuracy against Adam updates for each seed of the RNN and the LSTM, at a short and at the longest "
+        "motif distance.",
+        "4.3: the learning curves of the same budget."),
 }
+
+
+def run_longseq_figures(model=None, data=None, options=None, out: str | Path | None = None, progress=None) -> dict:
+    """The report's stage of Problem 4: `run_longseq`, then (with `out`) its figures drawn into `out`."""
+    from nnscope.options.longseq import LongSeqOptions
+    from nnscope.outputs import check_output_dir
+    from nnscope.recurrent.longseq_study import run_longseq
+
+    out = None if out is None else check_output_dir("--out", out)  # before the work, not after it
+    result = run_longseq(model, data, options or LongSeqOptions(), progress=progress)
+    if out is not None and "records" not in result:  # --fasta: no figures
+        result["figures"] = longseq_figures(result, out)
+    return result
 
 
 def longseq_figures(result: dict, out: str | Path) -> list[dict]:

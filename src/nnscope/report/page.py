@@ -13,6 +13,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup, escape
 
 from nnscope.fileio import atomic_write_text, dumps_json
+from nnscope.frontend import source as frontend_source
 
 # How a number is shown: the test of the page applies the same functions.
 FORMATS = {
@@ -81,6 +82,7 @@ def make_environment(results: dict, out: Path) -> Environment:
         figure_src=lambda record: data_uri(out / record["file"]),
         json=embedded_json,
         inline=lambda name: Markup(template_text(name)),
+        shared_widgets=Markup(frontend_source("widgets.js")),  # the widgets report.js runs
     )
     env.filters["fmt"] = format_number
     return env

@@ -1,6 +1,7 @@
 """What every figure module shares: the headless backend, the palettes, and atomic saving."""
 
 import io
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +20,9 @@ DIGIT_COLOURS = ListedColormap(plt.get_cmap("tab10").colors, name="digits")  # o
 def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     """Save `fig` as PNG to `path` atomically and close it."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    with warnings.catch_warnings():  # a class name in a script the font lacks is drawn as boxes, not a warning
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return atomic_write_bytes(path, buffer.getvalue())
 

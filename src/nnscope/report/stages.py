@@ -26,9 +26,9 @@ from nnscope.options.lstm import LSTMOptions
 from nnscope.options.occlusion import OcclusionOptions
 from nnscope.options.rnn import RNNOptions
 from nnscope.options.shift import ShiftOptions
-from nnscope.recurrent.longseq_study import run_longseq
 from nnscope.recurrent.lstm import run_lstm
 from nnscope.recurrent.rnn import run_rnn
+from nnscope.report.figures_longseq import run_longseq_figures
 from nnscope.vision.attack import run_attack
 from nnscope.vision.occlusion import run_occlusion
 
@@ -82,7 +82,7 @@ STAGES = [
     Stage("transplant", "problem 2.3: patch transplants", run=on_cnn(run_attack),  # success rate over 30 6s, quick 5
           options=AttackOptions(images=30, every_image=False), quick=AttackOptions(images=5, every_image=False)),
     Stage("rnn", "problem 3: BPTT by hand", run=run_rnn, options=RNNOptions(), uses_model=False),
-    Stage("longseq", "problem 4: long sequences", run=run_longseq, options=LongSeqOptions(), quick=SHORT_STUDY,
+    Stage("longseq", "problem 4: long sequences", run=run_longseq_figures, options=LongSeqOptions(), quick=SHORT_STUDY,
           uses_model=False, detach=True),
     Stage("lstm", "problem 5: an LSTM cell", run=run_lstm, options=LSTMOptions(), uses_model=False),
 ]

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from nnscope.errors import NnscopeError
-from nnscope.fileio import versions, write_json
+from nnscope.fileio import staged_folder, versions, write_json
 from nnscope.models import load_model_image_and_data
 from nnscope.models.pyfile import split_python_spec
 from nnscope.options.model import ModelOptions
 from nnscope.options.report import ReportOptions
 from nnscope.outputs import check_output_dir
-from nnscope.report.build import (RESULTS_FILE, Event, file_hash, previous_results, run_stages, source_hash,
-                                  stage_key)
+from nnscope.report.build import (RESULTS_FILE, Event, check_report_folder, file_hash, previous_results, run_stages,
+                                  source_hash, stage_key)
 from nnscope.report.context import Context
 from nnscope.report.page import render_page
 from nnscope.report.results_page import write_results_page
@@ -65,6 +65,7 @@ def inside(path: Path, folder: Path) -> bool:
 def check_user_paths(out: Path, choice: ModelOptions, data_path) -> None:
     """Before any work: --out can hold the page, and writing it can touch none of the user's files."""
     check_output_dir("--out", out)
+    check_report_folder(out)
     if data_path is not None and inside(out, Path(data_path)):
         raise NnscopeError(f"--out: {out} is inside --data {data_path}; the report never writes into your data, "
                            "give another folder")
@@ -91,6 +92,16 @@ def build_user_report(out: str | Path, choice: ModelOptions, data_path=None, cla
     out = Path(out)
     options = replace(options, recipe=ReportOptions.recipe)  # no training here: the recipe plays no part
     check_user_paths(out, choice, data_path)
+    # built in a staging copy of --out, published whole when done (see nnscope.report.build)
+    with staged_folder(out, "--out", ours=lambda folder: bool(previous_results(folder))) as staging:
+        summary = build_user_in(staging, choice, data_path, classes, options, fresh, on_event)
+    return {**summary, "out": str(out), "page": str(out / Path(summary["page"]).name),
+            "results": str(out / RESULTS_FILE), "results_page": str(out / Path(summary["results_page"]).name)}
+
+
+def build_user_in(out: Path, choice: ModelOptions, data_path, classes, options: ReportOptions, fresh: bool,
+                  on_event: Event) -> dict:
+    """The report on the user's model built in the folder `out` (the staging copy of --out); its summary."""
     start = time.perf_counter()
     loaded, inputs = load_inputs(choice, data_path, classes)
     names = loaded.class_names

@@ -19,9 +19,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from nnscope.frontend import source as frontend_source
 from nnscope.model import CNN
 from nnscope.models import LoadedModel
 from nnscope.serve.analysis import analyze, describe_model
+from nnscope.serve.rnn_page import rnn_page_files
 from nnscope.serve.user_analysis import analyze_user, describe_user_model
 from nnscope.serve.validation import (
     MAX_BODY_BYTES, RequestError, analyze_request, body_limit, check_body_size, check_content_type, image_index,
@@ -35,6 +37,7 @@ SECURITY_HEADERS = [(b"content-security-policy", CONTENT_SECURITY_POLICY.encode(
                     (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
                     (b"cache-control", b"no-store")]
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+DRAIN_BYTES = 64 * 2**20  # an oversized body is read (and dropped) up to this size before the 413 is sent
 
 
 def page_files(model_description: dict) -> dict[str, tuple[bytes, str]]:
@@ -48,6 +51,8 @@ def page_files(model_description: dict) -> dict[str, tuple[bytes, str]]:
                           ("nnscope.serve", "serve-input.js"), ("nnscope.serve", "serve.js")):
         text = resources.files(package).joinpath("templates", name).read_bytes()
         files[f"/static/{name}"] = (text, STATIC_TYPES[name[name.rindex("."):]])
+    files["/static/widgets.js"] = (frontend_source("widgets.js").encode(), STATIC_TYPES[".js"])  # the shared widgets
+    files.update(rnn_page_files())  # /rnn: Problems 3 and 5, editable
     return files
 
 
@@ -75,13 +80,27 @@ class SecurityHeaders:
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, refused with 413 as soon as it is over `limit` bytes."""
-    check_body_size(request.headers.get("content-length"), 0, limit)
-    chunks, received = [], 0
+    """The request body, refused with 413 once it is over `limit` bytes. The rest of an oversized body (up to
+    DRAIN_BYTES) is read and dropped first, so that the client, still sending, can read the 413 instead of
+    having its connection reset."""
+    chunks, received, refusal = [], 0, None
+    try:
+        check_body_size(request.headers.get("content-length"), 0, limit)
+    except RequestError as e:
+        refusal = e
     async for chunk in request.stream():
         received += len(chunk)
-        check_body_size(None, received, limit)
-        chunks.append(chunk)
+        if refusal is None:
+            try:
+                check_body_size(None, received, limit)
+            except RequestError as e:
+                refusal, chunks = e, []
+        if refusal is None:
+            chunks.append(chunk)
+        elif received > DRAIN_BYTES:
+            break  # a client that sends this much more gets its connection closed
+    if refusal is not None:
+        raise refusal
     return b"".join(chunks)
 
 
@@ -102,11 +121,10 @@ def model_page(loaded: LoadedModel, start_image: np.ndarray | None, start_source
             lambda arguments: analyze_user(loaded, **arguments), body_limit(loaded.input_shape))
 
 
-def create_app(model: CNN | LoadedModel, test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None,
-               warm_up: bool = True, start_image: np.ndarray | None = None, start_source: str | None = None) -> Starlette:
-    """The app for `model` (eval mode): nnscope's CNN gets the digit page, where test images (N, 28, 28) uint8
-    and labels feed 'load a test image'; any other model (a LoadedModel) gets the page sized to its input,
-    starting from `start_image` (C, H, W) in [0, 1] when given."""
+def analyzer(model: CNN | LoadedModel, test_images: np.ndarray | None = None, start_image: np.ndarray | None = None,
+             start_source: str | None = None) -> tuple:
+    """(description, checked arguments of a payload, analyze of them, body limit, a blank input's arguments) of
+    `model`: what POST /api/analyze runs, shared by the live page and the notebook's Draw widget."""
     if isinstance(model, LoadedModel):
         description, checked, compute, limit = model_page(model, start_image, start_source)
         blank = {"image": np.zeros(model.input_shape, np.float32), "patch": description["defaults"]["patch"],
@@ -116,8 +134,18 @@ def create_app(model: CNN | LoadedModel, test_images: np.ndarray | None = None, 
         description["start_image"] = None if start_image is None else np.asarray(start_image, np.float32)[0].tolist()
         description["start_source"] = start_source if start_image is not None else None
         blank = {"image": np.zeros((1, 28, 28), np.float32)}
+    return description, checked, compute, limit, blank
+
+
+def create_app(model: CNN | LoadedModel, test_images: np.ndarray | None = None, test_labels: np.ndarray | None = None,
+               warm_up: bool = True, start_image: np.ndarray | None = None, start_source: str | None = None) -> Starlette:
+    """The app for `model` (eval mode): nnscope's CNN gets the digit page, where test images (N, 28, 28) uint8
+    and labels feed 'load a test image'; any other model (a LoadedModel) gets the page sized to its input,
+    starting from `start_image` (C, H, W) in [0, 1] when given."""
+    description, checked, compute, limit, blank = analyzer(model, test_images, start_image, start_source)
     files = page_files(description)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nnscope-model")
+    turn = asyncio.Lock()  # one analysis at a time; a client that left while it waited is dropped, not served
     if warm_up:  # builds the C loops and fills torch's caches before the first request
         compute(blank)
 
@@ -136,7 +164,10 @@ def create_app(model: CNN | LoadedModel, test_images: np.ndarray | None = None, 
     async def analyze_endpoint(request: Request) -> JSONResponse:
         check_content_type(request.headers.get("content-type"))
         arguments = checked(parse_json_object(await read_body(request, limit)))
-        return JSONResponse(await on_worker(compute, arguments))
+        async with turn:
+            if await request.is_disconnected():
+                return error_response(499, "the client closed the connection before its turn")
+            return JSONResponse(await on_worker(compute, arguments))
 
     async def test_image(request: Request) -> JSONResponse:
         if test_images is None:

@@ -1,11 +1,125 @@
 """Running the live page's app on uvicorn: bind the socket first (so a busy port is a clear error
-and port 0 gives a free one), then serve until Ctrl-C, or until `stop()` from another thread."""
+and port 0 gives a free one), then serve until Ctrl-C, or until `stop()` from another thread.
+
+What the server accepts, before the app sees a request (docs/security.md):
+- a `Host` header naming this server: 127.0.0.1, localhost, [::1] or the --host it was started for (any
+  IP address when it listens on all of them); another name is a page elsewhere that rebound its DNS
+  name to this machine, refused with 400 JSON;
+- a request whose headers and body arrive within REQUEST_TIMEOUT_S; a slower one is answered 408 JSON
+  and closed, so half-sent requests cannot hold connections open;
+- HTTP that parses: uvicorn's own 400 for a malformed request is JSON too.
+"""
 
 import ipaddress
+import json
 import socket
 import threading
 
 from nnscope.errors import NnscopeError
+
+REQUEST_TIMEOUT_S = 30.0  # seconds a client has to send one request's headers and body
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
+def json_error(status: int, message: str, field: str | None = None) -> bytes:
+    """The body of an error answer, as the app's own errors are."""
+    return json.dumps({"error": message, **({"field": field} if field else {})}).encode()
+
+
+def host_name(header: str) -> str:
+    """The name of a Host header without its port: 'localhost:8000' -> 'localhost', '[::1]:80' -> '::1'."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def host_allowed(header: str | None, served: str) -> bool:
+    """Whether a request's Host header names this server, started for the host `served`."""
+    if not header:
+        return False
+    name = host_name(header)
+    if name in LOOPBACK_NAMES or name == host_name(served):
+        return True
+    if served.strip("[]") in WILDCARDS:  # on every interface: any address (a rebound DNS name is never one)
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            return False
+    return False
+
+
+class HostCheck:
+    """ASGI middleware: a request whose Host header names another server gets 400 JSON, never the app."""
+
+    def __init__(self, app, served: str):
+        self.app, self.served = app, served
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+        if host_allowed(header, self.served):
+            return await self.app(scope, receive, send)
+        names = ", ".join(dict.fromkeys(["127.0.0.1", "localhost", "[::1]", self.served]))
+        what = "no Host header" if header is None else f"{header!r} is not this server"
+        body = json_error(400, f"{what}; expected Host {names} (a page elsewhere cannot reach this server "
+                          "by its own name)", "host")
+        await send({"type": "http.response.start", "status": 400,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def guarded_protocol():
+    """uvicorn's h11 protocol with a time limit on each request's headers and body and JSON 400 answers."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self.arm_request_timer()
+
+        def arm_request_timer(self):
+            self.request_timer = self.loop.call_later(REQUEST_TIMEOUT_S, self.request_too_slow)
+
+        def request_too_slow(self):
+            """Headers not complete, or the body still coming: answer 408 if nothing was sent yet, and close."""
+            if self.transport.is_closing() or (self.cycle is not None and not self.cycle.more_body):
+                return
+            if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                self.send_json(408, f"the request was not complete within {REQUEST_TIMEOUT_S:g} s")
+            self.transport.close()
+
+        def on_response_complete(self):
+            self.request_timer.cancel()
+            super().on_response_complete()
+            if not self.transport.is_closing():
+                self.arm_request_timer()
+
+        def connection_lost(self, exc):
+            self.request_timer.cancel()
+            super().connection_lost(exc)
+
+        def send_400_response(self, msg: str):
+            self.send_json(400, f"{msg.rstrip('.')}; expected an HTTP/1.1 request")
+            self.transport.close()
+
+        def send_json(self, status: int, message: str):
+            body = json_error(status, message, "request")
+            try:
+                self.transport.write(self.conn.send(h11.Response(status_code=status, headers=[
+                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close")])))
+                self.transport.write(self.conn.send(h11.Data(data=body)))
+                self.transport.write(self.conn.send(h11.EndOfMessage()))
+            except h11.LocalProtocolError:  # the connection is past the point where an answer can be sent
+                pass
+
+    return GuardedH11Protocol
 
 
 def is_loopback(host: str) -> bool:
@@ -49,13 +163,15 @@ def url_of(sock: socket.socket) -> str:
 class Server:
     """uvicorn serving `app` on a bound socket; `run()` blocks, `start()` serves from a thread."""
 
-    def __init__(self, app, sock: socket.socket):
+    def __init__(self, app, sock: socket.socket, host: str | None = None):
         import uvicorn
 
         self.socket, self.url = sock, url_of(sock)
+        served = host if host is not None else sock.getsockname()[0]
         # no access log: requests are not printed; the app answers every error itself
-        self.uvicorn = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                                     timeout_graceful_shutdown=5))
+        self.uvicorn = uvicorn.Server(uvicorn.Config(HostCheck(app, served), log_level="warning", access_log=False,
+                                                     lifespan="on", timeout_graceful_shutdown=5,
+                                                     http=guarded_protocol()))
         self.thread: threading.Thread | None = None
 
     def run(self) -> None:

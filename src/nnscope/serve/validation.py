@@ -9,6 +9,7 @@ import numpy as np
 from nnscope.errors import NnscopeError
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a 28 x 28 image in JSON is about 20 kB; 2 MiB leaves room for any precision
+MAX_WORK = 2 * 10**9  # occlusion positions x pixel values of one analysis (a few seconds of model time at most)
 SIDE = 28  # the model reads 1 x 28 x 28 images
 ANALYZE_DEFAULTS = {"patch": 8, "stride": 1, "fill": 0.0}  # the optional fields of POST /api/analyze
 ANALYZE_FIELDS = ("image", *ANALYZE_DEFAULTS)
@@ -18,8 +19,14 @@ class RequestError(NnscopeError):
     """A request the API refuses: HTTP `status` and the `field` the one-line message names."""
 
     def __init__(self, field: str, message: str, status: int = 400):
+        field, message = printable(field), printable(message)  # a lone surrogate in a name cannot be encoded
         super().__init__(f"{field}: {message}")
         self.field, self.status = field, status
+
+
+def printable(text: str) -> str:
+    """`text` with what UTF-8 cannot encode (lone surrogates) written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def check_body_size(content_length: str | None, received: int, limit: int = MAX_BODY_BYTES) -> None:
@@ -37,10 +44,16 @@ def check_content_type(content_type: str | None) -> None:
         raise RequestError("content-type", f"{content_type or 'missing'!r}; expected 'application/json'", 415)
 
 
+def bounded_int(text: str) -> int | float:
+    """A JSON integer; one of more than 18 digits becomes a float (infinite when too large), which the
+    field checks refuse by range, instead of an int no float can hold."""
+    return int(text) if len(text.lstrip("-")) <= 18 else float(text)
+
+
 def parse_json_object(body: bytes) -> dict:
     """The body as a JSON object; NaN and Infinity literals are kept as floats, for the field check to name."""
     try:
-        value = json.loads(body.decode("utf-8"), parse_constant=float)
+        value = json.loads(body.decode("utf-8"), parse_constant=float, parse_int=bounded_int)
     except UnicodeDecodeError:
         raise RequestError("body", "not UTF-8 text; expected a JSON object") from None
     except json.JSONDecodeError as e:
@@ -131,10 +144,32 @@ def analyze_request(payload: dict) -> dict:
             "stride": whole_number(payload, "stride", 1, SIDE), "fill": grey_value(payload, "fill")}
 
 
+def positions(shape: tuple[int, int, int], patch: int, stride: int) -> int:
+    """Occlusion positions of a square patch moved by `stride` over an image of `shape` (C, H, W)."""
+    return ((shape[1] - patch) // stride + 1) * ((shape[2] - patch) // stride + 1)
+
+
+def check_work(shape: tuple[int, int, int], patch: int, stride: int) -> None:
+    """Refuse (413) an analysis of more than MAX_WORK positions x pixel values: it would hold the model for
+    every other client."""
+    values = shape[0] * shape[1] * shape[2]
+    work = positions(shape, patch, stride) * values
+    if work > MAX_WORK:
+        fits = next((s for s in range(stride, min(shape[1:]) + 1) if positions(shape, patch, s) * values <= MAX_WORK), None)
+        hint = f"a stride of {fits} or more" if fits else "a smaller image"
+        raise RequestError("stride", f"{stride} with patch {patch} on a {' x '.join(map(str, shape))} image is "
+                           f"{positions(shape, patch, stride)} positions x {values} values = {work:.2g}, over the "
+                           f"limit of {MAX_WORK:.0g} for one request; expected {hint}", 413)
+
+
 def model_defaults(shape: tuple[int, int, int]) -> dict:
     """The optional fields of POST /api/analyze for a model of input `shape` (C, H, W): the digit page's
-    8-pixel patch (the shorter side when smaller) and stride 1, a black fill."""
-    return {"patch": min(ANALYZE_DEFAULTS["patch"], *shape[1:]), "stride": 1, "fill": 0.0}
+    8-pixel patch (the shorter side when smaller), stride 1 (or the smallest within MAX_WORK), a black fill."""
+    patch = min(ANALYZE_DEFAULTS["patch"], *shape[1:])
+    values = shape[0] * shape[1] * shape[2]
+    stride = next((s for s in range(1, min(shape[1:]) + 1) if positions(shape, patch, s) * values <= MAX_WORK),
+                  min(shape[1:]))
+    return {"patch": patch, "stride": stride, "fill": 0.0}
 
 
 def channel_fill(payload: dict, channels: int) -> tuple[float, ...]:
@@ -153,8 +188,11 @@ def model_analyze_request(payload: dict, shape: tuple[int, int, int]) -> dict:
     patch and stride (1 to the shorter side), fill (one value or one per channel)."""
     check_fields(payload, ANALYZE_FIELDS)
     defaults, side = model_defaults(shape), min(shape[1:])
-    return {"image": pixel_image(payload.get("image"), shape), "patch": whole_number(payload, "patch", 1, side, defaults),
-            "stride": whole_number(payload, "stride", 1, side, defaults), "fill": channel_fill(payload, shape[0])}
+    patch = whole_number(payload, "patch", 1, side, defaults)
+    stride = whole_number(payload, "stride", 1, side, defaults)
+    check_work(shape, patch, stride)  # before the image is parsed: the cheap refusal first
+    return {"image": pixel_image(payload.get("image"), shape), "patch": patch, "stride": stride,
+            "fill": channel_fill(payload, shape[0])}
 
 
 def body_limit(shape: tuple[int, int, int]) -> int:

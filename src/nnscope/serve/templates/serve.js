@@ -12,15 +12,13 @@
   var CHANNELS = config.input_shape[0], HEIGHT = config.input_shape[1], WIDTH = config.input_shape[2];
   var SIDE = 28;  // the digit page's model reads 28 x 28 images
   var CLASSES = config.classes;
-  var LABEL_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf"];
   var pad = $("pad"), ctx = pad.getContext("2d", { willReadFrequently: true }), cursorCanvas = $("pad-cursor");
   var state = {
     strokes: [],        // each {width, points: [[x, y], ...]} in pad pixels, or {bitmap: ImageData} for a dropped file
     testImage: null,    // {index, label, image} while the input is a test image or the starting picture (sent as it is)
     pen: { x: 140, y: 60, down: false },
     inFlight: false, pending: false, sequence: 0,
-    result: null, position: { row: 0, col: 0 }
+    result: null
   };
 
   /* ---- drawing ---- */
@@ -41,16 +39,9 @@
 
   function asChannels(image) { return DIGITS ? [image] : image; }  // the digit page's images are 28 x 28, others C x H x W
 
-  function colourAt(image, r, c) {  // [r, g, b] 0-255 of pixel (r, c) of a C x H x W image: RGB, else the channels' mean
-    if (image.length === 3) return [0, 1, 2].map(function (k) { return Math.round(255 * Math.max(0, Math.min(1, image[k][r][c]))); });
-    var total = 0;
-    image.forEach(function (channel) { total += channel[r][c]; });
-    return grey(total / image.length);
-  }
-
   function drawScaled(context, image, scale) {
     for (var r = 0; r < image[0].length; r++) for (var c = 0; c < image[0][r].length; c++) {
-      context.fillStyle = "rgb(" + colourAt(image, r, c).join(",") + ")";
+      context.fillStyle = "rgb(" + window.nnscopeWidgets.colourAt(image, r, c).join(",") + ")";
       context.fillRect(c * scale, r * scale, scale, scale);
     }
   }
@@ -254,166 +245,54 @@
   function showError(message) { $("error").textContent = message; }
 
   function showEmpty() {
-    state.result = null;
+    state.result = null; explorer.reset();
     $("readout").textContent = DIGITS ? "draw a digit" : "draw something"; $("readout").dataset.prediction = "";
     ["bars", "explorer-bars", "shift-bars"].forEach(function (id) { if ($(id)) $(id).textContent = ""; });
     $("explorer-readout").textContent = ""; if ($("shift-readout")) $("shift-readout").textContent = "";
   }
 
-  /* ---- drawing the answers ---- */
-  function drawBars(container, probabilities) {
-    var best = probabilities.indexOf(Math.max.apply(null, probabilities));
-    container.textContent = "";
-    probabilities.forEach(function (p, k) {
-      var row = document.createElement("span"), bar = document.createElement("span"), fill = document.createElement("span");
-      var value = document.createElement("span");
-      row.textContent = CLASSES[k]; row.title = CLASSES[k]; row.className = "name"; bar.className = "bar" + (k === best ? " top" : ""); fill.style.width = (100 * p).toFixed(1) + "%";
-      value.className = "v"; value.textContent = p.toFixed(4);
-      bar.appendChild(fill);
-      [row, bar, value].forEach(function (node) { node.setAttribute("role", "listitem"); container.appendChild(node); });
-    });
-    container.dataset.best = best;
-  }
-
-  function paint(canvas, h, w, colour) {  // colour(r, c) -> [r, g, b]
-    canvas.width = w; canvas.height = h;
-    var c2 = canvas.getContext("2d"), img = c2.createImageData(w, h);
-    for (var r = 0; r < h; r++) for (var c = 0; c < w; c++) {
-      var rgb = colour(r, c), i = 4 * (r * w + c);
-      img.data[i] = rgb[0]; img.data[i + 1] = rgb[1]; img.data[i + 2] = rgb[2]; img.data[i + 3] = 255;
-    }
-    c2.putImageData(img, 0, 0);
-  }
-
-  function grey(v) { var g = Math.round(255 * Math.max(0, Math.min(1, v))); return [g, g, g]; }
-
-  function diverging(v, limit) {  // blue (negative), white, red (positive)
-    var t = Math.max(-1, Math.min(1, v / (limit || 1))), hi = Math.round(255 * (1 - Math.abs(t)));
-    return t >= 0 ? [255, hi, hi] : [hi, hi, 255];
-  }
-
-  function hex(colour) { return [1, 3, 5].map(function (i) { return parseInt(colour.slice(i, i + 2), 16); }); }
+  /* ---- drawing the answers: the shared widgets (widgets.js) ---- */
+  var W = window.nnscopeWidgets;
+  var explorer = W.occlusionExplorer({ image: $("explorer"), bars: $("explorer-bars"), readout: $("explorer-readout"),
+    maps: { "class": $("map-class"), max: $("map-max"), label: $("map-label") } });
+  Object.defineProperty(state, "position", {  // the explorer's patch position, {row, col}
+    get: function () { return { row: explorer.state.row, col: explorer.state.col }; } });
+  var slider = $("shift") ? W.shiftSlider({ range: $("shift"), image: $("shifted"), bars: $("shift-bars"),
+    readout: $("shift-readout") }) : null;  // the digit page only
 
   function drawFeatureMaps(maps, note) {
     if ($("fmap-note")) $("fmap-note").textContent = note || "";
     Object.keys(maps).forEach(function (name) {
       var canvas = $("fmap-" + name);
       if (!canvas) return;
-      var layer = maps[name], channels = layer.length, h = layer[0].length, w = layer[0][0].length;
-      var columns = Math.min(16, channels), rows = Math.ceil(channels / columns), gap = 1, limit = 0;
-      layer.forEach(function (m) { m.forEach(function (line) { line.forEach(function (v) { limit = Math.max(limit, Math.abs(v)); }); }); });
-      paint(canvas, rows * (h + gap) - gap, columns * (w + gap) - gap, function (r, c) {
-        var tr = Math.floor(r / (h + gap)), tc = Math.floor(c / (w + gap)), y = r % (h + gap), x = c % (w + gap);
-        var k = tr * columns + tc;
-        if (y >= h || x >= w || k >= channels) return [255, 255, 255];
-        return diverging(layer[k][y][x], limit);
-      });
+      canvas.parentNode.classList.remove("pending");  // drawn: the canvas takes its place (hidden until now)
+      W.drawFeatureTiles(canvas, maps[name]);
     });
   }
 
-  function colStarts(occlusion) { return occlusion.col_starts || occlusion.starts; }  // the digit page's grid is square
-
-  function drawMaps(occlusion) {
-    var rows = occlusion.starts.length, cols = colStarts(occlusion).length, mark = state.position;
-    function marked(colour) {
-      return function (r, c) { return r === mark.row && c === mark.col ? [255, 60, 0] : colour(r, c); };
-    }
-    paint($("map-class"), rows, cols, marked(function (r, c) { return grey(occlusion.true_class_probability[r][c]); }));
-    paint($("map-max"), rows, cols, marked(function (r, c) { return grey(occlusion.max_probability[r][c]); }));
-    paint($("map-label"), rows, cols, marked(function (r, c) {
-      return hex(LABEL_COLOURS[occlusion.predicted_label[r][c] % LABEL_COLOURS.length]);
-    }));
-    $("map-class-label").textContent = "P('" + CLASSES[occlusion["class"]] + "'), the predicted class";
+  function explorerData(result) {  // the answer's occlusion in the explorer's terms
+    var o = result.occlusion;
+    return { input: result.input, patch: o.patch, stride: o.stride, fill: o.fill, row_starts: o.row_starts || o.starts,
+      col_starts: o.col_starts || o.starts, probabilities: o.probabilities, "class": o["class"], classes: CLASSES };
   }
-
-  function showExplorer(row, col) {
-    var result = state.result;
-    if (!result) return;
-    var o = result.occlusion, cols = colStarts(o);
-    row = Math.max(0, Math.min(o.starts.length - 1, row)); col = Math.max(0, Math.min(cols.length - 1, col));
-    state.position = { row: row, col: col };
-    var canvas = $("explorer"), c2 = canvas.getContext("2d"), scale = canvas.width / WIDTH;
-    var top = o.starts[row], left = cols[col], input = asChannels(result.input);
-    var fill = (Array.isArray(o.fill) ? o.fill : [o.fill]).map(function (v) { return [[v]]; });
-    var patched = fill.length === input.length ? fill : input.map(function () { return fill[0]; });
-    for (var r = 0; r < HEIGHT; r++) for (var c = 0; c < WIDTH; c++) {
-      var inside = r >= top && r < top + o.patch && c >= left && c < left + o.patch;
-      c2.fillStyle = "rgb(" + (inside ? colourAt(patched, 0, 0) : colourAt(input, r, c)).join(",") + ")";
-      c2.fillRect(c * scale, r * scale, scale, scale);
-    }
-    c2.strokeStyle = "#ff7f0e"; c2.lineWidth = 2;
-    c2.strokeRect(left * scale + 1, top * scale + 1, o.patch * scale - 2, o.patch * scale - 2);
-    var p = o.probabilities[row][col], best = p.indexOf(Math.max.apply(null, p));
-    drawBars($("explorer-bars"), p);
-    drawMaps(o);
-    var readout = $("explorer-readout");
-    readout.textContent = "patch at row " + top + ", column " + left + " (top-left corner): predicted " + CLASSES[best] +
-      " (p = " + p[best].toFixed(4) + "), P('" + CLASSES[o["class"]] + "') = " + p[o["class"]].toFixed(4);
-    readout.dataset.prediction = best; canvas.dataset.row = row; canvas.dataset.col = col;
-  }
-
-  function explorerFrom(event, target, cellsX, cellsY, centred) {
-    var box = target.getBoundingClientRect(), o = state.result && state.result.occlusion;
-    if (!o) return;
-    var x = (event.clientX - box.left) / box.width * cellsX, y = (event.clientY - box.top) / box.height * cellsY;
-    if (centred) {  // on the image the pointer holds the middle of the patch; positions step by the stride
-      x = (x - o.patch / 2) / o.stride; y = (y - o.patch / 2) / o.stride;
-    }
-    showExplorer(Math.floor(y), Math.floor(x));
-  }
-  var explorer = $("explorer");
-  ["pointermove", "pointerdown"].forEach(function (type) {
-    explorer.addEventListener(type, function (e) { explorerFrom(e, explorer, WIDTH, HEIGHT, true); });
-    ["map-class", "map-max", "map-label"].forEach(function (id) {
-      $(id).addEventListener(type, function (e) { explorerFrom(e, $(id), $(id).width, $(id).height, false); });
-    });
-  });
-  explorer.addEventListener("keydown", function (e) {
-    var moves = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }, m = moves[e.key];
-    if (!m) return;
-    e.preventDefault();
-    showExplorer(state.position.row + m[0], state.position.col + m[1]);
-  });
-
-  function shiftClamp(image, dx) {  // moved right by dx pixels, the edge column repeated (clamp padding)
-    return image.map(function (line) {
-      return line.map(function (v, c) { return line[Math.max(0, Math.min(SIDE - 1, c - dx))]; });
-    });
-  }
-
-  function showShift() {
-    var result = state.result;
-    if (!result || !result.shift) return;  // the digit page only
-    var s = result.shift, dx = Number($("shift").value), i = s.shifts.indexOf(dx);
-    var moved = shiftClamp(result.input, dx), p = s.probabilities[i], k = s.predictions[i];
-    paint($("shifted"), SIDE, SIDE, function (r, c) { return grey(moved[r][c]); });
-    drawBars($("shift-bars"), p);
-    var readout = $("shift-readout");
-    readout.textContent = (dx === 0 ? "not shifted" : Math.abs(dx) + " px " + (dx < 0 ? "left" : "right")) +
-      ": predicted " + CLASSES[k] + " (p = " + p[k].toFixed(4) + ")";
-    readout.dataset.prediction = k;
-  }
-  if ($("shift")) $("shift").addEventListener("input", showShift);
 
   function show(result, sequence) {
-    var previous = state.result;
     state.result = result;
     var input = asChannels(result.input);
-    paint($("seen"), HEIGHT, WIDTH, function (r, c) { return colourAt(input, r, c); });
-    drawBars($("bars"), result.probabilities);
+    W.paint($("seen"), HEIGHT, WIDTH, function (r, c) { return W.colourAt(input, r, c); });
+    W.drawBars($("bars"), result.probabilities, CLASSES);
     var k = result.prediction, readout = $("readout");
     readout.textContent = "predicted " + CLASSES[k] + " (p = " + result.probabilities[k].toFixed(4) + ")" +
       (state.testImage && !state.strokes.length && state.testImage.label !== null ? ", test image " + state.testImage.index + " is a " + state.testImage.label : "");
     readout.dataset.prediction = k; readout.dataset.sequence = sequence;
     drawFeatureMaps(result.feature_maps, result.feature_maps_note);
-    var o = result.occlusion, n = o.starts.length, m = colStarts(o).length;
-    if (!previous || previous.occlusion.starts.length !== n || colStarts(previous.occlusion).length !== m) {  // a new grid: start where P(predicted) is lowest
-      var low = { v: 2, r: 0, c: 0 };
-      o.true_class_probability.forEach(function (line, r) { line.forEach(function (v, c) { if (v < low.v) low = { v: v, r: r, c: c }; }); });
-      state.position = { row: low.r, col: low.c };
+    explorer.update(explorerData(result));
+    $("map-class-label").textContent = "P('" + CLASSES[result.occlusion["class"]] + "'), the predicted class";
+    if (slider && result.shift) {
+      var s = result.shift;
+      slider.update({ shifts: s.shifts, images: W.clampShifts(result.input, s.shifts),
+        probabilities: s.probabilities, predictions: s.predictions, classes: CLASSES });
     }
-    showExplorer(state.position.row, state.position.col);
-    showShift();
     document.body.dataset.analyzed = sequence;
   }
 
@@ -421,23 +300,18 @@
     $(id).addEventListener("change", function () {
       var input = $(id);
       if (!input.checkValidity()) { showError(id + ": expected a value from " + input.min + " to " + input.max); return; }
-      if (state.result) { state.result = null; }  // a new grid: the explorer starts afresh
+      state.result = null; explorer.reset();  // a new grid: the explorer starts afresh
       changed();
     });
   });
 
-  var legend = $("legend");
-  CLASSES.forEach(function (name, k) {
-    var item = document.createElement("span"), swatch = document.createElement("i");
-    swatch.style.background = LABEL_COLOURS[k % LABEL_COLOURS.length]; item.appendChild(swatch);
-    item.appendChild(document.createTextNode(name));
-    legend.appendChild(item);
-  });
+  W.legend($("legend"), CLASSES);
   if (!DIGITS) {  // the pad and the explorer take the model's aspect ratio
     $("pad-box").style.aspectRatio = WIDTH + " / " + HEIGHT; $("pad-box").style.height = "auto";
     $("explorer").style.aspectRatio = WIDTH + " / " + HEIGHT; $("explorer").style.height = "auto";
   }
   redraw();
   if (config.start_image) loadStartImage();
-  window.nnscopeServe = { state: state, mnistInput: mnistInput, changed: changed };
+  window.nnscopeServe = { state: state, mnistInput: mnistInput, changed: changed,
+    labelColour: function (k) { return W.labelColour(k, CLASSES.length); } };
 })();

@@ -16,12 +16,25 @@ from torch.nn import functional as F
 from nnscope.vision.occlusion.captum_plain import (
     Progress,
     check,
+    check_finite,
     expand_target,
     format_geometry,
     plain_occlusion,
     select_targets,
 )
+from nnscope.vision.occlusion.drill_down import drill_down_occlusion
 from nnscope.vision.occlusion.traced import traced_occlusion
+
+
+def _per_image_classes(target, count: int):
+    """Captum's target as one output index per image where it is one, else None (each image's largest output)."""
+    if isinstance(target, torch.Tensor):
+        target = int(target.item()) if target.numel() == 1 else target.tolist()
+    if isinstance(target, int):
+        return [target] * count
+    if isinstance(target, list) and target and isinstance(target[0], int):
+        return target
+    return None
 
 
 def _window_sums(values: torch.Tensor, rows: int, cols: int, patch: tuple[int, int], stride: tuple[int, int],
@@ -41,15 +54,25 @@ class Occlusion:
         self.forward_func = forward_func
 
     def attribute(self, inputs, sliding_window_shapes, strides=None, baselines=None, target=None,
-                  additional_forward_args=None, perturbations_per_eval: int = 1, show_progress: bool = False):
-        """Mean over the windows covering each input value of (output - occluded output) of the target."""
+                  additional_forward_args=None, perturbations_per_eval: int = 1, show_progress: bool = False,
+                  drill_down: float | None = None):
+        """Mean over the windows covering each input value of (output - occluded output) of the target.
+        `drill_down=R` (nnscope only, engine path only): exact outputs at a coarse grid of window
+        places and at the top R share of places by the change of the target, interpolated elsewhere
+        (nnscope.vision.occlusion.drill_down); `self.computed` (N, rows, cols) then marks the
+        window places computed exactly (None without drill-down)."""
+        self.computed = None
         is_tuple = isinstance(inputs, tuple)
         formatted = inputs if is_tuple else (inputs,)
         check(all(isinstance(x, torch.Tensor) for x in formatted), "inputs: expected a tensor or a tuple of tensors")
         windows, strides_, counts = format_geometry(formatted, sliding_window_shapes, strides)
-        if self._engine_takes(formatted, windows, baselines, target, additional_forward_args):
+        check_finite(baselines)
+        takes = self._engine_takes(formatted, windows, baselines, target, additional_forward_args)
+        check(drill_down is None or takes, "drill_down: works on the engine's path only (an nn.Module, one 4-D "
+              "image tensor, windows over all channels, no additional_forward_args)")
+        if takes:
             result = self._incremental(formatted[0], windows[0], strides_[0], counts[0], baselines, target,
-                                       perturbations_per_eval, show_progress)
+                                       perturbations_per_eval, show_progress, drill_down)
             return (result,) if is_tuple else result
         result = plain_occlusion(self.forward_func, formatted, sliding_window_shapes, strides, baselines, target,
                                  additional_forward_args, perturbations_per_eval, show_progress)
@@ -69,7 +92,7 @@ class Occlusion:
                 and not isinstance(target, tuple)
                 and not (isinstance(target, list) and target and not isinstance(target[0], int)))
 
-    def _incremental(self, x, window, stride, counts, baselines, target, per_eval, show_progress):
+    def _incremental(self, x, window, stride, counts, baselines, target, per_eval, show_progress, drill_down=None):
         if isinstance(baselines, tuple):
             baselines = baselines[0]
         check(isinstance(per_eval, int) and per_eval >= 1, f"perturbations_per_eval: {per_eval}; expected an int >= 1")
@@ -78,6 +101,10 @@ class Occlusion:
         fill = torch.broadcast_to(torch.as_tensor(0.0 if baselines is None else baselines, dtype=x.dtype,
                                                   device=x.device), x.shape)  # broadcast as Captum does
         places = counts[1] * counts[2]
+        with torch.no_grad():  # a bad target fails now, not after the whole map
+            probe = self.forward_func(x[:1].clone())
+            if isinstance(probe, torch.Tensor) and probe.dim() >= 1 and len(probe) == 1:
+                select_targets(probe.expand(len(x), *probe.shape[1:]), target)
         progress = Progress(-(-places // per_eval) + 1, show_progress)
         progress.update()
         shown = [0]
@@ -87,8 +114,13 @@ class Occlusion:
             if due > 0:
                 progress.update(due)
                 shown[0] += due
-        result = traced_occlusion(self.forward_func, x.detach(), patch, steps, fill,
-                                  batch=max(256, per_eval * len(x)), progress=tick)
+        if drill_down is None:
+            result = traced_occlusion(self.forward_func, x.detach(), patch, steps, fill,
+                                      batch=max(256, per_eval * len(x)), progress=tick)
+        else:
+            result = drill_down_occlusion(self.forward_func, x.detach(), patch, steps, drill_down, fill,
+                                          _per_image_classes(target, len(x)), batch=max(256, per_eval * len(x)))
+            self.computed = result.computed
         if shown[0] < progress.total - 1:
             progress.update(progress.total - 1 - shown[0])
         with torch.no_grad():

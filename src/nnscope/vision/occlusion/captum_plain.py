@@ -65,17 +65,40 @@ def select_targets(output: torch.Tensor, target) -> torch.Tensor:
     if isinstance(target, (int, tuple)):
         index = (target,) if isinstance(target, int) else target
         check(len(index) <= output.dim() - 1, f"target: {target} for outputs of shape {tuple(output.shape)}")
+        check_in_range(index, output.shape[1:], -1)
         return output[(slice(None), *index)]
     if isinstance(target, torch.Tensor):
         check(target.dim() == 1 and target.numel() == len(output) and output.dim() == 2,
               f"target: a tensor of shape {tuple(target.shape)} for outputs of shape {tuple(output.shape)}")
+        check(not target.is_floating_point(), f"target: a tensor of {target.dtype}; expected integer class numbers")
+        check_in_range([int(target.min()), int(target.max())], output.shape[1:] * 2, 0)
         return torch.gather(output, 1, target.reshape(-1, 1).to(output.device)).squeeze(-1)
     check(isinstance(target, list) and len(target) == len(output),
           f"target: expected an int, a tuple, a tensor or a list of {len(output)}, got {type(target).__name__}")
     if isinstance(target[0], int):
         check(output.dim() == 2, "target: a list of ints needs (N, K) outputs")
+        check_in_range([min(target), max(target)], output.shape[1:] * 2, 0)
         return torch.gather(output, 1, torch.tensor(target, device=output.device).reshape(-1, 1)).squeeze(-1)
+    for t in target:
+        check_in_range(t, output.shape[1:], -1)
     return torch.stack([output[(i, *t)] for i, t in enumerate(target)])
+
+
+def check_in_range(index, sizes, lowest: int) -> None:
+    """Each index within its output axis: from -size (lowest -1, Python's negative indexing) or 0 to size - 1."""
+    for i, size in zip(index, sizes):
+        check(isinstance(i, int) and (size * lowest if lowest else 0) <= i < size,
+              f"target: {i} is out of range for outputs of shape (N, {', '.join(map(str, sizes))}); "
+              f"expected {'-' + str(size) if lowest else 0} to {size - 1}")
+
+
+def check_finite(baselines, name: str = "baselines") -> None:
+    """A NaN or infinite fill would give maps that are NaN, or worse, numbers that look real."""
+    for b in baselines if isinstance(baselines, tuple) else (baselines,):
+        if isinstance(b, (int, float, torch.Tensor)):
+            finite = bool(torch.isfinite(torch.as_tensor(b, dtype=torch.float64)).all())
+            check(finite, f"{name}: {b if not isinstance(b, torch.Tensor) else 'a tensor with NaN or infinite values'}; "
+                          "expected finite numbers")
 
 
 def expand_target(target, copies: int):
@@ -122,7 +145,7 @@ def plain_occlusion(forward, inputs: tuple, windows, strides, baselines, target,
     places = [(i, f) for i, c in enumerate(counts) for f in range(math.prod(c))]  # (tensor, window number)
     progress = Progress(math.ceil(len(places) / per_eval) + 1, show_progress)
     with torch.no_grad():
-        initial = forward_output(forward, inputs, target, extra)
+        initial = forward_output(forward, tuple(x.clone() for x in inputs), target, extra)  # it may write into them
         progress.update()
         n_out, dtype, N = initial.numel(), initial.dtype, len(inputs[0])
         totals = [torch.zeros((n_out, *x.shape[1:]), dtype=dtype, device=x.device) for x in inputs]

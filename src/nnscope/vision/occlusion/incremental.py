@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from nnscope.errors import NnscopeError
 from nnscope.model import CNN
 from nnscope.threads import one_thread
 from nnscope.vision.occlusion import c_loops
@@ -172,6 +173,8 @@ class IncrementalCNN:
         (B, h, w) pixels in [0, 1] and every box h x w, the box gets those instead. `size`, if
         given, is a (height, width) every box fits in (checked only)."""
         # int32 index arithmetic: half the memory traffic of int64, and index_select takes it
+        if not np.isfinite(fill):
+            raise NnscopeError(f"fill: {fill}; expected a finite number")
         image, box = np.asarray(image, np.int32), np.asarray(box, np.int32)
         if size is not None and ((box[:, 1] - box[:, 0] > size[0]).any() or (box[:, 3] - box[:, 2] > size[1]).any()):
             raise ValueError(f"box: a box larger than the size {tuple(size)} given")

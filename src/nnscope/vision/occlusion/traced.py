@@ -23,9 +23,11 @@ from torch.fx.experimental.optimization import fuse
 
 from nnscope.errors import NnscopeError
 from nnscope.vision.occlusion import traced_regions as rt
+from nnscope.vision.occlusion.traced_inplace import functionalize
 from nnscope.vision.occlusion.traced_tail import compile_tail
-from nnscope.vision.occlusion.traced_regions import Window, plan_windows
-from nnscope.vision.occlusion.traced_windows import channels_last, gather, span_mask
+from nnscope.vision.occlusion.traced_cost import position_groups, switch_to_full
+from nnscope.vision.occlusion.traced_regions import Window, track_windows
+from nnscope.vision.occlusion.traced_windows import channels_last, full_maps, gather, span_mask
 
 
 @dataclass
@@ -39,6 +41,7 @@ class TracedOcclusion:
     method: str  # "incremental" (traced) or "batched" (tracing failed or unsupported graph)
     note: str  # why batched, or which node the full passes start at
     windows: dict = field(default_factory=dict)  # node name -> (h, w) window, or "full"
+    computed: np.ndarray | None = None  # (rows, cols) bools: positions computed (None: all); the rest are NaN
 
     def probabilities(self) -> torch.Tensor:
         """Softmax over the last axis: (N, rows, cols, K)."""
@@ -50,10 +53,26 @@ def patch_starts(side: int, patch: int, stride: int) -> list[int]:
     return [i * stride for i in range(-(-(side - patch) // stride) + 1)]
 
 
+_PLAIN = (int, float, bool, str, tuple, type(None))
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks")
+
+
+def _structure(model: nn.Module) -> tuple:
+    """What a trace bakes in besides the weights: each module's class, forward and plain attributes
+    (strides, slopes, flags, numbers the forward reads) and hooks."""
+    parts = []
+    for name, m in model.named_modules():
+        plain = tuple(sorted((k, repr(v)) for k, v in vars(m).items() if isinstance(v, _PLAIN) and not k.startswith("_")))
+        hooks = tuple(tuple(getattr(m, h, {}).keys()) for h in _HOOKS)
+        parts.append((name, type(m), vars(m).get("forward", type(m).forward), plain, hooks))
+    return tuple(parts)
+
+
 def model_key(model: nn.Module) -> tuple:
-    """Changes when the model object, its mode or any weight or buffer changes (in-place updates bump _version)."""
+    """Changes when the model object, its mode, its structure (a module swapped for another, an
+    attribute set) or any weight or buffer changes (in-place updates bump _version)."""
     tensors = tuple((t.data_ptr(), t._version, t.dtype, str(t.device)) for t in (*model.parameters(), *model.buffers()))
-    return id(model), model.training, tensors
+    return id(model), model.training, _structure(model), tensors
 
 
 _TRACED: dict = {}  # model_key -> (traced copy, note): tracing, copying and folding take a second on a ResNet
@@ -76,6 +95,9 @@ def _trace_copy(model: nn.Module) -> tuple[fx.GraphModule | None, str]:
         traced = fuse(model) if not model.training else fx.symbolic_trace(copy.deepcopy(model))
     except Exception as e:  # any tracing failure means: run full passes instead
         return None, f"torch.fx could not trace the model ({type(e).__name__}: {str(e).splitlines()[0][:100]})"
+    why = functionalize(traced)
+    if why:
+        return None, why
     for module in traced.modules():
         if getattr(module, "inplace", False) is True:  # the engine reads stored inputs again
             module.inplace = False
@@ -161,9 +183,7 @@ class _Batch:
         if node in self.full:
             return self.full[node]
         tensor, rows, cols = self.values[node]
-        zeros = torch.zeros_like(rows)
-        self.full[node] = gather(self._maps(node), 0, 0, self.image, zeros, zeros,
-                                 tuple(self.stored[node].shape[-2:]), tensor, rows, cols)
+        self.full[node] = full_maps(self._maps(node), self.image, tensor, rows, cols)
         return self.full[node]
 
     def _input(self, node, window) -> torch.Tensor:
@@ -231,6 +251,36 @@ class _Batch:
         return module(*[self._full_value(node).contiguous(memory_format=torch.channels_last) for node in boundary])
 
 
+def plan_groups(traced: fx.GraphModule, stored: dict, rows: int, cols: int, grid: np.ndarray,
+                patch: tuple[int, int], banded: bool = True,
+                chosen: np.ndarray | None = None) -> list[tuple[np.ndarray, dict]]:
+    """(position numbers, plan) per group of positions: row bands x column bands of the grid
+    (rows * cols positions, p = i * cols + j), each planned on its own (windows and switch to full
+    passes); only the `chosen` positions where given."""
+    tracked = track_windows(traced, stored, grid[:, 0], grid[:, 1], patch)
+    groups = position_groups(traced, stored, tracked, rows, cols) if banded else [np.arange(len(grid))]
+    if chosen is not None:
+        groups = [g for g in (np.intersect1d(g, chosen) for g in groups) if len(g)]
+    return [(members, switch_to_full(traced, stored, track_windows(traced, stored, grid[members, 0],
+                                                                   grid[members, 1], patch)))
+            for members in groups]
+
+
+def _describe(plans: list) -> tuple[dict, str]:
+    """The largest group's windows (node name -> (h, w) or 'full') and a note on every group's switch to full passes."""
+    starts = []
+    for _, plan in plans:
+        firsts = [n.name for n, w in plan.items() if w == "full"]
+        starts.append(f"'{firsts[0]}'" if firsts else "nowhere")
+    members, plan = max(plans, key=lambda g: len(g[0]))
+    windows = {n.name: (w if isinstance(w, str) else w.size) for n, w in plan.items() if w is not None}
+    largest = starts[[len(m) for m, _ in plans].index(len(members))]
+    note = f"full passes from node {largest}"
+    if len(plans) > 1:
+        note += f" in the largest of {len(plans)} position groups (the others from {', '.join(sorted(set(starts)))})"
+    return windows, note
+
+
 def _perturbed(images: torch.Tensor, baseline: torch.Tensor, image: torch.Tensor, rows, cols,
                patch: tuple[int, int]) -> torch.Tensor:
     """The items' images (B, C, H, W) with the baseline inside each item's patch (a plain batched pass)."""
@@ -242,11 +292,14 @@ def _perturbed(images: torch.Tensor, baseline: torch.Tensor, image: torch.Tensor
 
 def traced_occlusion(model: nn.Module, images: torch.Tensor, patch: tuple[int, int], stride: tuple[int, int],
                      fill: float | torch.Tensor = 0.0, batch: int = 256,
-                     progress: Callable[[int, int], None] | None = None, compiled: bool = True) -> TracedOcclusion:
+                     progress: Callable[[int, int], None] | None = None, compiled: bool = True,
+                     banded: bool = True, positions: np.ndarray | None = None) -> TracedOcclusion:
     """The model's outputs (N, rows, cols, ...) with a patch of `fill` (a number, a per-channel (C,)
     tensor or anything broadcasting to the images) at each of Captum's positions, exactly, recomputing
     only what the patch changes; `batch` image-position items per pass; progress(done, total);
-    `compiled`: run the full-pass tail through TorchScript (False: node by node)."""
+    `compiled`: run the full-pass tail through TorchScript (False: node by node); `banded`: plan
+    bands of positions apart (False: one plan for all, as before position groups); `positions`:
+    a (rows, cols) boolean mask of the positions to compute (the others' outputs are NaN)."""
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or not images.is_floating_point():
         raise NnscopeError(f"images: expected a float tensor (N, C, H, W), got {getattr(images, 'shape', type(images))}")
     N, C, H, W = images.shape
@@ -255,14 +308,25 @@ def traced_occlusion(model: nn.Module, images: torch.Tensor, patch: tuple[int, i
         raise NnscopeError(f"patch {ph}x{pw}, stride {sh}x{sw}: expected a patch inside the {H}x{W} image and strides >= 1")
     row_starts, col_starts = patch_starts(H, ph, sh), patch_starts(W, pw, sw)
     grid = np.array([(r, c) for r in row_starts for c in col_starts])  # position p = i * cols + j
+    chosen = np.arange(len(grid))
+    if positions is not None:
+        positions = np.asarray(positions, dtype=bool)
+        if positions.shape != (len(row_starts), len(col_starts)):
+            raise NnscopeError(f"positions: a mask of shape {positions.shape}; expected "
+                               f"({len(row_starts)}, {len(col_starts)}), one per patch position")
+        chosen = np.flatnonzero(positions)
     baseline = torch.as_tensor(fill, dtype=images.dtype, device=images.device)
+    if not bool(torch.isfinite(baseline).all()):
+        raise NnscopeError(f"fill: {fill if baseline.numel() == 1 else 'a tensor with NaN or infinite values'}; "
+                           "expected finite numbers")
     if baseline.dim() == 1 and baseline.numel() == C:
         baseline = baseline.reshape(C, 1, 1)
     baseline = torch.broadcast_to(baseline, images.shape).contiguous()  # (N, C, H, W)
     traced, note = _trace(model)
     chunk = max(1, min(N, batch // 16))  # images per group, so a pass holds at least 16 positions
     per_pass = max(1, batch // chunk)
-    total, done, outputs, unoccluded, windows = len(grid) * N, 0, [], [], {}
+    total, done, outputs, unoccluded, windows = len(chosen) * N, 0, [], [], {}
+    plans, tails = [], []  # per group of positions: (position numbers, plan), compiled tail
     with torch.no_grad():
         for start in range(0, N, chunk):
             group, fills = images[start:start + chunk], baseline[start:start + chunk]
@@ -273,34 +337,41 @@ def traced_occlusion(model: nn.Module, images: torch.Tensor, patch: tuple[int, i
                 except Exception as e:  # a graph that traces but does not run node by node
                     traced, note = None, f"the traced graph does not run ({type(e).__name__})"
             if stored is not None:
-                plan = plan_windows(traced, stored, grid[:, 0], grid[:, 1], (ph, pw))
-                windows = {n.name: (w if isinstance(w, str) else w.size) for n, w in plan.items() if w is not None}
-                firsts = [n for n, w in windows.items() if w == "full"]
-                note = f"full passes from node '{firsts[0]}'" if firsts else "no full passes"
+                if not plans:  # the plans depend on the maps' shapes only: made once
+                    plans = plan_groups(traced, stored, len(row_starts), len(col_starts), grid, (ph, pw), banded,
+                                        chosen)
+                    for _, plan in plans:
+                        tails.append(compile_tail(traced, plan, model_key(model)) if compiled else None)
+                    windows, note = _describe(plans)
                 base, padded = stored[list(traced.graph.nodes)[-1]], {}
-                tail = compile_tail(traced, plan, model_key(model)) if compiled else None
                 fill_key = channels_last(fills)
             else:
-                base = model(group)
-            results = []
-            for first in range(0, len(grid), per_pass):
-                positions = np.arange(first, min(first + per_pass, len(grid)))
-                if stored is not None:
-                    run = _Batch(traced, plan, stored, padded, positions, len(group), fill_key)
-                    out = run.run(tail)
-                else:
-                    image = torch.arange(len(group), device=images.device).repeat(len(positions))
-                    rc = torch.as_tensor(np.repeat(grid[positions], len(group), axis=0), device=images.device)
-                    out = model(_perturbed(group, fills, image, rc[:, 0], rc[:, 1], (ph, pw)))
-                results.append(out.reshape(len(positions), len(group), *out.shape[1:]))
-                done += len(positions) * len(group)
-                if progress is not None:
-                    progress(done, total)
-            out = torch.cat(results).transpose(0, 1)  # (n, P, ...)
+                base = model(group.clone())  # a model may write into its input
+            results = [None] * len(grid)
+            work = [(m, p, t) for (m, p), t in zip(plans, tails)] if stored is not None else [(chosen, None, None)]
+            for members, plan, tail in work:
+                for first in range(0, len(members), per_pass):
+                    local = np.arange(first, min(first + per_pass, len(members)))
+                    numbers = members[local]
+                    if stored is not None:
+                        out = _Batch(traced, plan, stored, padded, local, len(group), fill_key).run(tail)
+                    else:
+                        image = torch.arange(len(group), device=images.device).repeat(len(numbers))
+                        rc = torch.as_tensor(np.repeat(grid[numbers], len(group), axis=0), device=images.device)
+                        out = model(_perturbed(group, fills, image, rc[:, 0], rc[:, 1], (ph, pw)))
+                    for p, value in zip(numbers, out.reshape(len(numbers), len(group), *out.shape[1:])):
+                        results[p] = value
+                    done += len(numbers) * len(group)
+                    if progress is not None:
+                        progress(done, total)
+            shape = next(r for r in results if r is not None).shape
+            results = torch.stack([r if r is not None else torch.full(shape, float("nan"), device=images.device)
+                                   for r in results])
+            out = results.transpose(0, 1)  # (n, P, ...)
             outputs.append(out.reshape(len(group), len(row_starts), len(col_starts), *out.shape[2:]))
             unoccluded.append(base)
     return TracedOcclusion(torch.cat(outputs), torch.cat(unoccluded), row_starts, col_starts,
-                           "incremental" if traced is not None else "batched", note, windows)
+                           "incremental" if traced is not None else "batched", note, windows, positions)
 
 
 def occlusion_probabilities_any(model: nn.Module, images: torch.Tensor, patch: tuple[int, int] = (8, 8),

@@ -123,20 +123,32 @@ def op_kind(node: fx.Node, modules: dict) -> str:
     if node.op == "call_function" and node.target is torch.cat:
         return "concat" if node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0) in (1, -3) else "opaque"
     functions = node.op == "call_function"
-    if node.target in (ELEMENTWISE_FUNCTIONS if functions else ELEMENTWISE_METHODS):
+    target = node.target  # a method written in place (`y.clamp_(0, 1)`) runs as its out-of-place self
+    if not functions and target.endswith("_") and not target.endswith("__"):
+        target = target[:-1]
+    if target in (ELEMENTWISE_FUNCTIONS if functions else ELEMENTWISE_METHODS):
         return "elementwise"
-    if node.target in (BINARY_FUNCTIONS if functions else BINARY_METHODS):
+    if target in (BINARY_FUNCTIONS if functions else BINARY_METHODS):
         return "binary"
     return "opaque"
+
+
+IN_PLACE_FUNCTIONS = {operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv,
+                      operator.ipow, operator.imod, operator.iand, operator.ior, operator.ixor, operator.setitem}
 
 
 def in_place(node: fx.Node, modules: dict) -> bool:
     """Whether the op writes into its first argument (which the engine must then copy first)."""
     if node.op == "call_module":
-        return bool(getattr(modules[node.target], "inplace", False))
+        return getattr(modules[node.target], "inplace", False) is True
     if node.op == "call_method":
-        return node.target.endswith("_")
-    return node.kwargs.get("inplace", False) is True
+        return node.target.endswith("_") and not node.target.endswith("__")
+    if node.op != "call_function":
+        return False
+    name = getattr(node.target, "__name__", "")
+    torch_own = getattr(node.target, "__module__", "") in ("torch", "torch.nn.functional")
+    return (node.target in IN_PLACE_FUNCTIONS or node.kwargs.get("inplace") is True
+            or (torch_own and name.endswith("_") and not name.endswith("__")))
 
 
 def sliding_span(lo: np.ndarray, hi: np.ndarray, side_out: int, kernel: int, stride: int, dilation: int,
@@ -178,26 +190,22 @@ def _broadcasts_per_channel(value) -> bool:
     return value.numel() == 1 or (value.dim() >= 3 and value.shape[-1] == 1 and value.shape[-2] == 1)
 
 
-FULL_ABOVE = 0.5  # a window over half its map or more runs as a full pass: cheaper than cutting and pasting
-
-
-def _window(spans, side, keep_full: bool = False) -> Window | str:
-    """The one window size that holds every position's changed spans, or 'full' if it is (most of) the map."""
+def _window(spans, side) -> Window:
+    """The one window size that holds every position's changed spans, placed at each position's span."""
     size = tuple(min(d, max(1, int((hi - lo).max(initial=0)))) for (lo, hi), d in zip(spans, side))
-    if size[0] * size[1] >= FULL_ABOVE * side[0] * side[1] and not keep_full:
-        return "full"
     starts = tuple(window_starts(lo, s, d) for (lo, _), s, d in zip(spans, size, side))
     return Window(size, starts, spans, side)
 
 
-def plan_windows(traced: fx.GraphModule, stored: dict, rows: np.ndarray, cols: np.ndarray,
-                 patch: tuple[int, int]) -> dict:
-    """Per node: None (does not depend on the image), a Window, or 'full' (full batched passes)."""
+def track_windows(traced: fx.GraphModule, stored: dict, rows: np.ndarray, cols: np.ndarray,
+                  patch: tuple[int, int]) -> dict:
+    """Per node: None (does not depend on the image), a Window holding every position's changed
+    span, or 'full' where the change cannot be followed (an opaque op, or reads one)."""
     modules, plan = dict(traced.named_modules()), {}
     for node in traced.graph.nodes:
         if node.op == "placeholder":
             H, W = stored[node].shape[-2:]
-            plan[node] = _window(((rows, np.minimum(rows + patch[0], H)), (cols, np.minimum(cols + patch[1], W))), (H, W), True)
+            plan[node] = _window(((rows, np.minimum(rows + patch[0], H)), (cols, np.minimum(cols + patch[1], W))), (H, W))
             continue
         deps = [a for a in node.all_input_nodes if plan.get(a) is not None]
         if node.op == "get_attr" or not deps:
@@ -224,3 +232,13 @@ def plan_windows(traced: fx.GraphModule, stored: dict, rows: np.ndarray, cols: n
             spans = tuple(bounding_span([plan[a].spans[i] for a in deps]) for i in range(2))
         plan[node] = _window(spans, side)
     return plan
+
+
+def plan_windows(traced: fx.GraphModule, stored: dict, rows: np.ndarray, cols: np.ndarray,
+                 patch: tuple[int, int]) -> dict:
+    """Per node: None (does not depend on the image), a Window, or 'full' (full batched passes from
+    the node on: where the change cannot be followed, and from wherever the cost model of
+    nnscope.vision.occlusion.traced_cost finds full passes cheaper than windows)."""
+    from nnscope.vision.occlusion.traced_cost import switch_to_full  # it reads this module's ops
+
+    return switch_to_full(traced, stored, track_windows(traced, stored, rows, cols, patch))

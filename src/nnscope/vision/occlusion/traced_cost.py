@@ -1,0 +1,158 @@
+"""What the engine's plan costs, where it switches to full passes, and how it groups positions.
+
+Costs are counted in conv multiply-adds (MACs). A windowed conv computes its window and gathers
+the slab of its input that the window reads; a full conv computes the whole map; a windowed node
+read by a full node is first written into a whole copy of its stored map (COPY per value). One gathered value costs
+about GATHER multiply-adds and one value of an elementwise op about ELEMENT (measured at one thread
+on the development machine, AMD EPYC: gather 2.2-2.5 ns per value, 3 x 3 conv 21-24 ps per MAC,
+ReLU 0.26-0.31 ns per value). `switch_to_full` picks the node from which full passes are cheapest
+overall (the issue's "window covers most of the map" falls out of it: the switch moves later as
+convs get wider, since the gather costs less against their MACs).
+
+Border positions change smaller spans than interior ones (the patch is cut at the edge, and so is
+the change in every map), yet one window size serves all positions of a plan. `position_groups`
+splits the rows and the columns of positions into a few bands each, so that a group of positions
+at the border gets its own, smaller, windows and its own switch to full passes.
+"""
+
+import numpy as np
+import torch
+from torch import fx, nn
+
+from nnscope.vision.occlusion import traced_regions as rt
+
+GATHER = 100.0  # one value gathered into a window, in MACs
+ELEMENT = 12.0  # one value through an elementwise op, in MACs
+COPY = 12.0  # one value of a whole stored map copied for a full pass (a plain copy, not a gather)
+MAX_BANDS = 3  # per axis; a band must save SPLIT_GAIN of the axis's cost to be worth its batches
+SPLIT_GAIN = 0.02
+
+
+def _conv_macs(node: fx.Node, modules: dict) -> float:
+    """Multiply-adds per output pixel of a Conv2d node; 0 for anything else."""
+    m = modules.get(node.target) if node.op == "call_module" else None
+    if type(m) is not nn.Conv2d:
+        return 0.0
+    return m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+
+
+def _costs(node: fx.Node, modules: dict, stored: dict, window: rt.Window) -> tuple[float, float, float]:
+    """(windowed, full, materialise) cost of one node for one position."""
+    out = stored[node]
+    channels, (H, W), (h, w) = out.shape[1], window.side, window.size
+    materialise = COPY * channels * H * W
+    if node.op == "placeholder":
+        return ELEMENT * channels * h * w, ELEMENT * channels * H * W, materialise
+    kind = rt.op_kind(node, modules)
+    if kind == "sliding":
+        op = rt.sliding_op(node, modules)
+        source = stored[[a for a in node.all_input_nodes if isinstance(stored.get(a), torch.Tensor)][0]]
+        slab = [(n - 1) * op.stride[i] + op.dilation[i] * (op.kernel[i] - 1) + 1 for i, n in enumerate((h, w))]
+        per_pixel = _conv_macs(node, modules) or ELEMENT * channels * op.kernel[0] * op.kernel[1]
+        return per_pixel * h * w + GATHER * source.shape[1] * slab[0] * slab[1], per_pixel * H * W, materialise
+    operands = len(node.all_input_nodes)
+    return (ELEMENT + GATHER * (operands > 1)) * channels * h * w * operands, ELEMENT * channels * H * W, materialise
+
+
+def switch_to_full(traced: fx.GraphModule, stored: dict, tracked: dict) -> dict:
+    """The tracked plan with every windowed node from the cheapest switch point on set to 'full'."""
+    modules = dict(traced.named_modules())
+    nodes = list(traced.graph.nodes)
+    windowed = [i for i, n in enumerate(nodes) if isinstance(tracked.get(n), rt.Window)]
+    costs = {i: _costs(nodes[i], modules, stored, tracked[nodes[i]]) for i in windowed}
+    index = {n: i for i, n in enumerate(nodes)}
+    best, best_cost = len(nodes), None
+    for s in range(1, len(nodes) + 1):  # full from node s on; the input itself always windowed
+        full = {i for i in windowed if i >= s}
+        total = sum(costs[i][0] for i in windowed if i < s) + sum(costs[i][1] for i in full)
+        for i in windowed:  # windowed nodes read by a full node are materialised once
+            if i < s and any(index[u] in full or tracked.get(u) == "full" for u in nodes[i].users):
+                total += costs[i][2]
+        if best_cost is None or total < best_cost:
+            best, best_cost = s, total
+    return {n: ("full" if isinstance(w, rt.Window) and index[n] >= best else w) for n, w in tracked.items()}
+
+
+def plan_macs(traced: fx.GraphModule, stored: dict, plan: dict) -> tuple[float, float]:
+    """(conv MACs the plan computes, conv MACs of a full pass), summed over the plan's positions."""
+    modules = dict(traced.named_modules())
+    positions = len(next(w for w in plan.values() if isinstance(w, rt.Window)).starts[0])
+    done = total = 0.0
+    for node, window in plan.items():
+        per_pixel = _conv_macs(node, modules)
+        if not per_pixel:
+            continue
+        full = per_pixel * stored[node].shape[-2] * stored[node].shape[-1] * positions
+        total += full
+        done += full if not isinstance(window, rt.Window) else per_pixel * window.size[0] * window.size[1] * positions
+    return done, total
+
+
+def ideal_macs(traced: fx.GraphModule, stored: dict, tracked: dict) -> float:
+    """Conv MACs an ideal incremental method computes over all positions: each position exactly its
+    own changed spans (no window shared with other positions), full maps where the change cannot be followed."""
+    modules = dict(traced.named_modules())
+    done = 0.0
+    for node, window in tracked.items():
+        per_pixel = _conv_macs(node, modules)
+        if not per_pixel:
+            continue
+        if isinstance(window, rt.Window):
+            (rlo, rhi), (clo, chi) = window.spans
+            done += per_pixel * float(((rhi - rlo) * (chi - clo)).sum())
+        else:
+            done += per_pixel * stored[node].shape[-2] * stored[node].shape[-1] * len(tracked_positions(tracked))
+    return done
+
+
+def tracked_positions(tracked: dict) -> np.ndarray:
+    return next(w for w in tracked.values() if isinstance(w, rt.Window)).starts[0]
+
+
+def _bands(sizes: np.ndarray, weights: np.ndarray, sides: np.ndarray) -> list[np.ndarray]:
+    """Contiguous bands of the m rows (or columns) of positions, sizes (m, nodes) their span sizes:
+    the split into at most MAX_BANDS bands with the least cost, each band paying per node
+    weight x (its largest span, or the whole side where that is less)."""
+    m = len(sizes)
+
+    def cost(a: int, b: int) -> float:
+        return (b - a) * float((weights * np.minimum(sizes[a:b].max(0), sides)).sum())
+
+    table = {(0, 0): (0.0, [])}  # (bands, rows covered) -> (cost, band starts)
+    for k in range(1, MAX_BANDS + 1):
+        for j in range(1, m + 1):
+            options = [(table[(k - 1, a)][0] + cost(a, j), table[(k - 1, a)][1] + [a])
+                       for a in range(j) if (k - 1, a) in table]
+            if options:
+                table[(k, j)] = min(options, key=lambda o: o[0])
+    chosen = table[(1, m)]
+    for k in range(2, MAX_BANDS + 1):  # each further band must pay for its smaller batches
+        if (k, m) in table and table[(k, m)][0] < (1 - SPLIT_GAIN) * chosen[0]:
+            chosen = table[(k, m)]
+    starts = chosen[1] + [m]
+    return [np.arange(a, b) for a, b in zip(starts[:-1], starts[1:])]
+
+
+def position_groups(traced: fx.GraphModule, stored: dict, tracked: dict, rows: int, cols: int) -> list[np.ndarray]:
+    """Position numbers (p = i * cols + j) of each group: row bands x column bands, from the span
+    sizes of the tracked plan of all rows x cols positions."""
+    modules = dict(traced.named_modules())
+    axes = [[], []]  # per axis: (span sizes per row or column (m,), weight, side) of each conv node
+    for node, window in tracked.items():
+        per_pixel = _conv_macs(node, modules)
+        if not per_pixel or not isinstance(window, rt.Window):
+            continue
+        source = [a for a in node.all_input_nodes if isinstance(stored.get(a), torch.Tensor)][0]
+        gather = GATHER * stored[source].shape[1] / per_pixel  # the window's gather, relative to its MACs
+        grid = [(hi - lo).reshape(rows, cols) for lo, hi in window.spans]
+        per_axis = (grid[0][:, 0], grid[1][0, :])  # row spans depend on the row only, column spans on the column
+        for axis in range(2):
+            other = window.size[1 - axis]
+            axes[axis].append((per_axis[axis] * (1 + gather), per_pixel * other, window.side[axis]))
+    if not axes[0]:
+        return [np.arange(rows * cols)]
+    bands = []
+    for axis, count in enumerate((rows, cols)):
+        sizes = np.stack([a[0] for a in axes[axis]], 1)  # (count, nodes)
+        bands.append(_bands(sizes, np.array([a[1] for a in axes[axis]]), np.array([a[2] for a in axes[axis]])))
+    return [(r[:, None] * cols + c[None, :]).reshape(-1) for r in bands[0] for c in bands[1]]
