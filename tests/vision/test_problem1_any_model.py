@@ -227,3 +227,18 @@ def test_torchscript_and_exported_models(capsys, tmp_path):
                  "--out", str(tmp_path / "fm2")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "forward hooks cannot be set" in err
+
+
+def test_named_filters_need_no_input_size(capsys, nets, tmp_path):
+    """Filters are weights: named layers of a FILE.py:NAME model are read without --input-shape (the model is
+    not run); only the default, the first three Conv2d in forward order, needs a forward pass."""
+    torch.manual_seed(0)
+    torch.save(user_nets.ResidualNet().state_dict(), tmp_path / "w.pt")
+    spec = [f"{nets}/nets.py:ResidualNet", "--weights", str(tmp_path / "w.pt")]
+    result = run_json(capsys, ["filters", "--model", *spec, "--layers", "stem", "layer1.conv_a",
+                               "--out", str(tmp_path / "f")])
+    weights = torch.load(tmp_path / "w.pt")
+    assert list(result["layers"]) == ["stem", "layer1.conv_a"]
+    assert result["layers"]["stem"]["max"] == pytest.approx(float(weights["stem.weight"].max()))
+    assert main(["filters", "--model", *spec, "--out", str(tmp_path / "g")]) == 2  # the default needs the order
+    assert "--input-shape" in capsys.readouterr().err
