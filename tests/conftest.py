@@ -67,3 +67,19 @@ def one_run_per_test():
     from nnscope import fileio
 
     getattr(fileio, "_inputs", set()).clear()
+
+
+@pytest.fixture(scope="session")
+def trained_loaded(trained_checkpoint):
+    """The model of `trained_checkpoint` loaded as every model is (a LoadedModel)."""
+    from nnscope.models import load_model
+
+    return load_model(trained_checkpoint)
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mnist):
+    """The MNIST test set as a labelled data set."""
+    from nnscope.labelled_data import labelled_test_set
+
+    return labelled_test_set(mnist)

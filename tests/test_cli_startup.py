@@ -45,7 +45,7 @@ def test_a_commands_help_and_a_bad_option_import_nothing_heavy(command):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["shift", "--pixels", "28"], "--pixels: 28"),
+    (["shift", "--pixels", "-1"], "--pixels: -1"),  # its upper bound is the image's side, known once read
     (["occlude", "--stride", "9"], "--stride: 9"),  # a patch's size is checked against the image, once read
     (["longseq", "--radii", "nan"], "--radii: nan"),
     (["train", "--seed", "-1"], "--seed: -1"),

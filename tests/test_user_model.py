@@ -1,4 +1,4 @@
-"""`load_user_model`: every format read back gives the original's outputs; conv layers in forward order;
+"""`load_model`: every format read back gives the original's outputs; conv layers in forward order;
 every bad input one NnscopeError naming what is wrong."""
 
 import shutil
@@ -12,7 +12,7 @@ import user_nets
 from helpers import trained_like
 from nnscope.errors import NnscopeError
 from nnscope.model import CNN, CNNConfig, save_checkpoint
-from nnscope.models import load_user_model
+from nnscope.models import load_model
 
 NETS = {  # name -> (input shape, classes, conv layers in forward order)
     "ResidualNet": ((3, 30, 26), 5, ("stem", "layer1.conv_a", "layer1.conv_b", "layer1.shortcut.0",
@@ -61,7 +61,7 @@ def test_every_format_reads_back_the_same_model(name, fmt, tmp_path, nets_file):
     shape, classes, convs = NETS[name]
     spec, weights = save_as(fmt, name, net, tmp_path, nets_file)
     given_shape = None if fmt == "export" else shape  # an exported program knows its own input size
-    loaded = load_user_model(spec, weights, input_shape=given_shape)
+    loaded = load_model(spec, weights, input_shape=given_shape)
     x = torch.rand(3, *shape, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         torch.testing.assert_close(loaded.module(x), net(x), rtol=0, atol=1e-5)
@@ -74,7 +74,7 @@ def test_every_format_reads_back_the_same_model(name, fmt, tmp_path, nets_file):
 
 
 def test_layer_table_measures_shapes_and_parameters(tmp_path, nets_file):
-    loaded = load_user_model(f"{nets_file}:ResidualNet", input_shape=(3, 30, 26))
+    loaded = load_model(f"{nets_file}:ResidualNet", input_shape=(3, 30, 26))
     layers = {layer["name"]: layer for layer in loaded.layers}
     assert layers["stem"]["output_shape"] == [8, 30, 26] and layers["stem"]["parameters"] == 8 * 3 * 9 + 8
     assert layers["layer1.conv_a"]["output_shape"] == [16, 15, 13]  # stride 2, padding 1: ceil(30/2), ceil(26/2)
@@ -92,7 +92,7 @@ def test_nnscope_checkpoint_is_delegated_to_its_loader(tmp_path):
     torch.manual_seed(0)
     cnn = CNN(CNNConfig()).eval()
     path = save_checkpoint(tmp_path / "cnn.pt", cnn, train_config={}, metrics={}, seed=0)
-    loaded = load_user_model(path)
+    loaded = load_model(path)
     assert loaded.format == "nnscope" and loaded.input_shape == (1, 28, 28) and loaded.classes == 10
     assert loaded.conv_layers == ("conv1", "conv2", "conv3") and loaded.class_names[:3] == ("0", "1", "2")
     x = torch.rand(4, 1, 28, 28)
@@ -103,23 +103,23 @@ def test_nnscope_checkpoint_is_delegated_to_its_loader(tmp_path):
 def test_mean_and_std_normalise_before_the_model(nets_file):
     net = trained_like("ResidualNet")
     mean, std = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
-    loaded = load_user_model(f"{nets_file}:ResidualNet", input_shape=(3, 30, 26), mean=mean, std=std)
+    loaded = load_model(f"{nets_file}:ResidualNet", input_shape=(3, 30, 26), mean=mean, std=std)
     loaded.network.load_state_dict(net.state_dict())
     x = torch.rand(2, 3, 30, 26)
     expected = net((x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1))
     with torch.no_grad():
         torch.testing.assert_close(loaded.module(x), expected, rtol=0, atol=1e-6)
-    one = load_user_model(f"{nets_file}:ResidualNet", input_shape=(3, 30, 26), mean=[0.5], std=[0.25])
+    one = load_model(f"{nets_file}:ResidualNet", input_shape=(3, 30, 26), mean=[0.5], std=[0.25])
     assert one.module.mean.flatten().tolist() == [0.5] * 3
 
 
 @pytest.mark.parametrize("name", ["DilatedGroupedNet", "ResidualNet"])
 def test_exported_convs_keep_their_groups_stride_and_dilation(name, tmp_path, nets_file):
     """An unflattened .pt2 keeps each conv's weights but not its settings: they come from the aten conv calls."""
-    from nnscope.vision.user_filters import layer_filters
+    from nnscope.vision.filters import layer_filters
 
     net = trained_like(name)
-    loaded = load_user_model(save_as("export", name, net, tmp_path, nets_file)[0])
+    loaded = load_model(save_as("export", name, net, tmp_path, nets_file)[0])
     eager = {n: m for n, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)}
     assert set(loaded.conv_layers) == set(eager)
     for layer, conv in eager.items():
@@ -134,7 +134,7 @@ def test_exported_convs_keep_their_groups_stride_and_dilation(name, tmp_path, ne
 def test_program_exported_for_one_batch_size_runs_any_batch(tmp_path):
     net = trained_like("VGGStyle")
     torch.export.save(torch.export.export(net, (torch.rand(1, 3, 32, 32),)), tmp_path / "one.pt2")
-    loaded = load_user_model(tmp_path / "one.pt2")
+    loaded = load_model(tmp_path / "one.pt2")
     assert loaded.static_batch == 1 and loaded.input_shape == (3, 32, 32)
     x = torch.rand(5, 3, 32, 32)
     with torch.no_grad():
@@ -142,23 +142,23 @@ def test_program_exported_for_one_batch_size_runs_any_batch(tmp_path):
 
 
 def test_module_instance_factory_and_class_names(tmp_path, nets_file):
-    assert load_user_model(f"{nets_file}:instance", input_shape=(1, 5, 5)).conv_layers == ("early", "middle", "late")
+    assert load_model(f"{nets_file}:instance", input_shape=(1, 5, 5)).conv_layers == ("early", "middle", "late")
     names = tmp_path / "names.txt"
     names.write_text("".join(f"class {k}\n" for k in range(10)) + "\n")
-    loaded = load_user_model(f"{nets_file}:make_vgg", input_shape=(3, 32, 32), class_names=names)
+    loaded = load_model(f"{nets_file}:make_vgg", input_shape=(3, 32, 32), class_names=names)
     assert loaded.class_names[9] == "class 9" and loaded.fixed_size and loaded.image_size == (32, 32)
 
 
 def test_loading_a_python_file_writes_nothing_beside_it(nets_file):
     before = sorted(p.name for p in nets_file.parent.rglob("*"))
-    load_user_model(f"{nets_file}:OutOfOrder", input_shape=(1, 4, 4))
+    load_model(f"{nets_file}:OutOfOrder", input_shape=(1, 4, 4))
     assert sorted(p.name for p in nets_file.parent.rglob("*")) == before == ["nets.py"]
 
 
 def test_wrapper_prefix_of_data_parallel_weights_is_dropped(tmp_path, nets_file):
     net = trained_like("OutOfOrder")
     torch.save({f"module.{k}": v for k, v in net.state_dict().items()}, tmp_path / "ddp.pt")
-    loaded = load_user_model(f"{nets_file}:OutOfOrder", tmp_path / "ddp.pt", input_shape=(1, 6, 6))
+    loaded = load_model(f"{nets_file}:OutOfOrder", tmp_path / "ddp.pt", input_shape=(1, 6, 6))
     x = torch.rand(2, 1, 6, 6)
     with torch.no_grad():
         torch.testing.assert_close(loaded.module(x), net(x), rtol=0, atol=0)
@@ -167,7 +167,7 @@ def test_wrapper_prefix_of_data_parallel_weights_is_dropped(tmp_path, nets_file)
 def bad(words, *args, **kwargs):
     """Loading raises one NnscopeError of one line holding every word of `words`."""
     with pytest.raises(NnscopeError) as caught:
-        load_user_model(*args, **kwargs)
+        load_model(*args, **kwargs)
     message = str(caught.value)
     assert "\n" not in message
     for word in words:
@@ -234,7 +234,7 @@ def test_contract_breaches_give_one_line(tmp_path, nets_file):
 
 
 def test_unknown_layer_lists_close_matches(nets_file):
-    loaded = load_user_model(f"{nets_file}:VGGStyle", input_shape=(3, 32, 32))
+    loaded = load_model(f"{nets_file}:VGGStyle", input_shape=(3, 32, 32))
     assert loaded.layer("features.5") is loaded.network.features[5]
     with pytest.raises(NnscopeError, match=r"--layers: no layer 'feature.5' .*close matches: features.5"):
         loaded.layer("feature.5")
@@ -274,7 +274,7 @@ def test_exported_program_with_pickled_payloads_is_refused(tmp_path):
 
     rewritten_archive(tmp_path / "ok.pt2", tmp_path / "inputs.pt2", code_inputs)
     bad(["sample inputs need torch.load(weights_only=False)"], tmp_path / "inputs.pt2")
-    assert load_user_model(tmp_path / "ok.pt2").conv_layers == ("early", "middle", "late")
+    assert load_model(tmp_path / "ok.pt2").conv_layers == ("early", "middle", "late")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device: an NVIDIA GPU and a CUDA build of torch")
@@ -282,7 +282,7 @@ def test_exported_program_with_pickled_payloads_is_refused(tmp_path):
 def test_loads_onto_cuda(fmt, tmp_path, nets_file):
     net = trained_like("ResidualNet")
     spec, weights = save_as(fmt, "ResidualNet", net, tmp_path, nets_file)
-    loaded = load_user_model(spec, weights, input_shape=None if fmt == "export" else (3, 30, 26), device="cuda")
+    loaded = load_model(spec, weights, input_shape=None if fmt == "export" else (3, 30, 26), device="cuda")
     assert loaded.device.type == "cuda" and loaded.conv_layers == NETS["ResidualNet"][2]
     x = torch.rand(2, 3, 30, 26)
     with torch.no_grad():

@@ -13,12 +13,21 @@ _EXPORTS = {
     "CNN": "nnscope.model",
     "CNNConfig": "nnscope.model",
     "Digits": "nnscope.data",
+    "LabelledImages": "nnscope.labelled_data",
+    "LoadedModel": "nnscope.models",
     "NnscopeError": "nnscope.errors",
     "Occlusion": "nnscope.vision.occlusion.captum_api",  # Captum's Occlusion API on the incremental engine
     "RECIPES": "nnscope.train",
+    "labelled_test_set": "nnscope.labelled_data",  # the MNIST / Fashion-MNIST test set as LabelledImages
     "load_digits": "nnscope.data",
+    "load_labelled_data": "nnscope.labelled_data",
     "load_mnist": "nnscope.data",
-    "load_model": "nnscope.model",
+    "load_model": "nnscope.models",  # any model (nnscope checkpoint, TorchScript, .pt2, FILE.py:NAME) as a LoadedModel
+    "run_attack": "nnscope.problem2",
+    "run_featuremaps": "nnscope.analyses",
+    "run_filters": "nnscope.analyses",
+    "run_occlusion": "nnscope.problem2",
+    "run_shift": "nnscope.analyses",
     "make_recipe": "nnscope.train",
     "train": "nnscope.train",
     "train_and_save": "nnscope.train",

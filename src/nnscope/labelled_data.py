@@ -32,6 +32,7 @@ class LabelledImages:
     labels: np.ndarray  # (N,) int64 class indices into class_names
     class_names: tuple[str, ...]  # one per class, index = label
     source: str  # what was read
+    name: str | None = None  # 'mnist' or 'fashion-mnist' for those test sets: the options take their defaults
 
     def float_images(self, indices=None) -> np.ndarray:
         """float32 (n, C, H, W) in [0, 1], the model's input contract; all images or those at `indices`."""
@@ -164,7 +165,7 @@ def with_channels(data: LabelledImages, channels: int) -> LabelledImages:
         raise NnscopeError(f"--data: the model takes {channels} channels; data sets can be given for 1 or 3")
     converted = np.stack([to_channels(image.transpose(1, 2, 0), channels) for image in data.images])
     return LabelledImages(np.ascontiguousarray(converted.transpose(0, 3, 1, 2)), data.scale, data.labels,
-                          data.class_names, data.source)
+                          data.class_names, data.source, data.name)
 
 
 def checked(data: LabelledImages) -> LabelledImages:
@@ -196,7 +197,9 @@ def pick_classes(class_names: Sequence[str], wanted: Sequence[str | int], option
     return picked
 
 
-def test_set_as_labelled(digits) -> LabelledImages:
-    """The test set of nnscope.data.Digits (MNIST, Fashion-MNIST) as a labelled data set (N, 1, 28, 28) of ten classes."""
+def labelled_test_set(digits) -> LabelledImages:
+    """The test set of nnscope.data.Digits (MNIST, Fashion-MNIST) as a labelled data set (N, 1, 28, 28) of ten
+    classes, named by `digits.name` so that options can take that data set's defaults."""
     return LabelledImages(images=digits.test_images[:, None], scale=1 / 255, labels=digits.test_labels.astype(np.int64),
-                          class_names=tuple(str(d) for d in range(10)), source=f"the {digits.name} test set")
+                          class_names=tuple(str(d) for d in range(10)), source=f"the {digits.name} test set",
+                          name=digits.name)

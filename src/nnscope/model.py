@@ -87,8 +87,15 @@ class CNN(nn.Module):
             conv = nn.Conv2d(in_channels, out_channels, config.kernel_size, padding=config.kernel_size // 2, bias=False)
             setattr(self, f"conv{i}", conv)
             setattr(self, f"bn{i}", nn.BatchNorm2d(out_channels))
+            setattr(self, f"relu{i}", nn.ReLU())  # a module, so that hooks can read and edit the block output
             in_channels, side = out_channels, side // 2 if pool else side
         self.fc = nn.Linear(in_channels * side * side, config.classes)
+
+    @property
+    def block_outputs(self) -> dict[str, str]:
+        """Where a channel of each layer is silenced for the rest of the network: convN's and reluN's in reluN,
+        the block output (zero there is zero for the next block)."""
+        return {f"{kind}{i}": f"relu{i}" for i in range(1, len(self.config.channels) + 1) for kind in ("conv", "relu")}
 
     @property
     def conv_layer_names(self) -> list[str]:
@@ -108,7 +115,7 @@ class CNN(nn.Module):
             activations[f"conv{i}"] = x
             if pool:
                 x = nn.functional.max_pool2d(x, 2)  # (N, C_i, H/2, W/2)
-            x = torch.relu(getattr(self, f"bn{i}")(x))
+            x = getattr(self, f"relu{i}")(getattr(self, f"bn{i}")(x))
             activations[f"relu{i}"] = x
         return self.fc(x.flatten(1)), activations
 
@@ -249,7 +256,8 @@ def model_from_checkpoint(state: dict, path: str | Path = "checkpoint") -> CNN:
     model = CNN(config_from_dict(state["model_config"], path))
     model.load_state_dict(state["state_dict"])
     metrics = state.get("metrics")
-    model.trained_on = metrics.get("dataset") if isinstance(metrics, dict) else None  # e.g. 'mnist'
+    # e.g. 'fashion-mnist'; a checkpoint that does not say was trained on MNIST, as every one before the field was
+    model.trained_on = (metrics.get("dataset") if isinstance(metrics, dict) else None) or "mnist"
     return model.eval()
 
 

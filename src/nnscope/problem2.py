@@ -1,6 +1,6 @@
 """Problem 2's analyses with their figures: `run_occlusion` and `run_attack`, the entry points `nnscope occlude`,
 `nnscope attack`, the report and notebooks share, for any loaded model (nnscope.models.LoadedModel) and any
-labelled data (nnscope.labelled_data.LabelledImages; the MNIST test set through `test_set_as_labelled`).
+labelled data (nnscope.labelled_data.LabelledImages; the MNIST test set through `labelled_test_set`).
 
 The analyses (nnscope.vision) return data; this layer draws their figures into `out` when it is given.
 """

@@ -53,7 +53,7 @@ def test_a_stage_runs_its_entry_point_with_the_quick_or_full_options_and_the_rep
         return {"size": options.size, "finding": ["measured"], "figures": []}
 
     stage = Stage("toy", "a toy stage", run=run_toy, options=Options(size=50), quick=Options(size=5))
-    ctx = Context(out=Path("."), digits=None, model=None, checkpoint=None, seed=7, quick=True)
+    ctx = Context(out=Path("."), data=None, model=None, checkpoint=None, seed=7, quick=True)
     events = []
     section = run_stage(stage, ctx, events.append)
     assert calls == [Options(size=5, seed=7)]

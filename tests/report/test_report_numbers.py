@@ -91,10 +91,8 @@ def test_problem1_stages_call_the_entry_points_with_the_report_options():
     from nnscope.options.featuremaps import FeatureMapsOptions
     from nnscope.options.filters import FiltersOptions
     from nnscope.options.shift import ShiftOptions
+    from nnscope.analyses import run_featuremaps, run_filters, run_shift
     from nnscope.report.stages import STAGES
-    from nnscope.vision.featuremaps import run_featuremaps
-    from nnscope.vision.filters import run_filters
-    from nnscope.vision.shift import run_shift
 
     stages = {s.name: s for s in STAGES}
     assert stages["filters"].run is run_filters and stages["filters"].options_for(False, 0) == FiltersOptions()
@@ -106,7 +104,7 @@ def test_problem1_stages_call_the_entry_points_with_the_report_options():
     assert stages["shift"].options_for(True, 0) == ShiftOptions(sweep_images=300, slider=6)
 
 
-def test_problem1_sections_are_what_the_entry_points_return(quick_report, trained_model, mnist):
+def test_problem1_sections_are_what_the_entry_points_return(quick_report, trained_loaded, mnist_test):
     """results.json holds what run_<analysis> returns for the stage's options (the cheap parts recomputed)."""
     import torch
 
@@ -120,33 +118,31 @@ def test_problem1_sections_are_what_the_entry_points_return(quick_report, traine
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        recomputed_sections_agree(sections, stages, trained_model, mnist)
+        recomputed_sections_agree(sections, stages, trained_loaded, mnist_test)
     finally:
         torch.set_num_threads(threads)
 
 
-def recomputed_sections_agree(sections: dict, stages: dict, trained_model, mnist) -> None:
+def recomputed_sections_agree(sections: dict, stages: dict, model, data) -> None:
     """The Problem 1 sections of results.json against run_<analysis> recomputed now."""
     from dataclasses import replace
 
-    from nnscope.fileio import to_jsonable
-    from nnscope.vision.featuremaps import feature_map_comparison
-    from nnscope.vision.filters import run_filters
-    from nnscope.vision.shift import run_shift
+    from nnscope.analyses import run_featuremaps, run_filters, run_shift
+    from nnscope.options.featuremaps import FeatureMapsOptions
 
     if sections["filters"]["available"]:
-        mine = json.loads(json.dumps(to_jsonable(run_filters(trained_model, mnist))))
+        mine = run_filters(model, data).to_json()
         layers = {name: {k: v for k, v in layer.items() if k != "figure"} for name, layer in sections["filters"]["layers"].items()}
         assert_same(layers, mine["layers"], "filters")
         assert sections["filters"]["answer"] == sections["filters"]["finding"] == mine["finding"]
     if sections["shift"]["available"]:
         options = replace(stages["shift"].options_for(True, 0), sweep=False)  # the sweep is tested in test_shift
-        mine = json.loads(json.dumps(to_jsonable(run_shift(trained_model, mnist, options))))
+        mine = run_shift(model, data, options).to_json()
         for key in ("index", "digit", "pixels", "padding", "changed", "first_change", "original", "left", "right", "slider"):
             assert_same(sections["shift"][key], mine[key], f"shift.{key}")
         assert sections["shift"]["sweep"]["images"] == 300 and sections["shift"]["answer"] == sections["shift"]["finding"]
     if sections["featuremaps"]["available"]:
-        mine = json.loads(json.dumps(to_jsonable(feature_map_comparison(trained_model, mnist))))
+        mine = run_featuremaps(model, data, FeatureMapsOptions(limit=1000, draws=1)).to_json()
         assert_same(sections["featuremaps"]["examples"], mine["examples"], "featuremaps.examples")
         assert sections["featuremaps"]["limit"] == 1000 and sections["featuremaps"]["layer"] == "conv3"
 
@@ -177,7 +173,7 @@ def test_recurrent_sections_are_what_their_entry_points_return(quick_report):
 def test_problem2_sections_are_what_run_occlusion_and_run_attack_return(quick_report, trained_model, mnist):
     # the command calls the same functions with its options: one comparison per stage is enough
     from nnscope.fileio import to_jsonable
-    from nnscope.labelled_data import test_set_as_labelled
+    from nnscope.labelled_data import labelled_test_set
     from nnscope.models.formats import Network
     from nnscope.models.loaded import loaded_from_network
     from nnscope.problem2 import run_attack, run_occlusion
@@ -193,7 +189,7 @@ def test_problem2_sections_are_what_run_occlusion_and_run_attack_return(quick_re
         if not sections[name]["available"]:
             continue
         with one_thread():  # as the report runs its stages beside the detached one: forward passes round alike
-            result = run(loaded, test_set_as_labelled(mnist), stages[name].quick)
+            result = run(loaded, labelled_test_set(mnist), stages[name].quick)
             expected = json.loads(json.dumps(to_jsonable(result.as_dict())))
         assert_same(without(sections[name]), without(expected), name)
     occlusion = sections["occlusion"]

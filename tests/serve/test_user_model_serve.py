@@ -43,10 +43,10 @@ def serve(loaded, **kwargs):
 @pytest.fixture(scope="module")
 def user_served(user_files):
     """(base URL, the user's net) of the app serving ResidualNet loaded as `serve --model nets.py:ResidualNet` does."""
-    from nnscope.models import load_user_model
+    from nnscope.models import load_model
 
     net, args = user_files
-    loaded = load_user_model(args[1], args[3], input_shape=SHAPE, class_names=["cat", "dog", "ship", "tree", "car"])
+    loaded = load_model(args[1], args[3], input_shape=SHAPE, class_names=["cat", "dog", "ship", "tree", "car"])
     server = serve(loaded)
     yield server.url, net
     server.stop()
@@ -185,11 +185,11 @@ def test_the_page_is_sized_to_the_model(client):
 
 
 def test_a_torchscript_model_answers_without_feature_maps_and_says_why(user_served, tmp_path):
-    from nnscope.models import load_user_model
+    from nnscope.models import load_model
 
     _, net = user_served
     torch.jit.save(torch.jit.script(net), tmp_path / "net.ts")
-    server = serve(load_user_model(tmp_path / "net.ts", input_shape=SHAPE))
+    server = serve(load_model(tmp_path / "net.ts", input_shape=SHAPE))
     try:
         with httpx.Client(base_url=server.url, timeout=60) as c:
             description = c.get("/api/model").json()
@@ -278,12 +278,12 @@ def test_the_page_draws_in_colour_and_shows_what_the_users_model_makes_of_it(use
 @pytest.mark.slow
 @pytest.mark.browser
 def test_the_page_starts_from_the_given_image_sent_as_it_is(user_files, browser):
-    from nnscope.models import load_user_model
+    from nnscope.models import load_model
     from serve.test_page_browser import open_page, settle
 
     net, args = user_files
     image = random_image(4)
-    server = serve(load_user_model(args[1], args[3], input_shape=SHAPE), start_image=image, start_source="start.npy")
+    server = serve(load_model(args[1], args[3], input_shape=SHAPE), start_image=image, start_source="start.npy")
     try:
         page, problems, payloads = open_page(browser, server.url)
         settle(page)

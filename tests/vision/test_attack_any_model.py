@@ -16,7 +16,7 @@ import torch
 
 from nnscope.cli import main
 from nnscope.labelled_data import LabelledImages
-from nnscope.models import load_user_model
+from nnscope.models import load_model
 from nnscope.options.attack import AttackOptions
 from nnscope.problem2 import run_attack
 from nnscope.vision.attack import NEAR_INK, WHOLE_GRID
@@ -82,7 +82,7 @@ def nets(tmp_path) -> Path:
 
 def loaded_case(nets: Path, case: str):
     name, shape, names, sizes, rule = CASES[case]
-    loaded = load_user_model(f"{nets}:{name}", input_shape=shape, class_names=list(names))
+    loaded = load_model(f"{nets}:{name}", input_shape=shape, class_names=list(names))
     return loaded, blobs(shape, names, 4), sizes, rule
 
 

@@ -6,25 +6,36 @@ import numpy as np
 import pytest
 import torch
 
+from nnscope.analyses import run_filters
 from nnscope.cli import main
 from nnscope.errors import NnscopeError
 from nnscope.model import CNN, CNNConfig, save_checkpoint
+from nnscope.models import load_model
 from nnscope.options.filters import FiltersOptions
 from nnscope.report.figures_filters import draw_filters
 from nnscope.report.tiles import grid, tile
-from nnscope.vision.filters import filter_statistics, filter_weights, run_filters
+from nnscope.vision.filters import filter_statistics, measure_filters
 
 
-def test_filter_weights_are_the_conv_weights():
+def saved_cnn(path, channels=(4, 6, 8)):
+    """nnscope's CNN with seeded random weights, saved as a checkpoint and loaded as every model is."""
     torch.manual_seed(0)
-    model = CNN(CNNConfig(channels=(4, 6, 8)))
-    weights = filter_weights(model)
+    save_checkpoint(path, CNN(CNNConfig(channels=channels)), train_config={}, metrics={}, seed=0)
+    return load_model(path)
+
+
+def test_filter_weights_are_the_conv_weights(tmp_path):
+    model = saved_cnn(tmp_path / "m.pt")
+    weights = measure_filters(model).weights
     assert {k: v.shape for k, v in weights.items()} == {"conv1": (4, 1, 3, 3), "conv2": (6, 4, 3, 3), "conv3": (8, 6, 3, 3)}
-    np.testing.assert_array_equal(weights["conv2"], model.conv2.weight.detach().numpy())
+    np.testing.assert_array_equal(weights["conv2"], model.network.conv2.weight.detach().numpy())
     weights["conv1"][:] = 0  # a copy: drawing code cannot change the model
-    assert model.conv1.weight.abs().sum() > 0
-    with pytest.raises(NnscopeError, match="--layer: unknown layer 'conv4'; expected some of conv1, conv2, conv3"):
-        filter_weights(model, ["conv4"])
+    assert model.network.conv1.weight.abs().sum() > 0
+    with pytest.raises(NnscopeError, match="--layer: no layer 'conv4' in nnscope checkpoint .*; close matches: conv"):
+        measure_filters(model, None, FiltersOptions(layers=("conv4",)))
+    with pytest.raises(NnscopeError, match="--layer: 'bn1' is a BatchNorm2d, not a Conv2d; conv layers in forward "
+                       "order: conv1, conv2, conv3"):
+        measure_filters(model, None, FiltersOptions(layers=("bn1",)))
 
 
 def test_statistics_of_hand_made_weights():
@@ -51,8 +62,7 @@ def test_mosaic_layout():
 def test_filter_figures_have_the_expected_pixel_shapes(tmp_path):
     import matplotlib.image
 
-    torch.manual_seed(0)
-    weights = filter_weights(CNN(CNNConfig(channels=(16, 32, 64))))
+    weights = measure_filters(saved_cnn(tmp_path / "m.pt", (16, 32, 64))).weights
     sizes = {}
     for name, w in weights.items():
         path = draw_filters(name, w, tmp_path / f"{name}.png")
@@ -77,24 +87,30 @@ def test_cli_draws_every_layer_and_reports_shapes(tmp_path, capsys):
 
 
 def test_run_filters_draws_one_figure_per_layer_with_one_colour_bar(tmp_path, saved_figures):
-    torch.manual_seed(0)
-    model = CNN(CNNConfig(channels=(16, 32, 64)))
+    model = saved_cnn(tmp_path / "m.pt", (16, 32, 64))
     result = run_filters(model, None, FiltersOptions(layers=("conv1", "conv3")), out=tmp_path)
-    assert list(result["layers"]) == ["conv1", "conv3"] and len(result["figures"]) == 2
-    assert saved_figures["filters_conv1.png"] == {"panels": 1, "colorbars": 1, "images": 1, "texts": 0, "suptitle": "",
-                                                  "titles": ["conv1: 16 x 1 x 3 x 3 weights (blue < 0 < red)"]}
-    assert saved_figures["filters_conv3.png"]["titles"] == ["conv3: 64 x 32 x 3 x 3 weights (blue < 0 < red)"]
+    assert list(result["layers"]) == ["conv1", "conv3"]
+    # conv3's 64 x 32 tiles: the strongest 32 filters and 16 slices legibly, and the whole grid as a second figure
+    assert [f["file"] for f in result["figures"]] == ["filters_conv1.png", "filters_conv3.png", "filters_conv3_all.png"]
+    assert saved_figures["filters_conv1.png"] == {
+        "panels": 1, "colorbars": 1, "images": 1, "texts": 16, "suptitle": "",
+        "titles": ["conv1: 16 filters of 3 x 3 (one input channel; blue < 0 < red)"]}  # texts: the filter numbers
+    assert saved_figures["filters_conv3.png"]["titles"] == [
+        "conv3: strongest 32 of 64 filters by L2 norm, each 32 x 3 x 3 (blue < 0 < red)"]
+    assert saved_figures["filters_conv3_all.png"]["titles"] == [
+        "conv3: every filter, 64 x 32 x 3 x 3 weights (blue < 0 < red)"]
     assert run_filters(model, None)["figures"] == []  # no folder: numbers only
-    weights = filter_weights(model, ["conv2"])["conv2"]
+    weights = model.network.conv2.weight.detach().numpy()
     assert result["finding"][0].startswith("conv1: 16 filters of 1 x 3 x 3 weights")
+    assert result["finding"][1].endswith("the main figure shows the strongest 32 filters and 16 of 32 input slices.")
     assert run_filters(model, None, FiltersOptions(layers=("conv2",)))["layers"]["conv2"]["max"] == float(weights.max())
+    assert result.figure().axes[0].get_title() == saved_figures["filters_conv1.png"]["titles"][0]  # the main figure
 
 
 @pytest.mark.parametrize("layers, words", [
     ((), "--layer: (); expected one or more conv layer names"),
     ("conv1", "--layer: 'conv1'; expected one or more"),
-    (("conv1", "relu2"), "--layer: unknown layer 'relu2'; expected conv layer names"),
-    (("conv0",), "unknown layer 'conv0'"),
+    (("conv1", ""), "--layer: ''; expected conv layer names"),
 ])
 def test_filters_options_check(layers, words):
     with pytest.raises(NnscopeError, match=words.replace("(", r"\(").replace(")", r"\)")):
@@ -102,13 +118,13 @@ def test_filters_options_check(layers, words):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--checkpoint", "/nonexistent/model.pt"], "nnscope train"),
-    (["--layers", "conv7"], "--layer: unknown layer 'conv7'"),
-    (["--layer", "conv1", "conv9"], "--layer: unknown layer 'conv9'"),
-    (["--layer", "fc"], "--layer: unknown layer 'fc'"),
+    (["--checkpoint", "/nonexistent/model.pt"], "--model: /nonexistent/model.pt: no such file"),
+    (["--layers", "conv7"], "--layer: no layer 'conv7' in nnscope checkpoint"),
+    (["--layer", "conv1", "conv9"], "--layer: no layer 'conv9'"),
+    (["--layer", "fc"], "--layer: 'fc' is a Linear, not a Conv2d"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, words, tmp_path, capsys):
-    if "conv7" in argv or "conv9" in argv:  # a name only the model can refuse
+    if "/nonexistent/model.pt" not in argv:  # a name only the model can refuse
         argv = argv + ["--checkpoint", str(save_checkpoint(tmp_path / "m.pt", CNN(), train_config={}, metrics={}, seed=0))]
     assert main(["filters", "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err.strip()

@@ -12,7 +12,8 @@ from nnscope.errors import NnscopeError
 from nnscope.findings.shift import describe_paddings
 from nnscope.options.shift import ShiftOptions
 from nnscope.vision.examples import predict
-from nnscope.vision.shift import PADDINGS, run_shift, shift_experiment, shift_image, shift_images, shift_sweep
+from nnscope.analyses import run_shift
+from nnscope.vision.shift import PADDINGS, measure_shift, shift_image, shift_images, shift_sweep
 
 NP_PAD_MODE = {"clamp": "edge", "zero": "constant", "reflect": "reflect", "wrap": "wrap"}
 
@@ -80,28 +81,35 @@ def test_bad_shift_and_padding_are_refused():
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--pixels", "28"], "--pixels"),
+    (["--pixels", "28", "--checkpoint", "{checkpoint}"], "--pixels: 28; expected a whole number of pixels from 0 to 27"),
     (["--pixels", "-30"], "--pixels"),
-    (["--digit", "10"], "--digit"),
+    (["--digit", "10", "--checkpoint", "{checkpoint}"], "--digit: '10' is not a class of the data"),
     (["--padding", "mirror"], "--padding"),
-    (["--sweep-max", "28"], "--sweep-max"),
+    (["--sweep-max", "28", "--checkpoint", "{checkpoint}"], "--sweep-max: 28; expected a whole number of pixels from 1 to 27"),
     (["--sweep-images", "0"], "--images"),
     (["--images", "-5"], "--images"),
-    (["--checkpoint", "/nonexistent/model.pt"], "nnscope train"),
-    # issue 12: refused at once, before any loading (the default checkpoint does not exist here either)
-    (["--pixels", "-2", "--checkpoint", "/nonexistent/model.pt"], "--pixels: -2; expected a whole number of pixels from 0 to 27"),
-    (["--sweep-max", "-1", "--checkpoint", "/nonexistent/model.pt"], "--sweep-max: -1; expected a whole number of pixels from 1 to 27"),
+    (["--checkpoint", "/nonexistent/model.pt"], "--model: /nonexistent/model.pt: no such file"),
+    # issue 12: refused at once, before any loading (the default checkpoint does not exist here either); the
+    # upper bounds depend on the image's size, known once the data is read
+    (["--pixels", "-2", "--checkpoint", "/nonexistent/model.pt"], "--pixels: -2; expected a whole number of pixels >= 0"),
+    (["--sweep-max", "-1", "--checkpoint", "/nonexistent/model.pt"], "--sweep-max: -1; expected a whole number of pixels >= 1"),
     (["--sweep-max", "0", "--checkpoint", "/nonexistent/model.pt"], "--sweep-max: 0"),
     (["--no-sweep", "--sweep-max", "-1", "--checkpoint", "/nonexistent/model.pt"], "--sweep-max: -1"),
 ])
-def test_bad_input_is_one_line_and_exit_2(argv, words, capsys):
+def test_bad_input_is_one_line_and_exit_2(argv, words, capsys, tmp_path):
+    from nnscope.model import CNN, save_checkpoint
+
+    if "{checkpoint}" in argv:  # a class only the data can refuse: past the loading of a real checkpoint
+        path = save_checkpoint(tmp_path / "m.pt", CNN(), train_config={}, metrics={}, seed=0)
+        argv = [str(path) if a == "{checkpoint}" else a for a in argv]
     assert main(["shift", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("options, words", [
-    (dict(digit=-1), "--digit: -1; expected a whole number from 0 to 9"),
+    (dict(digit=-1), "--digit: -1; expected a whole number >= 0"),
+    (dict(digit=""), "--digit: ''; expected a class name or index"),
     (dict(index=-3), "--index: -3; expected a whole number >= 0"),
     (dict(pixels=-2), "--pixels: -2; expected a whole number of pixels from 0 to 27"),
     (dict(pixels=28), "--pixels: 28; expected a whole number of pixels from 0 to 27"),
@@ -110,7 +118,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, words, capsys):
     (dict(padding="mirror"), "--padding: unknown value 'mirror'; expected one of clamp, zero, reflect, wrap"),
     (dict(sweep_max=-1), "--sweep-max: -1; expected a whole number of pixels from 1 to 27"),
     (dict(sweep_max=28), "--sweep-max: 28"),
-    (dict(sweep_images=0), "--images: 0; expected a whole number of test images >= 1"),
+    (dict(sweep_images=0), "--images: 0; expected a whole number of images >= 1"),
     (dict(slider=28), "slider: 28; expected a whole number of pixels from 0 to 27"),
     (dict(slider=-1), "slider: -1"),
     (dict(sweep="no"), "--no-sweep: 'no'"),
@@ -150,20 +158,21 @@ def test_sweep_figures_show_every_padding_and_shift(tmp_path, saved_figures):
     table = np.linspace(0.5, 1, 5)
     sweep = {"shifts": shifts, "paddings": ["clamp", "wrap"], "images": 40,
              "accuracy": {a: {p: table for p in ("clamp", "wrap")} for a in "xy"},
-             "per_digit": {a: {p: np.tile(table, (10, 1)) for p in ("clamp", "wrap")} for a in "xy"}}
+             "per_digit": {a: {p: np.tile(table, (10, 1)) for p in ("clamp", "wrap")} for a in "xy"},
+             "class_names": [str(d) for d in range(10)]}
     draw_shift_sweep(sweep, tmp_path / "sweep.png")
     draw_shift_per_digit(sweep, tmp_path / "per_digit.png", padding="wrap")
     assert saved_figures["sweep.png"] | {"titles": None} == {"panels": 2, "colorbars": 2, "images": 2, "texts": 2 * 2 * 5,
                                                              "suptitle": "", "titles": None}
-    assert saved_figures["sweep.png"]["titles"][0] == "Accuracy on 40 test images shifted by whole pixels"
+    assert saved_figures["sweep.png"]["titles"][0] == "Accuracy on 40 images shifted by whole pixels"
     per_digit = saved_figures["per_digit.png"]
     assert (per_digit["panels"], per_digit["colorbars"], per_digit["texts"]) == (2, 1, 2 * 10 * 5)
-    assert per_digit["titles"] == [f"accuracy (%) per digit, shift in {a}, wrap padding" for a in "xy"]
+    assert per_digit["titles"] == [f"accuracy (%) per class, shift in {a}, wrap padding" for a in "xy"]
 
 
 @pytest.mark.slow
-def test_shift_experiment_on_the_trained_model(trained_model, mnist):
-    result = shift_experiment(trained_model, mnist, digit=1, pixels=3, padding="clamp")
+def test_shift_experiment_on_the_trained_model(trained_model, trained_loaded, mnist, mnist_test):
+    result = measure_shift(trained_loaded, mnist_test, ShiftOptions(digit=1, pixels=3, padding="clamp", sweep=False))
     assert mnist.test_labels[result["index"]] == 1 and result["original"]["prediction"] == 1
     original = mnist.test_images[result["index"]] / 255.0
     np.testing.assert_allclose(result["original"]["image"], original, atol=1e-6)
@@ -183,8 +192,8 @@ def test_shift_experiment_on_the_trained_model(trained_model, mnist):
 
 
 @pytest.mark.slow
-def test_run_shift_slider_and_figures(trained_model, mnist, tmp_path, saved_figures):
-    result = run_shift(trained_model, mnist, ShiftOptions(sweep=False, slider=3), out=tmp_path)
+def test_run_shift_slider_and_figures(trained_loaded, mnist_test, tmp_path, saved_figures):
+    result = run_shift(trained_loaded, mnist_test, ShiftOptions(sweep=False, slider=3), out=tmp_path)
     slider = result["slider"]
     assert slider["shifts"] == [-3, -2, -1, 0, 1, 2, 3] and slider["padding"] == "clamp" and "sweep" not in result
     for position, key in ((0, "left"), (3, "original"), (6, "right")):  # the slider's ends are the example's views
@@ -194,13 +203,17 @@ def test_run_shift_slider_and_figures(trained_model, mnist, tmp_path, saved_figu
     example = saved_figures["shift_example.png"]
     assert (example["panels"], example["images"], example["colorbars"]) == (6, 3, 0)  # 3 images over 3 bar charts
     assert example["titles"][1].startswith(f"original: predicted {result['original']['prediction']} (p = ")
-    assert run_shift(trained_model, mnist, ShiftOptions(sweep=False))["figures"] == []
+    assert "sweep" not in result and "skipped" in result
+    assert run_shift(trained_loaded, mnist_test, ShiftOptions(sweep=False))["figures"] == []
+    assert result["digit"] == 1 and "'1'" in result.finding[0]  # MNIST's default class: a '1'
+    by_name = run_shift(trained_loaded, mnist_test, ShiftOptions(digit="7", sweep=False))
+    assert by_name["label"] == 7 and mnist_test.labels[by_name["index"]] == 7
 
 
 @pytest.mark.slow
-def test_sweep_per_digit_agrees_with_overall_accuracy(trained_model, mnist):
-    sweep = shift_sweep(trained_model, mnist, max_shift=2, paddings=("clamp", "zero"), limit=1000)
-    wrap = shift_sweep(trained_model, mnist, max_shift=2, paddings=("zero", "wrap"), limit=1000)
+def test_sweep_per_digit_agrees_with_overall_accuracy(trained_model, trained_loaded, mnist, mnist_test):
+    sweep = shift_sweep(trained_loaded, mnist_test, max_shift=2, paddings=("clamp", "zero"), limit=1000)
+    wrap = shift_sweep(trained_loaded, mnist_test, max_shift=2, paddings=("zero", "wrap"), limit=1000)
     counts = np.bincount(mnist.test_labels[:1000], minlength=10)
 
     unshifted = (predict(trained_model, as_float_images(mnist.test_images[:1000])).argmax(1).numpy()

@@ -71,7 +71,7 @@ def digit_of(text: str | None):
 def model_image_and_data(args, model_choice):
     """(LoadedModel, --image or None, the labelled data: --data, else the MNIST test set (--dataset))."""
     from nnscope.data import load_digits
-    from nnscope.labelled_data import test_set_as_labelled
+    from nnscope.labelled_data import labelled_test_set
     from nnscope.vision.user_model import load_model_image_and_data
 
     if args.data is None and model_choice.image is None and model_choice.input_shape is None:
@@ -81,7 +81,7 @@ def model_image_and_data(args, model_choice):
         log_index_ignored_with_image(args)
         digits = load_digits(args.dataset, args.data_dir, log=log)
         note_other_dataset(loaded.network, digits)
-        data = test_set_as_labelled(digits)
+        data = labelled_test_set(digits)
     else:
         log_unused_mnist_options(args)
     return loaded, image, data

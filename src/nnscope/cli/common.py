@@ -98,9 +98,11 @@ def add_out_option(parser: Parser, default: str | None = None) -> None:
                         help=f"folder for the figures (default: {default})")
 
 
-def add_data_options(parser: Parser) -> None:
-    """--dataset and --data-dir."""
-    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"], help="which data set")
+def add_data_options(parser: Parser, default: str | None = "mnist") -> None:
+    """--dataset and --data-dir; `default` None: the data set the model was trained on."""
+    parser.add_argument("--dataset", default=default, choices=["mnist", "fashion-mnist"],
+                        help="which data set" + ("" if default else "'s test set (default: the one the checkpoint "
+                                                 "was trained on; none for a model that does not say)"))
     parser.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                         help="read the standard IDX files (gzipped or not) from DIR instead of the default source")
 
@@ -131,6 +133,35 @@ def add_user_model_options(parser: Parser, data_use: str) -> None:
                         help=f"a labelled data set for {data_use}: an ImageFolder tree DIR/<class>/<images>, IDX "
                         "files or an .npz with images and labels (without it: the MNIST test set for nnscope's "
                         "checkpoint; skipped for another model)")
+
+
+def add_model_and_data_options(parser: Parser, data_use: str, image: bool = True) -> None:
+    """--model and its companions (--image with `image`), and one labelled data set for `data_use`: --data PATH,
+    or the MNIST / Fashion-MNIST test set by --dataset and --data-dir (default: the one the model was trained on)."""
+    from nnscope.cli.model_options import add_model_options  # it imports this module: no import at the top
+
+    add_model_options(parser, image=image)
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", type=Path, default=None, metavar="PATH",
+                       help=f"a labelled data set for {data_use}: an ImageFolder tree PATH/<class>/<images>, IDX files "
+                       "or an .npz with images and labels (default: the test set of the data set the checkpoint "
+                       "was trained on; none for a model that does not say)")
+    add_data_options(group, default=None)
+
+
+def model_data_and_image(args):
+    """(LoadedModel, LabelledImages or None, --image as (C, H, W) or None) of the parsed arguments: --data read
+    once, here, for every command."""
+    from nnscope.cli.model_options import model_options
+    from nnscope.models import load_model_image_and_data
+
+    model, image, data = load_model_image_and_data(model_options(args), args.data, args.dataset, args.data_dir, log=log)
+    return model, data, image
+
+
+def model_and_data(args):
+    """(LoadedModel, LabelledImages or None) of the parsed arguments (see model_data_and_image)."""
+    return model_data_and_image(args)[:2]
 
 
 def wants_user_model(args) -> bool:

@@ -1,12 +1,11 @@
-"""`nnscope featuremaps`: feature maps of a '0' and an '8', and the channels that tell them apart."""
+"""`nnscope featuremaps`: feature maps of two classes' examples, and the channels that tell them apart."""
 
-from dataclasses import replace
 from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import (add_command, add_data_options, add_out_option, add_user_model_options, log,
-                                log_unused_mnist_options, note_other_dataset, options_from_args, wants_user_model)
+from nnscope.cli.common import add_command, add_model_and_data_options, add_out_option, log, model_data_and_image, \
+    options_from_args
 from nnscope.cli.tables import print_table
 from nnscope.options.featuremaps import FeatureMapsOptions
 
@@ -14,96 +13,68 @@ from nnscope.options.featuremaps import FeatureMapsOptions
 def register(subparsers) -> None:
     parser = add_command(
         subparsers, "featuremaps",
-        description="Show every channel of --layer for a correctly classified example of each digit, on one colour "
-        "scale, and their difference. Then, over all test images of the two digits, rank the channels by Cohen's d "
-        "of their spatially averaged activation, draw the mean maps of the top channels, and zero the top-k channels "
-        "(after the block's ReLU) against k random ones to see how the logit margin and the accuracy fall; then the "
-        "same with the channels set to their mean map instead of zero.\n"
-        "Layers: convN is the raw output of convolution N (for conv3, what 'the output of the third convolutional "
-        "layer' means literally; signed); reluN the block output after pooling, batch norm and ReLU.\n"
-        "Writes OUT/featuremaps_<layer>.png, OUT/featuremaps_<layer>_top.png, OUT/featuremaps_<layer>_ablation.png.\n"
-        "On your own model (--model): --layer is any module whose output is a (C, H, W) map, by its "
-        "named_modules() name (default: the third Conv2d in forward order), read by a forward hook; the maps of "
-        "--image or of one image per class of --classes in --data; over --data the channels are ranked by "
-        "Cohen's d, the --top channels' mean maps are drawn (_top.png) and the channels are ablated in that "
-        "module's output by a hook: zeroed, then set to their mean map over the pair's images, top-k against k "
-        "random ones and each of the --top channels alone (_ablation.png). Without --data the ranking, the _top "
-        "figure and the ablation are skipped, and the result says so.",
+        description="Show the channels of --layer (any module whose output is a (C, H, W) map, by its "
+        "named_modules() name, read by a forward hook) for a correctly classified image of each of two classes "
+        "(or for --image), on one colour scale, and their difference. Then, over the two classes' images of the "
+        "data, rank the channels by Cohen's d of their spatially averaged activation, draw the mean maps of the "
+        "top channels, and ablate the top-k channels against k random ones (zeroed, then set to their mean map, "
+        "by a forward hook; each of the top channels alone too) to see how the logit margin and the accuracy "
+        "fall. Without data the ranking and the ablation are skipped, and the result says so.\n"
+        "nnscope's CNN: convN is the raw output of convolution N (for conv3, 'the output of the third "
+        "convolutional layer' literally; signed), reluN the block output after pooling, batch norm and ReLU; a "
+        "channel of either is ablated in reluN, so the rest of the network sees it silent.\n"
+        "Writes OUT/featuremaps_<layer>.png, OUT/featuremaps_<layer>_top.png, OUT/featuremaps_<layer>_ablation.png.",
         run=run, show=show,
     )
-    add_user_model_options(parser, data_use="the class comparison, the channel ranking and the ablation")
+    add_model_and_data_options(parser, data_use="the class comparison, the channel ranking and the ablation")
     add_out_option(parser)
-    add_data_options(parser)
-    parser.add_argument("--digit", "--digits", dest="digits", type=int, nargs="+", default=FeatureMapsOptions.digits,
-                        metavar="D", help="the two digits to compare, each 0-9")
-    parser.add_argument("--classes", nargs=2, default=None, metavar=("A", "B"),
-                        help="on your own model: the two classes of --data to compare, by folder name or index "
-                        "(default: the first two)")
+    parser.add_argument("--classes", "--digit", "--digits", dest="classes", nargs=2, default=None, metavar=("A", "B"),
+                        help="the two classes to compare, by name or index (default: 0 8 on MNIST, else the data's "
+                        "first two classes)")
     parser.add_argument("--index", type=int, nargs=2, default=FeatureMapsOptions.index, metavar=("I", "J"),
-                        help="test-set indices of the two examples, one per digit (default: the first correctly "
-                        "classified image of each digit)")
+                        help="indices in the data of the two examples, one per class (default: the first correctly "
+                        "classified image of each class)")
     parser.add_argument("--layer", "--layers", dest="layer", default=None, metavar="NAME",
-                        help="convN (raw convolution output, N = 1, 2, 3 for this CNN) or reluN (block output); "
-                        f"default {FeatureMapsOptions.layer} for nnscope's checkpoint; on your own model any "
-                        "module name (default: the third Conv2d in forward order)")
+                        help="the module whose output is drawn and ranked (default: the third Conv2d in forward "
+                        "order: conv3 for nnscope's CNN, whose layers are convN and reluN, N = 1, 2, 3)")
     parser.add_argument("--top", type=int, default=FeatureMapsOptions.top, metavar="N",
-                        help="how many top-ranked channels to draw (at most the layer's channels); on your own "
-                        "model also how many are ablated one at a time")
+                        help="how many top-ranked channels to draw (at most the layer's channels)")
     parser.add_argument("--draws", type=int, default=FeatureMapsOptions.draws, metavar="N",
                         help="random channel sets per k in the ablation")
     parser.add_argument("--seed", type=int, default=FeatureMapsOptions.seed, help="seed of the random channel sets")
     parser.add_argument("--images", dest="limit", type=int, default=FeatureMapsOptions.limit, metavar="N",
-                        help="rank and ablate over the first N test images (default: the whole test set)")
+                        help="rank and ablate over the first N images of the data (default: all of them)")
 
 
 def run(args) -> dict:
-    user = wants_user_model(args)
     options = options_from_args(FeatureMapsOptions, args)
-    if args.layer is None:  # the default depends on the model: conv3 here, the third Conv2d on the generic path
-        options = replace(options, layer=FeatureMapsOptions.layer)
-    if user:
-        if options.digits != FeatureMapsOptions.digits:
-            log("note: --digit is ignored on your own model; pick the classes of --data with --classes A B")
-        # the layer and the class pair are checked against the model and --data once loaded
-        FeatureMapsOptions(top=options.top, draws=options.draws, seed=options.seed, limit=options.limit,
-                           index=options.index).check()
-        return run_on_user_model(args, options)
-    if args.classes is not None:
-        from nnscope.errors import NnscopeError
-
-        raise NnscopeError("--classes: picks classes of --data on your own model; for nnscope's checkpoint use --digit")
     options.check()
+    if args.image is not None and args.index is not None:
+        log("note: --index is ignored with --image (it picks images of the data; the maps are of --image)")
     # torch and matplotlib: only once the options are valid (start-up)
-    from nnscope.data import load_digits
-    from nnscope.model import load_model
-    from nnscope.vision.featuremaps import check_layer, layer_channels, run_featuremaps
+    from nnscope.analyses import run_featuremaps
 
-    model = load_model(Path(args.model))
-    channels = layer_channels(model, check_layer(model, options.layer))
+    model, data, image = model_data_and_image(args)
+    result = run_featuremaps(model, data, options, out=args.out, image=image)
+    channels = result.examples[0]["feature_maps"].shape[0]
     if options.top > channels:
-        log(f"note: --top {options.top} is more than the {channels} channels of {options.layer}; drawing all {channels}")
-    digits = load_digits(args.dataset, args.data_dir, log=log)
-    note_other_dataset(model, digits)
-    log("ranking channels and ablating them over the test images of both digits")
-    return {"out": str(args.out), **run_featuremaps(model, digits, options, out=args.out)}
+        log(f"note: --top {options.top} is more than the {channels} channels of {result.layer}; drawing all {channels}")
+    if result.skipped:
+        log(result.skipped)  # after the work: a bad --layer stays the only line on stderr
+    return {"out": str(args.out), **result.to_json()}
 
 
-def run_on_user_model(args, options: FeatureMapsOptions) -> dict:
-    """The generic path: maps of any module via a hook; ranking and zero ablation over --data, else skipped."""
-    # torch and matplotlib: only once the options are valid (start-up)
-    from nnscope.cli.model_options import model_options
-    from nnscope.errors import NnscopeError
-    from nnscope.vision.user_featuremaps import NO_DATA, run_user_featuremaps
-    from nnscope.vision.user_model import load_model_image_and_data
-
-    log_unused_mnist_options(args)
-    loaded, image, data = load_model_image_and_data(model_options(args), args.data)
-    if image is None and data is None:
-        raise NnscopeError("--image: on your own model give --image PATH or --data DIR for the feature maps")
-    result = run_user_featuremaps(loaded, data, image, args.layer, args.classes, options, out=args.out)
-    if data is None:
-        log(NO_DATA)  # after the work: a bad --layer stays the only line on stderr
-    return {"out": str(args.out), **result}
+def show(result: dict, console) -> None:
+    names = result["class_names"]
+    for example in result["examples"]:
+        p = example["probabilities"]
+        console.print(f"{example['source']}: predicted '{names[example['prediction']]}' "
+                      f"(p = {p[example['prediction']]:.4f})", highlight=False)
+    if "channel_ranking" in result:
+        show_ranking_and_ablations(result, console, lambda k: f"'{names[k]}'")
+    for line in result["finding"]:
+        console.print(line, highlight=False)
+    console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)
 
 
 def show_ranking_and_ablations(result: dict, console, name) -> None:
@@ -128,17 +99,3 @@ def show_ranking_and_ablations(result: dict, console, name) -> None:
                           f"{row['random_margin']:.2f} ± {row['random_margin_std']:.2f}", f"{row['top']['accuracy']:.2%}",
                           f"{row['random_accuracy']:.2%}")
         print_table(console, table)
-
-
-def show(result: dict, console) -> None:
-    if "model" in result:  # the generic path: the tables when there is a ranking (the finding names the examples)
-        if "channel_ranking" in result:
-            show_ranking_and_ablations(result, console, lambda k: result["class_names"][k])
-    else:
-        for example in result["examples"]:
-            console.print(f"'{example['digit']}': test image {example['index']}, predicted {example['prediction']} "
-                          f"(p = {example['probabilities'][example['prediction']]:.4f})", highlight=False)
-        show_ranking_and_ablations(result, console, lambda digit: f"'{digit}'")
-    for line in result["finding"]:
-        console.print(line, highlight=False)
-    console.print("figures: " + ", ".join(str(Path(result["out"]) / f["file"]) for f in result["figures"]), highlight=False)

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import add_command, add_out_option, add_user_model_options, options_from_args, wants_user_model
+from nnscope.cli.common import add_command, add_out_option, options_from_args
+from nnscope.cli.model_options import add_model_options, model_options
 from nnscope.cli.tables import print_table
 from nnscope.options.filters import FiltersOptions
 
@@ -12,44 +13,33 @@ from nnscope.options.filters import FiltersOptions
 def register(subparsers) -> None:
     parser = add_command(
         subparsers, "filters",
-        description="Draw every filter of each conv layer: conv1 as a grid of kernels; conv2 and conv3 with one "
-        "row per output filter and one tile per input-channel slice. Each layer's figure has one diverging colour "
-        "scale centred at zero (blue < 0 < red) with a colour bar. Writes OUT/filters_<layer>.png.\n"
-        "On your own model (--model): any nn.Conv2d by its named_modules() name; RGB first-layer kernels in "
-        "colour, grouped and depthwise convs per group, and a layer with more than 64 filters or 16 input "
-        "slices shown by its strongest ones (L2 norm), as its title says.",
+        description="Draw the filters of conv layers (any nn.Conv2d, by its named_modules() name; default: the "
+        "first three in forward order, conv1 conv2 conv3 for nnscope's CNN), each on one diverging colour scale "
+        "centred at zero (blue < 0 < red) with a colour bar: a grid of kernels for one input channel, RGB "
+        "first-layer kernels in colour, else one row per output filter and one tile per input-channel slice, "
+        "grouped and depthwise convs per group. A layer with more than 32 filter rows (64 kernels) or 16 input "
+        "slices is shown by its strongest ones (L2 norm), as its title says, and its whole grid is a second "
+        "figure. Writes OUT/filters_<layer>.png (and OUT/filters_<layer>_all.png). Filters are weights: no data "
+        "and no input size are needed.",
         run=run, show=show,
     )
-    add_user_model_options(parser, data_use="nothing (filters need no data; refused)")
+    add_model_options(parser, image=False)
     add_out_option(parser)
     parser.add_argument("--layer", "--layers", dest="layers", nargs="+", default=None, metavar="NAME",
-                        help="conv layers to draw, by name (default: conv1 conv2 conv3 for nnscope's checkpoint, "
-                        "else the first three Conv2d in forward order)")
+                        help="conv layers to draw, by name (default: the first three Conv2d in forward order: "
+                        "conv1 conv2 conv3 for nnscope's checkpoint)")
 
 
 def run(args) -> dict:
-    if args.data is not None:
-        from nnscope.errors import NnscopeError
-
-        raise NnscopeError("--data: filters are the model's weights and use no data; leave --data out")
-    user = wants_user_model(args)
-    options = FiltersOptions() if args.layers is None else options_from_args(FiltersOptions, args)
-    if not user:
-        options.check()
+    options = options_from_args(FiltersOptions, args)
+    options.check()
+    choice = model_options(args)
     # torch and matplotlib: only once the options are valid (start-up)
-    if user:
-        from nnscope.cli.model_options import model_options
-        from nnscope.models import load_model_from_options
-        from nnscope.vision.user_filters import run_user_filters
+    from nnscope.analyses import run_filters
+    from nnscope.models import load_model_from_options
 
-        loaded = load_model_from_options(model_options(args))
-        result = run_user_filters(loaded, args.layers, out=args.out)
-        return {"checkpoint": str(args.model), "out": str(args.out), **result}
-    from nnscope.model import load_model
-    from nnscope.vision.filters import run_filters
-
-    result = run_filters(load_model(Path(args.model)), None, options, out=args.out)
-    return {"checkpoint": str(args.model), "out": str(args.out), **result}
+    result = run_filters(load_model_from_options(choice, input_needed=not options.layers), None, options, out=args.out)
+    return {"checkpoint": str(args.model), "out": str(args.out), **result.to_json()}
 
 
 def show(result: dict, console) -> None:

@@ -95,7 +95,7 @@ def model_image_and_data(args, model_choice):
     """(LoadedModel, --image or None, the labelled data or None): --data, else the MNIST test set (--dataset)
     unless an --image is occluded alone."""
     from nnscope.data import load_digits
-    from nnscope.labelled_data import test_set_as_labelled
+    from nnscope.labelled_data import labelled_test_set
     from nnscope.vision.user_model import load_model_image_and_data
 
     if args.data is None and model_choice.image is None and model_choice.input_shape is None:
@@ -106,7 +106,7 @@ def model_image_and_data(args, model_choice):
     if data is None and image is None:
         digits = load_digits(args.dataset, args.data_dir, log=log)
         note_other_dataset(loaded.network, digits)
-        data = test_set_as_labelled(digits)
+        data = labelled_test_set(digits)
     return loaded, image, data
 
 

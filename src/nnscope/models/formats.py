@@ -30,6 +30,8 @@ from nnscope.images import one_line
 from nnscope.archives import check_archive
 from nnscope.models.guards import (check_pt2_members, check_script_operators,
                                    check_script_source, weights_only_loads)
+from nnscope.model import CHECKPOINT_FORMAT, CNN
+from nnscope.model import load_model as load_checkpoint
 from nnscope.models.pyfile import module_from_python_file, split_python_spec
 from nnscope.models.weights import load_weights
 from nnscope.paths import DEFAULT_CHECKPOINT
@@ -61,8 +63,14 @@ def zip_names(path: Path) -> list[str]:
         return []
 
 
-def read_network(spec: str | Path, weights: str | Path | None = None) -> Network:
-    """The network that `spec` names, in eval mode on the CPU, with `weights` loaded into a .py model."""
+def read_network(spec: str | Path | nn.Module, weights: str | Path | None = None) -> Network:
+    """The network that `spec` names (or is: a module already in memory), in eval mode on the CPU, with
+    `weights` loaded into a .py model."""
+    if isinstance(spec, nn.Module):
+        if isinstance(spec, CNN):
+            return Network(spec.eval(), "nnscope", "nnscope's CNN", input_shape=NNSCOPE_INPUT_SHAPE,
+                           class_names=DIGIT_NAMES)
+        return Network(spec.eval(), "python", f"the module {type(spec).__name__}")
     python = split_python_spec(str(spec))
     if python is not None:
         path, name = python
@@ -223,10 +231,8 @@ def read_saved(path: Path) -> Network:
     except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile):
         raise NnscopeError(f"--model: {path}: not a model nnscope can read; expected an nnscope checkpoint, "
                            "a TorchScript file, a torch.export .pt2 program or FILE.py:NAME") from None
-    from nnscope.model import CHECKPOINT_FORMAT, load_model
-
     if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
-        return Network(load_model(path), "nnscope", f"nnscope checkpoint {path}",
+        return Network(load_checkpoint(path), "nnscope", f"nnscope checkpoint {path}",
                        input_shape=NNSCOPE_INPUT_SHAPE, class_names=DIGIT_NAMES)
     if isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values()):
         raise NnscopeError(f"--model: {path} holds weights only (a state dict); give the model's code as "

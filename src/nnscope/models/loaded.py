@@ -64,13 +64,14 @@ class LoadedModel:
     network: nn.Module  # the user's own module: named_modules() gives the layer names, hooks go here
     format: str  # 'nnscope', 'torchscript', 'export' or 'python'
     source: str  # what was loaded, for people
-    input_shape: tuple[int, int, int]  # (C, H, W) of the probing pass
+    input_shape: tuple[int, int, int] | None  # (C, H, W) of the probing pass; None: never run (weights only)
     fixed_size: bool  # True when the model failed on another H x W: images must be input_shape's size
     classes: int  # K, measured: the width of the output
     class_names: tuple[str, ...]  # K names: --class-names, the data set's, or '0', '1', ...
     conv_layers: tuple[str, ...]  # the nn.Conv2d modules' names in forward order (first call)
     layers: list[dict]  # every module: name, type, output_shape (per image), parameters, call_order
     static_batch: int | None = None  # an exported program's fixed batch size: hooks see chunks of this many
+    trained_on: str | None = None  # the data set it was trained on, when the file says so (nnscope's checkpoints)
 
     @property
     def channels(self) -> int:
@@ -218,13 +219,16 @@ def first_pass(network: Network, module: nn.Module, shapes: list, mean, std, dev
     raise NnscopeError(f"--model: {network.source} does not run: {errors[0]}")
 
 
-def load_user_model(spec: str | Path, weights: str | Path | None = None, mean: Sequence[float] | None = None,
+def load_model(spec: str | Path | nn.Module, weights: str | Path | None = None, mean: Sequence[float] | None = None,
                     std: Sequence[float] | None = None, input_shape: Sequence[int] | None = None,
                     class_names: Sequence[str] | str | Path | None = None, image_shape: Sequence[int] | None = None,
-                    image_name: str | Path = "--image", device: str | torch.device = "cpu") -> LoadedModel:
-    """Load SPEC (an nnscope checkpoint, TorchScript, torch.export .pt2 or FILE.py:NAME; a .py file's code RUNS),
+                    image_name: str | Path = "--image", device: str | torch.device = "cpu",
+                    input_needed: bool = True) -> LoadedModel:
+    """Load SPEC (an nnscope checkpoint, TorchScript, torch.export .pt2, FILE.py:NAME, or an nn.Module in memory;
+    a .py file's code RUNS),
     check the contract with one forward pass and describe it. `image_shape` (C, H, W) of the image `image_name`
-    sizes the pass when neither `input_shape` nor the file gives one."""
+    sizes the pass when neither `input_shape` nor the file gives one; with `input_needed` False and no size
+    known, the model is not run (its weights can be read, nothing about its outputs is known)."""
     if (mean is None) != (std is None):
         raise NnscopeError("--mean and --std: give both or neither")
     return loaded_from_network(read_network(spec, weights), mean, std, input_shape, class_names, image_shape,
@@ -238,6 +242,8 @@ def loaded_from_network(network: Network, mean: Sequence[float] | None = None, s
     """A network already read (or built in memory: `Network(module, 'nnscope', source)` of nnscope's CNN) checked
     with one forward pass and described, as load_user_model does for a file."""
     module = network.module.to(device).eval()
+    if not input_needed and input_shape is None and network.input_shape is None and image_shape is None:
+        return unprobed(network, module)
     shapes = candidate_shapes(network, input_shape, image_shape)
     model, shape, classes, calls = first_pass(network, module, shapes, mean, std, device, image_name)
     modules = dict(module.named_modules())
@@ -247,7 +253,17 @@ def loaded_from_network(network: Network, mean: Sequence[float] | None = None, s
         fixed_size=not takes_other_sizes(model, shape), classes=classes,
         class_names=class_names_for(class_names, network, classes), conv_layers=convs,
         layers=describe_layers(module, calls, network.layer_types), static_batch=network.static_batch,
+        trained_on=getattr(network.module, "trained_on", None),
     )
+
+
+def unprobed(network: Network, module: nn.Module) -> LoadedModel:
+    """A model never run, for what needs only its weights: its Conv2d modules in declaration order."""
+    convs = tuple(n for n, m in module.named_modules() if is_conv2d(m, layer_type(m, n, network.layer_types)))
+    return LoadedModel(module=PixelModel(module, static_batch=network.static_batch).eval(), network=module,
+                       format=network.format, source=network.source, input_shape=None, fixed_size=False, classes=0,
+                       class_names=(), conv_layers=convs, layers=[], static_batch=network.static_batch,
+                       trained_on=getattr(module, "trained_on", None))
 
 
 def class_names_for(given, network: Network, classes: int) -> tuple[str, ...]:

@@ -23,7 +23,9 @@ import torch
 from nnscope.data import Digits, load_mnist
 from nnscope.errors import NnscopeError
 from nnscope.fileio import staged_folder, to_jsonable, versions, write_json
-from nnscope.model import check_checkpoint_target, load_model
+from nnscope.labelled_data import labelled_test_set
+from nnscope.model import check_checkpoint_target
+from nnscope.models import load_model
 from nnscope.options.report import ReportOptions
 from nnscope.outputs import check_output_dir
 from nnscope.paths import DEFAULT_CHECKPOINT
@@ -32,6 +34,7 @@ from nnscope.report.context import Context
 from nnscope.report.page import render_page
 from nnscope.report.results_page import write_results_page
 from nnscope.report.stages import STAGES, Stage
+from nnscope.results import Result
 
 Event = Callable[[dict], None]  # {'stage', 'title', 'status': start|step|done|reused, ...}
 RESULTS_FILE = "results.json"
@@ -114,8 +117,8 @@ def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:
         on_event({"stage": stage.name, "title": stage.title, "status": "step",
                   "completed": completed, "total": total, "info": info})
 
-    result = stage.run(ctx.model, ctx.digits, stage.options_for(ctx.quick, ctx.seed), out=ctx.out, progress=progress)
-    section = to_jsonable(result)  # as results.json will hold it
+    result = stage.run(ctx.model, ctx.data, stage.options_for(ctx.quick, ctx.seed), out=ctx.out, progress=progress)
+    section = to_jsonable(result.to_json() if isinstance(result, Result) else result)  # as results.json will hold it
     section.setdefault("answer", section.get("finding", []))
     with_figure_hashes(section, ctx.out)
     seconds = time.perf_counter() - start
@@ -126,7 +129,7 @@ def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:
 def run_detached(name: str, out: str, seed: int, quick: bool) -> dict:
     """Run stage `name`, which needs neither the data nor the CNN, in a second process."""
     stage = next(s for s in STAGES if s.name == name)
-    ctx = Context(out=Path(out), digits=None, model=None, checkpoint=None, seed=seed, quick=quick)
+    ctx = Context(out=Path(out), data=None, model=None, checkpoint=None, seed=seed, quick=quick)
     return run_stage(stage, ctx, on_event=lambda event: None)  # the parent reports its start and end
 
 
@@ -201,8 +204,9 @@ def build_in(out: Path, options: ReportOptions, checkpoint: Path, fresh: bool, o
     start = time.perf_counter()
     digits = digits or load_mnist()
     train_section = training.train_or_reuse(digits, options.recipe, options.seed, checkpoint, fresh, on_event)
-    model = load_model(checkpoint)
-    ctx = Context(out=out, digits=digits, model=model, checkpoint=checkpoint, seed=options.seed, quick=options.quick)
+    model = load_model(checkpoint)  # nnscope's CNN, one LoadedModel among any; MNIST one labelled data set
+    ctx = Context(out=out, data=labelled_test_set(digits), model=model, checkpoint=checkpoint, seed=options.seed,
+                  quick=options.quick)
     checkpoint_sha, code = file_hash(checkpoint), source_hash()
     previous = {} if fresh else previous_results(out)
     before = previous.get("sections", {})

@@ -3,19 +3,18 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from nnscope.data import Digits
+from nnscope.labelled_data import LabelledImages
+from nnscope.models import LoadedModel
 
 
 @dataclass(frozen=True)
 class Context:
-    """What every stage gets: where to draw, the data, the trained model, the seed."""
+    """What every stage gets: where to draw, the data, the model, the seed."""
 
     out: Path  # the report folder; figures are written here
-    digits: Digits
-    model: torch.nn.Module  # eval mode, CPU
-    checkpoint: Path
+    data: LabelledImages | None  # the labelled data set (the MNIST test set for nnscope's checkpoint)
+    model: LoadedModel | None  # eval mode, CPU; None for the stages that need no model
+    checkpoint: Path | None
     seed: int = 0
     quick: bool = False  # small aggregates, for tests
 

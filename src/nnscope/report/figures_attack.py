@@ -10,6 +10,7 @@ from nnscope.report.figures_occlusion import _shown
 from nnscope.report.plotting import plt, save_figure
 from nnscope.report.records import figure
 from nnscope.vision.attack import AttackResult
+from nnscope.report.tiles import shown_image
 
 
 def show_picture(ax, image) -> None:

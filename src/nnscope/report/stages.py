@@ -1,17 +1,17 @@
 """The report's stages, in the assignment's order: each runs one analysis through its entry point.
 
 A stage is `(name, title, run function, full-report options, quick options)`: the report calls
-`run(model, data, options, out=folder, progress=...)`, the same function the analysis's command
-calls, and stores the result it returns as the stage's section in results.json. A section is a
-plain dict: the numbers the page shows, `figures` (files in the output folder with alt text and
-caption), `finding` (sentences built from the numbers, shown as the answer) and, for the
-interactive widgets, the data they embed.
+`run(model, data, options, out=folder, progress=...)` with the model as a `LoadedModel` and the data
+as `LabelledImages`, the same function the analysis's command calls, and stores the result it
+returns (its `to_json()`) as the stage's section in results.json: the numbers the page shows,
+`figures` (files in the output folder with alt text and caption), `finding` (sentences built from
+the numbers, shown as the answer) and, for the interactive widgets, the data they embed.
 """
 
-import functools
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
+from nnscope.analyses import run_featuremaps, run_filters, run_shift
 from nnscope.options.attack import AttackOptions
 from nnscope.options.featuremaps import FeatureMapsOptions
 from nnscope.options.filters import FiltersOptions
@@ -20,27 +20,10 @@ from nnscope.options.lstm import LSTMOptions
 from nnscope.options.occlusion import OcclusionOptions
 from nnscope.options.rnn import RNNOptions
 from nnscope.options.shift import ShiftOptions
+from nnscope.problem2 import run_attack, run_occlusion
 from nnscope.recurrent.lstm import run_lstm
 from nnscope.recurrent.rnn import run_rnn
-from nnscope.labelled_data import test_set_as_labelled
-from nnscope.models.formats import Network
-from nnscope.models.loaded import loaded_from_network
-from nnscope.problem2 import run_attack, run_occlusion
 from nnscope.report.figures_longseq import run_longseq_figures
-from nnscope.vision.featuremaps import run_featuremaps
-from nnscope.vision.filters import run_filters
-from nnscope.vision.shift import run_shift
-
-
-def on_loaded_model(run: Callable) -> Callable:
-    """A stage of Problem 2, whose entry point takes a loaded model and labelled data, on the report's CNN and
-    test set (until every stage takes them)."""
-    @functools.wraps(run)
-    def stage(model, digits, options, out=None, progress=None) -> dict:
-        loaded = loaded_from_network(Network(model, "nnscope", "the report's checkpoint", (1, 28, 28)))
-        return run(loaded, test_set_as_labelled(digits), options, out=out, progress=progress).as_dict()
-
-    return stage
 
 
 @dataclass(frozen=True)
@@ -71,9 +54,9 @@ STAGES = [
     # the slider shows -6..+6 px; the sweep (about 100 passes) uses 2000 test images, the quick report 300
     Stage("shift", "problem 1.3: shifting a 1", run=run_shift,
           options=ShiftOptions(sweep_images=2000, slider=6), quick=ShiftOptions(sweep_images=300, slider=6)),
-    Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", run=on_loaded_model(run_occlusion),  # the 6s averaged: 100, quick 10
+    Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", run=run_occlusion,  # the 6s averaged: 100, quick 10
           options=OcclusionOptions(images=100, explorer=True), quick=OcclusionOptions(images=10, explorer=True)),
-    Stage("transplant", "problem 2.3: patch transplants", run=on_loaded_model(run_attack),  # success rate over 30 6s, quick 5
+    Stage("transplant", "problem 2.3: patch transplants", run=run_attack,  # success rate over 30 6s, quick 5
           options=AttackOptions(images=30, every_image=False), quick=AttackOptions(images=5, every_image=False)),
     Stage("rnn", "problem 3: BPTT by hand", run=run_rnn, options=RNNOptions(), uses_model=False),
     Stage("longseq", "problem 4: long sequences", run=run_longseq_figures, options=LongSeqOptions(), quick=SHORT_STUDY,

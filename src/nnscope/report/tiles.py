@@ -41,3 +41,21 @@ def label_grid(ax, columns: int, rows: int, side: int) -> None:
     ax.set_xticks([c * (side + 1) + side // 2 for c in range(columns)], [f"+{c}" for c in range(columns)], fontsize=7)
     ax.set_yticks([r * (side + 1) + side // 2 for r in range(rows)], [str(r * columns) for r in range(rows)], fontsize=7)
     ax.tick_params(length=0)
+
+
+def shown_image(image: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """A (C, H, W) image in [0, 1] as imshow takes it: (H, W, 3) for RGB, else (H, W) with the grey colour map."""
+    if image.ndim == 2:
+        return image, "gray"
+    if image.shape[0] == 3:
+        return np.clip(np.transpose(image, (1, 2, 0)), 0, 1), None
+    return image[0], "gray"
+
+
+def label_tiles(ax, numbers, columns: int, h: int, w: int) -> None:
+    """Each grid tile's filter number above it."""
+    for i, number in enumerate(numbers):
+        r, c = divmod(i, columns)
+        ax.text(c * (w + 1) + (w - 1) / 2, r * (h + 1) - 0.6, str(number), ha="center", va="bottom", fontsize=6)
+    ax.set_xticks([])
+    ax.set_yticks([])

@@ -17,6 +17,7 @@ import numpy as np
 
 from nnscope.errors import NnscopeError
 from nnscope.fileio import staged_folder, versions, write_json
+from nnscope.models import load_model_image_and_data
 from nnscope.models.pyfile import split_python_spec
 from nnscope.options.model import ModelOptions
 from nnscope.options.report import ReportOptions
@@ -77,8 +78,6 @@ def check_user_paths(out: Path, choice: ModelOptions, data_path) -> None:
 def load_inputs(choice: ModelOptions, data_path, classes) -> tuple:
     """(LoadedModel, UserInputs): the model checked, --image read, --data read in the model's channels, the
     class pair checked against the data; any bad input is one line (NnscopeError)."""
-    from nnscope.vision.user_model import load_model_image_and_data
-
     loaded, image, data = load_model_image_and_data(choice, data_path)
     return loaded, UserInputs(data=data, image=image, pair=checked_pair(data, classes))
 
@@ -109,7 +108,7 @@ def build_user_in(out: Path, choice: ModelOptions, data_path, classes, options: 
     identity = {"model": model_identity(choice), "data": data_identity(inputs.data),
                 "classes": None if inputs.pair is None else [names[k] for k in inputs.pair]}
     identity_sha = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-    ctx = Context(out=out, digits=inputs, model=loaded, checkpoint=None, seed=options.seed, quick=options.quick)
+    ctx = Context(out=out, data=inputs, model=loaded, checkpoint=None, seed=options.seed, quick=options.quick)
     code = source_hash()
     keys = {stage.name: stage_key(stage, options, identity_sha, code) for stage in USER_STAGES}
     before = {} if fresh else previous_results(out).get("sections", {})

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnscope.analyses import run_featuremaps, run_filters, run_shift
 from nnscope.errors import NnscopeError
 from nnscope.labelled_data import LabelledImages
 from nnscope.options.attack import AttackOptions
@@ -24,10 +25,7 @@ from nnscope.options.shift import ShiftOptions
 from nnscope.report.context import unavailable
 from nnscope.report.stages import STAGES, Stage
 from nnscope.problem2 import run_attack, run_occlusion
-from nnscope.vision.user_featuremaps import run_user_featuremaps
-from nnscope.vision.user_filters import run_user_filters
-from nnscope.vision.user_model import probabilities
-from nnscope.vision.user_shift import run_user_shift
+from nnscope.vision.examples import probabilities
 
 NO_DATA = "no --data given: the accuracy against labels was not measured"
 NO_INPUT = "no --data and no --image given: no image for {what}, skipped"
@@ -132,7 +130,7 @@ def guarded(run):
 def filters_stage(loaded, inputs: UserInputs, options=None, out: Path | None = None, progress=None) -> dict:
     """Problem 1.1: the filters of the first three Conv2d in forward order; `table` holds the page's numbers by
     row, since a layer name has dots (`layer1.conv_a`) that a results.json key path cannot hold."""
-    result = run_user_filters(loaded, None, out=out)
+    result = run_filters(loaded, None, out=out).to_json()
     result["table"] = [{"name": name, **{key: stats[key] for key in TABLE_KEYS}}
                        for name, stats in result["layers"].items()]
     return result
@@ -145,8 +143,9 @@ def featuremaps_stage(loaded, inputs: UserInputs, options: FeatureMapsOptions, o
     over --data, the channels that tell the two classes apart."""
     if inputs.data is None and inputs.image is None:
         return skipped(NO_INPUT.format(what="the feature maps"))
-    classes = list(inputs.pair) if inputs.pair is not None else None
-    return run_user_featuremaps(loaded, inputs.data, inputs.image, None, classes, options, out=out)
+    if inputs.pair is not None:
+        options = replace(options, classes=tuple(inputs.pair))
+    return run_featuremaps(loaded, inputs.data, options, out=out, progress=progress, image=inputs.image)
 
 
 @guarded
@@ -157,7 +156,7 @@ def shift_stage(loaded, inputs: UserInputs, options: ShiftOptions, out: Path | N
         return skipped(NO_INPUT.format(what="the shift"))
     if inputs.pair is not None:
         options = replace(options, digit=inputs.pair[0])
-    return run_user_shift(loaded, inputs.data, inputs.image, options, out=out, progress=progress)
+    return run_shift(loaded, inputs.data, options, out=out, progress=progress, image=inputs.image)
 
 
 def occlusion_scale(shape) -> tuple[int, int]:

@@ -1,74 +1,104 @@
-"""Feature maps of two digits, and which channels tell them apart over the whole test set.
+"""Feature maps of two classes' examples, and which channels tell the classes apart over the data.
 
-Layers: `conv1`..`conv3` are the raw outputs of the convolutions (signed, full size before
-pooling: 28, 14 and 7 pixels), i.e. literally "the output of the third convolutional layer";
-`relu1`..`relu3` are the block outputs after pooling, batch norm and ReLU (non-negative), the
-maps the next layer reads. Ablating a channel always zeroes it in the block output (after the
-ReLU), so the rest of the network sees that channel as silent whichever layer ranked it.
+The maps are the output of any module (`layer`, by its named_modules() name; default the third
+Conv2d in forward order), read by a forward hook, for one correctly classified image of each class
+of the pair (or for an image the caller gives). Over the pair's images of the data, the channels are
+ranked by Cohen's d of their spatially averaged activation, and ablated by a forward hook that
+replaces them in the output of the module where the network silences a channel (`ablated_at`):
+zeroed, or set to their mean map over the pair's images; top-k against k random ones, and the
+top-ranked channels one at a time. nnscope's CNN names its layers convN (the raw, signed
+convolution output) and reluN (the block output after pooling, batch norm and ReLU); a channel of
+either is ablated in reluN, so the rest of the network sees it silent.
 """
 
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from nnscope.data import Digits, as_float_images
 from nnscope.errors import NnscopeError
 from nnscope.findings.featuremaps import describe_featuremaps
-from nnscope.options.featuremaps import FeatureMapsOptions
+from nnscope.labelled_data import LabelledImages
+from nnscope.models import LoadedModel
+from nnscope.options.featuremaps import MNIST_CLASSES, FeatureMapsOptions
 from nnscope.progress import Progress
-from nnscope.report.records import figure
-from nnscope.report.figures_featuremaps import draw_ablation, draw_feature_maps, draw_top_channels
-from nnscope.vision.examples import pick_example, predict
+from nnscope.results import Result
+from nnscope.vision.examples import BATCH, class_index, hooked, layer_outputs, pick_image
 
-DEFAULTS = FeatureMapsOptions()
-ABLATION_SIZES = (1, 2, 4, 8)  # k: how many channels are zeroed together
-ABLATION_FILLS = ("zero", "mean")  # what an ablated channel's block output is replaced by
+ABLATION_SIZES = (1, 2, 4, 8)  # k: how many channels are ablated together
+ABLATION_FILLS = ("zero", "mean")  # what an ablated channel's output is replaced by
 THIRDS = ("top", "middle", "bottom"), ("left", "centre", "right")
+HEAD_TYPES = {"Linear", "Flatten", "Identity", "Dropout"}  # modules that keep a fixed offset a fixed offset
+HOOKED = "in the output of {layer} by a forward hook (the rest of the network runs unchanged on the edited output)"
+ABLATION_METHODS = {"zero": "zeroed " + HOOKED,
+                    "mean": "set to their mean map over the pair's images (both classes) " + HOOKED}
+NO_DATA = "no --data given: the channel ranking and the ablation over a labelled data set were skipped"
 
 
-def feature_layers(model: torch.nn.Module) -> list[str]:
-    """The layer names `--layer` accepts: conv1, relu1, conv2, relu2, ..."""
-    return [f"{kind}{i}" for i in range(1, len(model.conv_layer_names) + 1) for kind in ("conv", "relu")]
+@dataclass
+class FeatureMapsResult(Result):
+    """The examples' maps, and with data the channel ranking and the zero and mean ablations."""
+
+    title = "feature maps"
+    model: str  # what was loaded
+    layer: str  # the module whose output is drawn and ranked
+    ablated_at: str  # the module whose output the ablation edits
+    class_names: list[str]
+    examples: list[dict]  # per example: source, index, label, digit, image, prediction, probabilities, feature_maps
+    seed: int
+    limit: int | None
+    top: int = FeatureMapsOptions.top  # channels drawn in the top-channels figure
+    difference: np.ndarray | None = None  # first example's maps minus the second's (C, H, W)
+    pair: list[int] | None = None  # the two classes compared (indices)
+    counts: list[int] | None = None  # images of each class ranked and ablated
+    mean_maps: list[np.ndarray] | None = None  # per class (C, H, W)
+    channel_ranking: list[dict] | None = None
+    ablation: dict | None = None  # channels zeroed
+    mean_ablation: dict | None = None  # channels set to their mean map
+    feeds_output_layer: bool | None = None  # the ablated module feeds the linear output layer directly
+    mean_vs_zero_margin: float | None = None
+    skipped: str | None = None  # why the ranking and the ablation are not there
+    figures: list[dict] = field(default_factory=list)
+    finding: list[str] = field(default_factory=list)
+
+    def omitted_when_none(self) -> tuple[str, ...]:
+        return ("difference", "pair", "counts", "mean_maps", "channel_ranking", "ablation", "mean_ablation",
+                "feeds_output_layer", "mean_vs_zero_margin", "skipped")
 
 
-def check_layer(model: torch.nn.Module, layer: str) -> str:
-    """`layer` if the model has it, else a clear error listing the names."""
-    if layer not in feature_layers(model):
-        raise NnscopeError(f"--layer: unknown layer {layer!r}; expected one of {', '.join(feature_layers(model))}")
-    return layer
+def default_layer(model: LoadedModel) -> str:
+    """The third Conv2d in forward order (the last one when there are fewer)."""
+    if not model.conv_layers:
+        raise NnscopeError(f"--layer: {model.source} has no Conv2d; name a module whose output is a (C, H, W) map")
+    return model.conv_layers[min(2, len(model.conv_layers) - 1)]
 
 
-def check_pair(pair) -> tuple[int, int]:
-    """Two different digits, else a clear error naming --digit."""
-    replace(DEFAULTS, digits=tuple(pair)).check()
-    return int(pair[0]), int(pair[1])
+def ablation_layer(model: LoadedModel, layer: str) -> str:
+    """Where a channel of `layer` is silenced: where the network says (nnscope's CNN: the block output), else
+    `layer` itself."""
+    return getattr(model.network, "block_outputs", {}).get(layer, layer)
 
 
-@torch.no_grad()
-def layer_activations(model: torch.nn.Module, images: np.ndarray, layer: str, batch: int = 1000) -> np.ndarray:
-    """Activations of `layer` for uint8 images (N, 28, 28): float32 (N, C, H, W)."""
-    check_layer(model, layer)
-    parts = [model.forward_with_activations(as_float_images(images[i : i + batch]))[1][layer].numpy()
-             for i in range(0, len(images), batch)]
-    return np.concatenate(parts)
+def feeds_output_layer(model: LoadedModel, layer: str) -> bool:
+    """Whether only a linear output layer (and shape-only modules) runs after `layer`: a mean fill then moves
+    every image's logits by one fixed vector."""
+    order = {row["name"]: row.get("call_order") for row in model.layers}
+    start = order.get(layer)
+    if start is None:
+        return False
+    after = [row for row in model.layers if row["name"] and (row.get("call_order") or -1) > start]
+    return bool(after) and all(row["type"] in HEAD_TYPES for row in after) and \
+        sum(row["type"] == "Linear" for row in after) == 1
 
 
-def feature_map_comparison(model: torch.nn.Module, digits: Digits, pair=DEFAULTS.digits, layer: str = DEFAULTS.layer,
-                           indices=(None, None)) -> dict:
-    """Feature maps of `layer` for a correctly classified example of each digit of `pair`, and their difference."""
-    pair, layer = check_pair(pair), check_layer(model, layer)
-    examples = []
-    for digit, index in zip(pair, indices):
-        index = pick_example(model, digits, digit, index)
-        image = digits.test_images[index : index + 1]
-        probabilities = predict(model, as_float_images(image))[0].numpy()
-        examples.append({"digit": digit, "index": index, "prediction": int(probabilities.argmax()),
-                         "probabilities": probabilities, "image": image[0] / 255.0,
-                         "feature_maps": layer_activations(model, image, layer)[0]})  # (C, H, W)
-    return {"layer": layer, "examples": examples,
-            "difference": examples[0]["feature_maps"] - examples[1]["feature_maps"]}
+def pair_of(data: LabelledImages, wanted) -> list[int]:
+    """The two classes compared: `wanted` (names or indices), by default MNIST's '0' and '8', else the first two."""
+    if wanted is None:
+        wanted = MNIST_CLASSES if data.name == "mnist" else data.class_names[:2]
+    pair = [class_index(data, c, "--classes") for c in wanted]
+    if pair[0] == pair[1]:
+        raise NnscopeError(f"--classes: {' '.join(map(str, wanted))}; expected two different classes of the data")
+    return pair
 
 
 def cohens_d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -77,7 +107,7 @@ def cohens_d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     na, nb = len(a), len(b)
     pooled = np.sqrt(((na - 1) * a.var(0, ddof=1) + (nb - 1) * b.var(0, ddof=1)) / (na + nb - 2))
     difference = a.mean(0) - b.mean(0)
-    # a channel constant over both digits (e.g. dead after the ReLU) separates nothing: d = 0
+    # a channel constant over both classes (e.g. dead after a ReLU) separates nothing: d = 0
     return np.divide(difference, pooled, out=np.zeros_like(difference), where=pooled > 1e-12)
 
 
@@ -86,18 +116,6 @@ def where_largest(difference: np.ndarray) -> str:
     row, col = np.unravel_index(np.abs(difference).argmax(), difference.shape)
     height, width = difference.shape
     return f"{THIRDS[0][min(3 * row // height, 2)]} {THIRDS[1][min(3 * col // width, 2)]}"
-
-
-def channel_ranking(model: torch.nn.Module, digits: Digits, pair=DEFAULTS.digits, layer: str = DEFAULTS.layer,
-                    limit: int | None = None) -> dict:
-    """Per channel over all test images of the two digits: mean maps, pooled means and Cohen's d, ranked by |d|."""
-    pair, layer = check_pair(pair), check_layer(model, layer)
-    labels = digits.test_labels[:limit]
-    maps = [layer_activations(model, digits.test_images[:limit][labels == d], layer) for d in pair]  # (N_d, C, H, W)
-    if min(len(m) for m in maps) < 2:
-        raise NnscopeError(f"--digit: fewer than 2 test images of '{pair[0]}' or '{pair[1]}'; cannot compare")
-    ranked = rank_channels(maps, pair)
-    return {"layer": layer, "pair": list(pair), "counts": [len(m) for m in maps], **ranked}
 
 
 def rank_channels(maps: list[np.ndarray], pair) -> dict:
@@ -112,89 +130,37 @@ def rank_channels(maps: list[np.ndarray], pair) -> dict:
     return {"effect_sizes": d, "order": order, "mean_maps": mean_maps, "ranking": ranking}
 
 
-def block_of(layer: str) -> int:
-    """The block number of a layer name: 'conv3' and 'relu3' -> 3."""
-    return int(layer[4:])
-
-
-def layer_channels(model: torch.nn.Module, layer: str) -> int:
-    """How many channels `layer` (convN or reluN) has."""
-    return getattr(model, f"conv{block_of(layer)}").out_channels
-
-
-@torch.no_grad()
-def batch_norm_outputs(model: torch.nn.Module, images: np.ndarray, block: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The logits and the output of batch norm `block` (N, C, H, W) for uint8 images, in one forward pass."""
-    captured = []
-    hook = getattr(model, f"bn{block}").register_forward_hook(lambda module, inputs, out: captured.append(out))
-    try:
-        logits = torch.cat([model(as_float_images(images[i : i + 1000])) for i in range(0, len(images), 1000)])
-    finally:
-        hook.remove()
-    return logits, torch.cat(captured)
-
-
-@torch.no_grad()
-def logits_from_block(model: torch.nn.Module, block: int, normalised: torch.Tensor) -> torch.Tensor:
-    """The logits computed from the batch-norm output of `block` onward (mirrors CNN.forward_with_activations)."""
-    x = torch.relu(normalised)
-    for i in range(block + 1, len(model.conv_layer_names) + 1):
-        x = getattr(model, f"conv{i}")(x)
-        if model.config.pool_after[i - 1]:
-            x = torch.nn.functional.max_pool2d(x, 2)
-        x = torch.relu(getattr(model, f"bn{i}")(x))
-    return model.fc(x.flatten(1))
-
-
 def scores(logits: torch.Tensor, labels: torch.Tensor, pair) -> dict:
-    """Mean own-vs-other logit margin and 10-class accuracy of logits (N, 10) on images of the two digits."""
+    """Mean own-vs-other logit margin and accuracy (argmax over every class) of logits (N, K) on the pair's images."""
     other = torch.where(labels == pair[0], pair[1], pair[0])
     margin = (logits.gather(1, labels[:, None]) - logits.gather(1, other[:, None]))[:, 0]  # (N,)
     correct = (logits.argmax(1) == labels).float()
     return {"margin": float(margin.mean()), "accuracy": float(correct.mean()),
-            # per digit of the pair: zeroing a channel that fires for one digit can help the other
+            # per class of the pair: ablating a channel that fires for one class can help the other
             "margin_by_digit": [float(margin[labels == d].mean()) for d in pair],
             "accuracy_by_digit": [float(correct[labels == d].mean()) for d in pair]}
 
 
-def ablated_scores(model: torch.nn.Module, normalised: torch.Tensor, labels: torch.Tensor, pair, block: int,
-                   channels=(), fill: torch.Tensor | None = None) -> dict:
-    """`scores` with `channels` of block `block` replaced after its ReLU: by zero, or by `fill` (C, H, W) >= 0."""
-    mask = torch.ones(normalised.shape[1], 1, 1)
-    mask[list(channels)] = 0.0
-    # the batch-norm output is replaced, so ReLU(0) = 0 and ReLU(fill) = fill give the wanted block output
-    replaced = normalised * mask if fill is None else normalised * mask + fill * (1 - mask)
-    return scores(logits_from_block(model, block, replaced), labels, pair)
+@torch.no_grad()
+def ablated_logits(model: LoadedModel, layer: str, images: np.ndarray, channels,
+                   fill: np.ndarray | None = None) -> torch.Tensor:
+    """Logits (N, K) with `channels` of `layer`'s output set to zero, or to their map in `fill` (C, H, W)."""
+    channels = list(channels)
+    values = None if fill is None else torch.as_tensor(fill[channels]).to(model.device)  # (len(channels), H, W)
+
+    def ablate(output):
+        output = output.clone()
+        output[:, channels] = 0 if values is None else values.to(output.dtype)
+        return output
+
+    with hooked(model.layer(layer), edit=ablate):
+        return torch.cat([model.module(torch.as_tensor(images[i:i + BATCH]).to(model.device)).cpu()
+                          for i in range(0, len(images), BATCH)])
 
 
-def ablation_study(model: torch.nn.Module, digits: Digits, ranking: dict, sizes=ABLATION_SIZES,
-                   draws: int = DEFAULTS.draws, seed: int = 0, single: int | None = None, limit: int | None = None,
-                   fill: str = "zero") -> dict:
-    """Margin and accuracy on the pair's test images with the top-k ranked channels ablated, versus k random ones.
-
-    fill 'zero' sets the channels to 0 after the ReLU (silences them, which also shifts what the next layer sees);
-    'mean' sets them to their mean map over both digits (removes only what differs between images)."""
-    if fill not in ABLATION_FILLS:
-        raise NnscopeError(f"ablation fill: unknown fill {fill!r}; expected one of {', '.join(ABLATION_FILLS)}")
-    pair, block = ranking["pair"], block_of(ranking["layer"])
-    labels = digits.test_labels[:limit]
-    chosen = np.isin(labels, pair)
-    images, labels = digits.test_images[:limit][chosen], labels[chosen].astype(np.int64)
-    order, channels = ranking["order"], len(ranking["order"])
-    logits, normalised = batch_norm_outputs(model, images, block)
-    labels = torch.as_tensor(labels)
-    # the replayed tail must reproduce the model, or every ablation figure would be wrong
-    assert torch.allclose(logits_from_block(model, block, normalised), logits, atol=1e-4)
-    values = None if fill == "zero" else torch.relu(normalised).mean(0)  # (C, H, W) mean block output
-    ablate = lambda chosen: ablated_scores(model, normalised, labels, pair, block, chosen, values)  # noqa: E731
-    alone = {int(c): ablate([c]) for c in order[:single]}  # single None: every channel
-    return {"fill": fill, "baseline": scores(logits, labels, pair), "alone": alone,
-            "by_k": ablation_by_k(ablate, order, sizes, draws, seed), "draws": draws, "seed": seed, "images": len(labels)}
-
-
-def ablation_by_k(ablate, order, sizes=ABLATION_SIZES, draws: int = DEFAULTS.draws, seed: int = 0) -> list[dict]:
+def ablation_by_k(ablate, order, sizes=ABLATION_SIZES, draws: int = FeatureMapsOptions.draws, seed: int = 0) -> list[dict]:
     """One row per k: `ablate(channels) -> scores` of the top-k ranked channels, and the mean (and spread) of
-    `draws` sets of k random channels; both paths' ablation tables."""
+    `draws` sets of k random channels."""
     channels = len(order)
     generator = np.random.default_rng(seed)
     rows = []
@@ -205,6 +171,20 @@ def ablation_by_k(ablate, order, sizes=ABLATION_SIZES, draws: int = DEFAULTS.dra
                      "random_margin_std": float(np.std([r["margin"] for r in random])),
                      "random_accuracy": float(np.mean([r["accuracy"] for r in random]))})
     return rows
+
+
+def ablation(model: LoadedModel, layer: str, images: np.ndarray, labels: np.ndarray, pair, order,
+             options: FeatureMapsOptions, baseline: torch.Tensor, fill: str, mean_map: np.ndarray) -> dict:
+    """Margin and accuracy on the pair's images with the top-k ranked channels of `layer`'s output ablated
+    (zeroed, or with fill 'mean' set to `mean_map` (C, H, W)), against k random ones; and the top `options.single`
+    channels alone."""
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    values = mean_map if fill == "mean" else None
+    ablate = lambda channels: scores(ablated_logits(model, layer, images, channels, values), labels, pair)  # noqa: E731
+    return {"fill": fill, "method": ABLATION_METHODS[fill].format(layer=layer), "baseline": scores(baseline, labels, pair),
+            "alone": {int(c): ablate([c]) for c in order[:options.single]},
+            "by_k": ablation_by_k(ablate, order, draws=options.draws, seed=options.seed), "draws": options.draws,
+            "seed": options.seed, "images": len(labels)}
 
 
 def add_single_channel_scores(ranking: list[dict], ablations: dict) -> None:
@@ -222,51 +202,68 @@ def mean_vs_zero_margin(ablations: dict) -> float:
                 zip(ablations["mean"]["by_k"], ablations["zero"]["by_k"])), default=0.0)
 
 
-def run_featuremaps(model: torch.nn.Module, data: Digits, options: FeatureMapsOptions = DEFAULTS,
-                    out: str | Path | None = None, progress: Progress | None = None) -> dict:
-    """Problem 1.2: the two examples' maps, the channel ranking over the test set, the zero and mean ablations
-    and, with `out`, the figures OUT/featuremaps_<layer>.png, _top.png and _ablation.png."""
+def example(model: LoadedModel, layer: str, image: np.ndarray, source: str, index, label) -> dict:
+    """One image (C, H, W) with its prediction, probabilities and the maps of `layer` (C', H', W')."""
+    maps, logits = layer_outputs(model, layer, image[None])
+    p = torch.softmax(logits, 1)[0].numpy()
+    return {"source": source, "index": index, "label": label, "digit": label, "prediction": int(p.argmax()),
+            "probabilities": p, "image": image[0] if image.shape[0] == 1 else image, "feature_maps": maps[0]}
+
+
+def measure_featuremaps(model: LoadedModel, data: LabelledImages | None, options: FeatureMapsOptions = FeatureMapsOptions(),
+                        image: np.ndarray | None = None, progress: Progress | None = None) -> FeatureMapsResult:
+    """Problem 1.2: the maps of `options.layer` for `image` or one image of each class of the pair; with `data`
+    the channel ranking and the zero and mean ablations over the pair's images."""
     options.check()
-    layer, steps = check_layer(model, options.layer), 3 + (out is not None)
+    if data is None and image is None:
+        raise NnscopeError("--data: the feature maps need an image: give --data PATH (a labelled data set) or "
+                           "--image PATH")
     report = progress or (lambda done, total, info: None)
-    comparison = feature_map_comparison(model, data, options.digits, layer, options.index or (None, None))
-    report(1, steps, "feature maps of the two examples")
-    ranking = channel_ranking(model, data, options.digits, layer, options.limit)
-    report(2, steps, "channels ranked by Cohen's d")
-    ablations = {fill: ablation_study(model, data, ranking, draws=options.draws, seed=options.seed,
-                                      limit=options.limit, fill=fill) for fill in ABLATION_FILLS}
-    report(3, steps, "zero and mean ablations")
-    add_single_channel_scores(ranking["ranking"], ablations)
-    result = {**comparison, "pair": list(ranking["pair"]), "counts": ranking["counts"], "mean_maps": ranking["mean_maps"],
-              "channel_ranking": ranking["ranking"], "ablation": ablations["zero"], "mean_ablation": ablations["mean"],
-              "seed": options.seed, "limit": options.limit,
-              # its block output is the linear layer's input: a mean fill then adds one fixed vector to every logit
-              "feeds_output_layer": block_of(layer) == len(model.conv_layer_names),
-              "mean_vs_zero_margin": mean_vs_zero_margin(ablations)}
-    result["finding"] = describe_featuremaps(result)
-    result["figures"] = [] if out is None else featuremap_figures(result, Path(out), options.top)
-    if out is not None:
-        report(4, steps, "figures")
+    layer = options.layer or default_layer(model)
+    ablated_at = ablation_layer(model, layer)
+    model.layer(layer, "--layer")  # an unknown name: close matches, before any work
+    pair = None if data is None else pair_of(data, options.classes)
+    if image is not None:
+        examples = [example(model, layer, image, "--image", None, None)]
+    else:
+        examples = []
+        for label, index in zip(pair, options.index or (None, None)):
+            i = pick_image(model, data, label, index, "--classes")
+            examples.append(example(model, layer, data.float_images([i])[0], f"image {i} of {data.source}", i, label))
+    result = FeatureMapsResult(model=model.source, layer=layer, ablated_at=ablated_at,
+                               class_names=list(model.class_names), examples=examples, seed=options.seed,
+                               limit=options.limit, top=options.top, pair=pair)
+    if len(examples) == 2:
+        result.difference = examples[0]["feature_maps"] - examples[1]["feature_maps"]
+    report(1, 3, "feature maps of the examples")
+    if data is None:
+        result.skipped = NO_DATA
+    else:
+        labels = data.labels[:options.limit]
+        chosen = np.flatnonzero(np.isin(labels, pair))
+        images, chosen_labels = data.float_images(chosen), labels[chosen]
+        maps, logits = layer_outputs(model, layer, images)
+        by_class = [maps[chosen_labels == c] for c in pair]
+        if min(len(m) for m in by_class) < 2:
+            names = data.class_names
+            raise NnscopeError(f"--classes: fewer than 2 images of '{names[pair[0]]}' or '{names[pair[1]]}' in "
+                               f"{data.source}; cannot compare")
+        ranked = rank_channels(by_class, pair)
+        report(2, 3, "channels ranked by Cohen's d")
+        fill_maps = maps if ablated_at == layer else layer_outputs(model, ablated_at, images)[0]
+        mean_map = fill_maps.mean(0)  # (C, H, W): the mean over both classes' images
+        if fill_maps.shape[1] != maps.shape[1]:
+            raise NnscopeError(f"--layer: {layer!r} has {maps.shape[1]} channels and {ablated_at!r}, where they are "
+                               f"ablated, {fill_maps.shape[1]}")
+        ablations = {fill: ablation(model, ablated_at, images, chosen_labels, pair, ranked["order"], options, logits,
+                                    fill, mean_map) for fill in ABLATION_FILLS}
+        report(3, 3, "zero and mean ablations")
+        add_single_channel_scores(ranked["ranking"], ablations)
+        result.counts = [len(m) for m in by_class]
+        result.mean_maps = ranked["mean_maps"]
+        result.channel_ranking = ranked["ranking"]
+        result.ablation, result.mean_ablation = ablations["zero"], ablations["mean"]
+        result.feeds_output_layer = feeds_output_layer(model, ablated_at)
+        result.mean_vs_zero_margin = mean_vs_zero_margin(ablations)
+    result.finding = describe_featuremaps(result.as_dict())
     return result
-
-
-def featuremap_figures(result: dict, out: Path, top: int) -> list[dict]:
-    """Draw the three figures of `run_featuremaps` into `out`; their records for the page."""
-    (a, b), layer = result["pair"], result["layer"]
-    prefix = out / f"featuremaps_{layer}"
-    top = min(top, len(result["channel_ranking"]))
-    how = ("set to their mean map (bottom row; it moves every image's logits by one fixed vector, as this layer feeds "
-           "the linear output layer directly)" if result["feeds_output_layer"] else "set to their mean map (bottom row)")
-    return [
-        figure(out, draw_feature_maps(result, f"{prefix}.png"),
-               f"Every {layer} channel for the '{a}' and the '{b}' side by side on one colour scale, and their difference.",
-               f"{layer} feature maps of test images {result['examples'][0]['index']} and "
-               f"{result['examples'][1]['index']}, and the difference '{a}' minus '{b}'."),
-        figure(out, draw_top_channels(result, f"{prefix}_top.png", top),
-               f"Mean maps over all test '{a}'s and '{b}'s of the {top} {layer} channels with the largest effect size.",
-               "The channels that separate the two digits most, averaged over the test set."),
-        figure(out, draw_ablation(result, f"{prefix}_ablation.png"),
-               f"Logit margin and accuracy when the top-k ranked channels are zeroed (top row) or {how}, "
-               "against k random channels.",
-               "Ablation: the ranked channels against random ones, zeroed and set to their mean map."),
-    ]

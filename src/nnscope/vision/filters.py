@@ -1,36 +1,57 @@
-"""The learned filters of the convolutional layers, as arrays and summary statistics.
+"""The learned filters of a model's conv layers (any nn.Conv2d), as arrays and summary statistics.
 
-A conv layer's weight is (out_channels, in_channels, k, k): one filter per output channel, each a
-stack of k x k slices, one per input channel. The model's convs have no bias (batch norm adds the
-shift), so the weights are the whole filter.
+A conv weight is (out, in / groups, kh, kw): one filter per output channel, each a stack of kh x kw
+slices, one per input channel of its group. Filters are weights: no image is needed to read them.
+A layer with more filters or slices than fit legibly on a page is summarised in its main figure by
+its strongest filters (L2 norm) and, per filter, its strongest input slices; the result says which.
 """
 
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 
-from nnscope.data import Digits
 from nnscope.errors import NnscopeError
 from nnscope.findings.filters import describe_filters
+from nnscope.labelled_data import LabelledImages
+from nnscope.models import LoadedModel
 from nnscope.options.filters import FiltersOptions
 from nnscope.progress import Progress
-from nnscope.report.records import figure
-from nnscope.report.figures_filters import draw_filters
+from nnscope.results import Result
+
+MAX_FILTERS = 64  # kernels drawn in a grid (one input slice, or RGB); more are summarised by the strongest
+MAX_ROWS = 32  # filters drawn as rows of input slices; more are summarised by the strongest
+MAX_SLICES = 16  # input slices drawn per filter; more are summarised by the strongest
 
 
-def check_layers(model: torch.nn.Module, layers) -> list[str]:
-    """`layers` if every name is a conv layer of `model`, else a clear error."""
-    known = model.conv_layer_names
-    for name in layers:
-        if name not in known:
-            raise NnscopeError(f"--layer: unknown layer {name!r}; expected some of {', '.join(known)}")
-    return list(layers)
+@dataclass
+class FiltersResult(Result):
+    """Per conv layer its statistics (`layers`) and weights (kept for the figures, not in the JSON)."""
+
+    title = "filters"
+    model: str  # what was loaded
+    layers: dict[str, dict]  # layer name -> statistics, grouping, the filters and slices the figure shows
+    weights: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # (out, in / groups, kh, kw) each
+    every_filter: bool = True  # a summarised layer also gets the whole grid as a figure
+    figures: list[dict] = field(default_factory=list)
+    finding: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in super().as_dict().items() if k != "weights"}
 
 
-def filter_weights(model: torch.nn.Module, layers=FiltersOptions.layers) -> dict[str, np.ndarray]:
-    """Per conv layer name, its weights as a float32 array (out_channels, in_channels, k, k)."""
-    return {name: getattr(model, name).weight.detach().cpu().numpy().copy() for name in check_layers(model, layers)}
+def conv_layer(model: LoadedModel, name: str) -> nn.Module:
+    """The Conv2d named `name` (a TorchScript or exported one too); an unknown name lists close matches, another
+    module type says what it is."""
+    module = model.layer(name, "--layer")
+    weight = getattr(module, "weight", None)
+    if not (isinstance(module, nn.Conv2d) or name in model.conv_layers) or not isinstance(weight, torch.Tensor) \
+            or weight.ndim != 4:
+        convs = ", ".join(model.conv_layers) or "none"
+        raise NnscopeError(f"--layer: {name!r} is a {type(module).__name__}, not a Conv2d; conv layers in forward "
+                           f"order: {convs}")
+    return module
 
 
 def filter_statistics(weights: np.ndarray) -> dict:
@@ -51,25 +72,41 @@ def filter_statistics(weights: np.ndarray) -> dict:
     }
 
 
-def run_filters(model: torch.nn.Module, data: Digits | None = None, options: FiltersOptions = FiltersOptions(),
-                out: str | Path | None = None, progress: Progress | None = None) -> dict:
-    """Problem 1.1: each layer's statistics and, with `out`, its figure OUT/filters_<layer>.png; `data` is unused."""
+def layer_filters(module: nn.Module) -> dict:
+    """Statistics of one conv layer's weights, its grouping, and which filters and slices its figure shows."""
+    weights = module.weight.detach().cpu().float().numpy()  # (out, in / groups, kh, kw)
+    stats = filter_statistics(weights)
+    out_channels, per_group, kh, kw = weights.shape
+    # a .pt2's settings are read from its graph (nnscope.models.formats): None only where not recorded
+    groups = getattr(module, "groups", None)
+    setting = lambda key: list(getattr(module, key)) if hasattr(module, key) else None  # noqa: E731
+    norms = stats["filter_norms"]
+    colour = per_group == 3 and (groups or 1) == 1
+    most = MAX_FILTERS if colour or per_group == 1 else MAX_ROWS
+    shown = np.sort(np.argsort(-norms, kind="stable")[:most])  # the strongest, in channel order
+    slice_norms = np.sqrt((weights[shown].astype(np.float64) ** 2).sum(axis=(2, 3))).sum(0)  # (in / groups,)
+    slices = np.sort(np.argsort(-slice_norms, kind="stable")[:MAX_SLICES])
+    return {**stats, "groups": None if groups is None else int(groups),
+            "in_channels": None if groups is None else int(per_group * groups),
+            "kernel": [kh, kw], "stride": setting("stride"), "dilation": setting("dilation"),
+            "colour": bool(colour), "shown_filters": shown.tolist(), "shown_slices": slices.tolist(),
+            "summarised": bool(len(shown) < out_channels or len(slices) < per_group)}
+
+
+def measure_filters(model: LoadedModel, data: LabelledImages | None = None,
+                    options: FiltersOptions = FiltersOptions(), progress: Progress | None = None) -> FiltersResult:
+    """Problem 1.1 on any model: each named Conv2d's statistics (default: the first three in forward order);
+    `data` is not used (filters are weights)."""
     options.check()
-    layers, figures = {}, []
-    weights = filter_weights(model, options.layers)
-    for done, (name, w) in enumerate(weights.items(), start=1):
-        layers[name] = filter_statistics(w)
-        if out is not None:
-            out_channels, in_channels, k, _ = w.shape
-            record = figure(out, draw_filters(name, w, Path(out) / f"filters_{name}.png"),
-                            f"The {out_channels} filters of {name}, each {in_channels} x {k} x {k} weights, on one "
-                            "blue-white-red scale centred at zero (blue negative, red positive).",
-                            f"{name}: every filter, one row per output filter and one tile per input channel."
-                            if in_channels > 1 else f"{name}: every {k}x{k} kernel.")
-            layers[name]["figure"] = record["file"]
-            figures.append(record)
+    names = list(options.layers) if options.layers else list(model.conv_layers[:3])
+    if not names:
+        raise NnscopeError(f"--layer: {model.source} has no Conv2d layer to draw")
+    modules = {name: conv_layer(model, name) for name in names}  # every name checked before any work
+    result = FiltersResult(model=model.source, layers={}, weights={}, every_filter=options.every_filter)
+    for done, (name, module) in enumerate(modules.items(), start=1):
+        result.layers[name] = layer_filters(module)
+        result.weights[name] = module.weight.detach().cpu().float().numpy().copy()  # drawing cannot change the model
         if progress:
-            progress(done, len(weights), name)
-    result = {"layers": layers, "figures": figures}
-    result["finding"] = describe_filters(result)
+            progress(done, len(modules), name)
+    result.finding = describe_filters({"layers": result.layers})
     return result

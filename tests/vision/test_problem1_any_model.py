@@ -11,8 +11,8 @@ from PIL import Image
 
 import user_nets  # tests/user_nets.py: tests/ is on the path (no __init__.py there)
 
-import nnscope.vision.figures_user as figures_user
 from nnscope.cli import main
+from nnscope.report import figures_featuremaps, figures_filters, figures_shift
 
 # logits = 10 x the mean of each channel of a 1x1 identity conv: an image whose channel k is all 1 is class k
 ORACLE = '''
@@ -59,7 +59,7 @@ def folder(tmp_path) -> Path:
 @pytest.fixture
 def drawn(monkeypatch) -> dict:
     """File name -> (suptitle or first title, titles of the axes, axes count) of every figure the analyses save."""
-    seen, save = {}, figures_user.save_figure
+    seen, save = {}, figures_filters.save_figure
 
     def capture(fig, path, *args, **kwargs):
         titles = [ax.get_title() for ax in fig.axes]
@@ -67,7 +67,8 @@ def drawn(monkeypatch) -> dict:
         seen[Path(path).name] = (heading, titles, len(fig.axes))
         return save(fig, path, *args, **kwargs)
 
-    monkeypatch.setattr(figures_user, "save_figure", capture)
+    for module in (figures_filters, figures_featuremaps, figures_shift):
+        monkeypatch.setattr(module, "save_figure", capture)
     return seen
 
 
@@ -125,8 +126,8 @@ def test_featuremaps_rank_and_ablate_over_an_image_folder_against_the_oracle(cap
     assert by_k == {1: 0.5, 2: 0.0}
     assert "forward hook" in study["method"]
     heading, titles, _ = drawn["featuremaps_stem.png"]
-    assert "all 3 channels" in heading and titles.count("ch 0") == 1
-    assert drawn["featuremaps_stem.png"][2] == 3 * 4 + 1  # 3 rows (two examples, difference) x (image + 3), colour bar
+    assert heading.startswith("Feature maps") and titles[2] == "'cat': stem, 3 channels of 30 x 26"
+    assert drawn["featuremaps_stem.png"][2] == 2 + 3 + 2  # two inputs, two grids and their difference, colour bars
     assert all((out / f["file"]).exists() for f in result["figures"])
 
 
@@ -154,8 +155,9 @@ def test_shift_sweeps_an_odd_rgb_size_with_the_four_paddings(capsys, nets, folde
     for axis in ("x", "y"):
         for padding in sweep["paddings"]:
             assert sweep["accuracy"][axis][padding] == [1.0] * 5
-    assert drawn["shift_example.png"][2] == 3 and "+20 px" in " ".join(drawn["shift_example.png"][1])
-    assert drawn["shift_sweep.png"][2] == 2
+    assert drawn["shift_example.png"][2] == 6 and "20 px right" in " ".join(drawn["shift_example.png"][1])
+    assert drawn["shift_sweep.png"][2] == 4  # x and y, each with its colour bar
+    assert drawn["shift_per_digit.png"][1][:2] == [f"accuracy (%) per class, shift in {a}, clamp padding" for a in "xy"]
 
 
 def test_shift_of_an_image_without_data_skips_the_sweep(capsys, nets, tmp_path):
@@ -177,7 +179,7 @@ def test_shift_of_an_image_without_data_skips_the_sweep(capsys, nets, tmp_path):
     (["featuremaps", "--model", "{d}/oracle.py:ChannelVote", "--data", "{data}", "--layer", "stm"],
      "close matches: stem"),
     (["featuremaps", "--model", "{d}/nets.py:VGGStyle", "--image", "{d}/wrong.png"], "30 x 26"),
-    (["shift", "--model", "{d}/nets.py:VGGStyle", "--input-shape", "3", "32", "32"], "give --image PATH or --data"),
+    (["shift", "--model", "{d}/nets.py:VGGStyle", "--input-shape", "3", "32", "32"], "the shift needs an image: give --data PATH"),
     (["shift", "--model", "{d}/oracle.py:ChannelVote", "--data", "{data}", "--pixels", "26"], "--pixels: 26"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, nets, folder, argv, words):
@@ -190,8 +192,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, nets, folder, argv, words):
 
 @pytest.mark.parametrize("command, extra, words", [
     ("filters", [], "stem: 3 filters of 3 x 1 x 1 weights"),
-    ("featuremaps", ["--classes", "0", "2"], "Ablation: channels zeroed in the output of stem by a forward hook"),
-    ("shift", ["--no-sweep"], "The 3 x 30 x 26 image from image 4 of"),
+    ("featuremaps", ["--classes", "0", "2"], "Zeroing the top k = 1, 2 channels"),
+    ("shift", ["--no-sweep"], "(a 'cat') is predicted 'cat'"),  # the first class the model gets right
 ])
 def test_human_view_prints_the_finding_and_the_figures(capsys, nets, folder, tmp_path, command, extra, words):
     data = [] if command == "filters" else ["--data", str(folder)]
@@ -225,3 +227,18 @@ def test_torchscript_and_exported_models(capsys, tmp_path):
                  "--out", str(tmp_path / "fm2")]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "forward hooks cannot be set" in err
+
+
+def test_named_filters_need_no_input_size(capsys, nets, tmp_path):
+    """Filters are weights: named layers of a FILE.py:NAME model are read without --input-shape (the model is
+    not run); only the default, the first three Conv2d in forward order, needs a forward pass."""
+    torch.manual_seed(0)
+    torch.save(user_nets.ResidualNet().state_dict(), tmp_path / "w.pt")
+    spec = [f"{nets}/nets.py:ResidualNet", "--weights", str(tmp_path / "w.pt")]
+    result = run_json(capsys, ["filters", "--model", *spec, "--layers", "stem", "layer1.conv_a",
+                               "--out", str(tmp_path / "f")])
+    weights = torch.load(tmp_path / "w.pt")
+    assert list(result["layers"]) == ["stem", "layer1.conv_a"]
+    assert result["layers"]["stem"]["max"] == pytest.approx(float(weights["stem.weight"].max()))
+    assert main(["filters", "--model", *spec, "--out", str(tmp_path / "g")]) == 2  # the default needs the order
+    assert "--input-shape" in capsys.readouterr().err
