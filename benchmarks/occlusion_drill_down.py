@@ -7,6 +7,10 @@ random place; the label is the colour), until it finds the square. Then, per ima
 (every position through the engine) and drill-down maps at several shares R, each timed as CPU
 time at one thread, and compared on the target's probability map: SSIM (7 x 7 uniform windows,
 data range 1, as scikit-image's default) and the largest absolute error.
+
+Last measured 2026-12-07 (AMD EPYC at load 22-29, one thread; docs/occlusion_engine.md): accuracy
+81.5%; exact map 4.12 s per image; R = 0.1: 41% of positions exact, 2.09x, SSIM >= 0.915, largest
+error 0.267; R = 0.5: 77%, 1.11x, SSIM >= 0.978.
 """
 
 import argparse

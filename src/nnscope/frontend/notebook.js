@@ -22,18 +22,19 @@ function panel(parent, label) {
 }
 
 /* the explorer's elements: the occluded input, the three maps, the bars and the readout */
-function explorerParts(root, width, height) {
+function explorerParts(root, width, height) {  // the image with the patch and its bars, then the three maps
   var row = element("div", { "class": "widget-row" }, root), scale = Math.max(1, Math.floor(224 / Math.max(width, height)));
   var parts = {
     image: element("canvas", { "class": "explorer", width: width * scale, height: height * scale, tabindex: "0", role: "img",
-      "aria-label": "the input with the patch; arrow keys move the patch" }, panel(row, "occluded image")),
+      "aria-label": "the input with the patch; arrow keys move the patch" }, panel(row, "occluded image (point or use the arrow keys)")),
     maps: {}
   };
-  [["class", "P(class) by position"], ["max", "highest probability"], ["label", "predicted label"]].forEach(function (m) {
-    parts.maps[m[0]] = element("canvas", { "class": "map", "data-map": m[0], width: 21, height: 21, role: "img" }, panel(row, m[1]));
-  });
-  parts.bars = element("div", { "class": "bars explorer-bars", role: "list" }, panel(row));
+  parts.bars = element("div", { "class": "bars explorer-bars", role: "list" }, panel(row, "probabilities with the patch"));
   parts.readout = element("p", { "class": "readout explorer-readout", "aria-live": "polite" }, root);
+  var maps = element("div", { "class": "widget-row" }, root);
+  [["class", "P(class) by position"], ["max", "highest probability"], ["label", "predicted label"]].forEach(function (m) {
+    parts.maps[m[0]] = element("canvas", { "class": "map", "data-map": m[0], width: 21, height: 21, role: "img" }, panel(maps, m[1]));
+  });
   return parts;
 }
 

@@ -188,7 +188,7 @@ def esn_study(config: LongSeqConfig, progress: Progress = no_progress) -> dict:
 def training_study(config: LongSeqConfig, progress: Progress = no_progress) -> dict:
     """RNNs and LSTMs trained by BPTT with one budget: every distance and seed of a network in one batch."""
     length, seeds = config.train_length, config.seeds
-    splits = [task_split(config, length, d) for d in config.distances]
+    by_distance = {d: task_split(config, length, d) for d in config.distances}  # (train, test): the ESN's too
     setups = {"rnn": [(d, None) for d in config.distances],
               "lstm": [(d, bias) for d in config.distances for bias in config.train_forget_biases]}
     out = {"length": length, "seeds": seeds, "budget": asdict(config.budget), "forget_biases": list(config.train_forget_biases)}
@@ -200,8 +200,7 @@ def training_study(config: LongSeqConfig, progress: Progress = no_progress) -> d
         progress(done[0], total, f"training RNNs and LSTMs (T={length}): {info}")
 
     for kind in KINDS:
-        rows = [(d, bias, seed) for d, bias in setups[kind] for seed in range(seeds)]
-        by_distance = dict(zip(config.distances, splits))
+        rows = [(d, bias, seed) for d, bias in setups[kind] for seed in range(seeds)]  # model m = row m
         run = train_models(kind, [by_distance[d][0] for d, _, _ in rows], [by_distance[d][1] for d, _, _ in rows],
                            config.budget, forget_biases=[1.0 if b is None else b for _, b, _ in rows], progress=step)
         out["curve_updates"] = run["curve_updates"]

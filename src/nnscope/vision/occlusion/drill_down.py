@@ -81,8 +81,8 @@ def _one_image(model, image, patch, stride, share, fill, target, coarse, batch) 
     mask = np.zeros((rows, cols), dtype=bool)
     mask[np.ix_(known_r, known_c)] = True
     first = traced_occlusion(model, image, patch, stride, fill, batch, positions=mask)
-    A_r, A_c = interpolation_matrix(rows, known_r), interpolation_matrix(cols, known_c)
     on_grid = first.outputs[0][np.ix_(known_r, known_c)].to(torch.float32)  # (r', c', ...)
+    A_r, A_c = (interpolation_matrix(n, k).to(on_grid.device) for n, k in ((rows, known_r), (cols, known_c)))
     filled = torch.einsum("ia,jb,ab...->ij...", A_r, A_c, on_grid.flatten(2)).reshape(rows, cols, *on_grid.shape[2:])
     score = _changes(filled, first.unoccluded[0], target).cpu().numpy()
     wanted = np.zeros_like(mask)
@@ -97,9 +97,11 @@ def _one_image(model, image, patch, stride, share, fill, target, coarse, batch) 
             grown |= shifted
     extra = grown & ~mask
     outputs = filled.to(first.outputs.dtype)
-    outputs[mask] = first.outputs[0][mask]
+    on = torch.as_tensor(mask, device=outputs.device)
+    outputs[on] = first.outputs[0][on]
     if extra.any():
         second = traced_occlusion(model, image, patch, stride, fill, batch, positions=extra)
-        outputs[extra] = second.outputs[0][extra]
+        on = torch.as_tensor(extra, device=outputs.device)
+        outputs[on] = second.outputs[0][on]
     first.outputs, first.computed = outputs[None], mask | extra
     return first
