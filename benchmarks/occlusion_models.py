@@ -17,7 +17,8 @@ engine's plan computes. Results: docs/occlusion_engine.md.
 Last measured 2026-12-07, AMD EPYC (2 logical CPUs at load average 22-29), 1 thread, Captum at 224
 timed on 3 batches and scaled: nnscope / Captum's best setting, median (min) over 2 rounds:
 ResNet-18 64 x 64 patch 8/2 1.37x (1.28x; ideal bound 1.41x); 224 patch 32/16 2.21x (1.93x; plan
-bound 2.32x); 224 patch 16/8 2.63x (2.61x; plan bound 2.48x, Captum's folded model 2.06x).
+bound 2.32x); 224 patch 16/8 2.63x (2.61x; plan bound 2.48x, Captum's folded model 2.06x); VGG-16 224 patch 16/4, one round, Captum on 2
+batches: 6.30x (plan bound 7.96x).
 """
 
 import argparse

@@ -56,3 +56,14 @@ def trained_model(trained_checkpoint):
 
     return load_model(trained_checkpoint)
 
+
+
+@pytest.fixture(autouse=True)
+def one_run_per_test():
+    """Each test is one run of nnscope: the files a run has read (nnscope.fileio's inputs, which it never writes
+    onto) do not carry over to the next test, where a session fixture may write them (the report's checkpoint
+    after a test that loaded it)."""
+    yield
+    from nnscope import fileio
+
+    getattr(fileio, "_inputs", set()).clear()

@@ -109,6 +109,16 @@ def test_columns_are_narrowed_to_their_longest_word_and_short_columns_stay_whole
     assert "[0.2689414214, 0.7310585786]" in cells(lines)  # wants little: drawn whole, the formula wraps
 
 
+def test_headers_wrap_before_values_do():
+    table = Table("rank", "channel", "Cohen's d", "higher for", "where", "margin if zeroed", "accuracy if zeroed")
+    for rank, where in enumerate(["middle centre", "middle right", "top left"], start=1):
+        table.add_row(str(rank), "35", "-2.05", "'8'", where, "4.76", "100.00%")
+    lines = rendered(fitted(table, Console(width=WIDTH)))
+    assert_legible(lines)
+    rows = [line for line in lines if line.startswith("│")]
+    assert len(rows) == 3 and "middle centre" in cells(rows)  # one line a row: the long headers wrapped instead
+
+
 def test_a_table_whose_columns_do_not_fit_even_in_pairs_is_turned_on_its_side():
     table = Table("name", "a description longer than the terminal is wide in every single one of its cells")
     table.add_column("third")

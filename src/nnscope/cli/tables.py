@@ -56,7 +56,8 @@ def table_natural(table: Table, console: Console) -> int:
 def narrowed(table: Table, console: Console, width: int) -> Table:
     """`table` with its columns wrapping between words (folding a word only if it is wider than `width`) and,
     if its natural width is over `width`, each column's width set: its longest word plus an even share of
-    what is left, up to what it would take unwrapped (rich itself would cut words to fit)."""
+    what is left, up to what its cells take unwrapped, then up to what its header does (rich itself would cut
+    words to fit)."""
     table = copy.copy(table)
     table.columns = [dataclasses.replace(c, overflow="fold", no_wrap=False, _cells=list(c._cells))
                      for c in table.columns]
@@ -67,10 +68,14 @@ def narrowed(table: Table, console: Console, width: int) -> Table:
     widths = [m.minimum for m in measured]
     while sum(widths) > room and max(widths) > 1:  # a word wider than the terminal: the widest folds
         widths[widths.index(max(widths))] -= 1
-    shares = water_filled(room - sum(widths), [m.maximum - w for m, w in zip(measured, widths)])
-    for column, w, share in zip(table.columns, widths, shares):
-        padding = table._get_padding_width(column._index)
-        column.width = max(1, w + share - padding)
+    # first the cells unwrapped (headers wrap before values do), then the headers
+    headless = copy.copy(table)
+    headless.show_header = False
+    for natural in ([m.maximum for m in column_widths(headless, console)], [m.maximum for m in measured]):
+        shares = water_filled(room - sum(widths), [max(0, n - w) for n, w in zip(natural, widths)])
+        widths = [w + share for w, share in zip(widths, shares)]
+    for column, w in zip(table.columns, widths):
+        column.width = max(1, w - table._get_padding_width(column._index))
     return table
 
 
