@@ -37,7 +37,8 @@ class LabelledImages:
     def float_images(self, indices=None) -> np.ndarray:
         """float32 (n, C, H, W) in [0, 1], the model's input contract; all images or those at `indices`."""
         chosen = self.images if indices is None else self.images[indices]
-        return chosen.astype(np.float32) * np.float32(self.scale)
+        # divided, not multiplied by the scale: 0-255 pixels / 255 are exactly as_float_images's (the MNIST path's)
+        return chosen.astype(np.float32) / np.float32(1 / self.scale)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
