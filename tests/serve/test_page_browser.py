@@ -107,6 +107,7 @@ def test_the_keyboard_draws_loads_explores_and_shifts(served, browser):
     url, model, mnist = served
     page, problems, payloads = open_page(browser, url)
     page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")  # the header's link to /rnn
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "pad"
     page.keyboard.press("Space")  # pen down, then 12 steps of 12 px down: a vertical stroke

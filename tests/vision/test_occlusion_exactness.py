@@ -153,3 +153,20 @@ def test_the_mnist_engine_refuses_a_nan_fill():
     base = engine.base(torch.rand(1, 1, 28, 28))
     with pytest.raises(NnscopeError, match="^fill: nan"):
         engine.logits(base, [0], [(0, 8, 0, 8)], float("nan"))
+
+
+def test_a_torchscript_module_runs_as_full_passes_and_matches_captum():
+    """A ScriptModule cannot be traced: the drop-in keys its cache without reading the module's Python
+    attributes (a ScriptModule has none to read) and returns Captum's map from full passes."""
+    from captum.attr import Occlusion as CaptumOcclusion
+
+    from nnscope import Occlusion
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(72, 3))
+    scripted = torch.jit.script(net).eval()
+    x = torch.rand(2, 1, 8, 8)
+    ours = Occlusion(scripted).attribute(x, sliding_window_shapes=(1, 3, 3), strides=(1, 2, 2), target=1)
+    theirs = CaptumOcclusion(scripted).attribute(x, sliding_window_shapes=(1, 3, 3), strides=(1, 2, 2), target=1)
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    assert ours.abs().max() > 0

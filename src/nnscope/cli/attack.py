@@ -72,7 +72,7 @@ def model_image_and_data(args, model_choice):
     """(LoadedModel, --image or None, the labelled data: --data, else the MNIST test set (--dataset))."""
     from nnscope.data import load_digits
     from nnscope.labelled_data import labelled_test_set
-    from nnscope.vision.user_model import load_model_image_and_data
+    from nnscope.models import load_model_image_and_data
 
     if args.data is None and model_choice.image is None and model_choice.input_shape is None:
         model_choice = replace(model_choice, input_shape=(1, SIDE, SIDE))  # the MNIST test set's images

@@ -96,7 +96,7 @@ def model_image_and_data(args, model_choice):
     unless an --image is occluded alone."""
     from nnscope.data import load_digits
     from nnscope.labelled_data import labelled_test_set
-    from nnscope.vision.user_model import load_model_image_and_data
+    from nnscope.models import load_model_image_and_data
 
     if args.data is None and model_choice.image is None and model_choice.input_shape is None:
         model_choice = dataclasses.replace(model_choice, input_shape=(1, SIDE, SIDE))  # the MNIST test set's images

@@ -60,6 +60,8 @@ _HOOKS = ("_forward_hooks", "_forward_pre_hooks")
 def _structure(model: nn.Module) -> tuple:
     """What a trace bakes in besides the weights: each module's class, forward and plain attributes
     (strides, slopes, flags, numbers the forward reads) and hooks."""
+    if isinstance(model, torch.jit.ScriptModule):  # never traced (torch.fx cannot follow it): full passes
+        return (("torchscript", type(model)),)
     parts = []
     for name, m in model.named_modules():
         plain = tuple(sorted((k, repr(v)) for k, v in vars(m).items() if isinstance(v, _PLAIN) and not k.startswith("_")))
