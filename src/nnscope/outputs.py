@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable
 
 from nnscope.errors import NnscopeError
-from nnscope.fileio import check_replaceable
 
 
 def nearest_existing(path: Path) -> Path:
@@ -54,6 +53,8 @@ def check_output_file(option: str, path: str | os.PathLike, ours: Callable[[Path
         raise NnscopeError(f"{option}: {path} is a folder; expected a file name")
     if path.exists() and not path.is_file():
         raise NnscopeError(f"{option}: {path} is not a regular file; expected a file name")
+    from nnscope.fileio import check_replaceable  # numpy comes with it: not at start-up (--help)
+
     check_replaceable(path, option, ours)
     _check_parent(option, path, path.parent)
     return path
