@@ -45,7 +45,8 @@ def _check_parent(option: str, path: Path, created: Path) -> None:
     _probe_writable(option, path, folder)
 
 
-def check_output_file(option: str, path: str | os.PathLike, ours: Callable[[Path], bool] | None = None) -> Path:
+def check_output_file(option: str, path: str | os.PathLike, ours: Callable[[Path], bool] | None = None,
+                      rewrites_input: bool = False) -> Path:
     """`path` can be written as a file by `option`: not a folder, in a writable (or creatable) folder, and
     neither an input of this run nor a file nnscope did not write (`nnscope.fileio.check_replaceable`)."""
     path = Path(path)
@@ -55,7 +56,7 @@ def check_output_file(option: str, path: str | os.PathLike, ours: Callable[[Path
         raise NnscopeError(f"{option}: {path} is not a regular file; expected a file name")
     from nnscope.fileio import check_replaceable  # numpy comes with it: not at start-up (--help)
 
-    check_replaceable(path, option, ours)
+    check_replaceable(path, option, ours, rewrites_input)
     _check_parent(option, path, path.parent)
     return path
 
