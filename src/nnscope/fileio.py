@@ -87,13 +87,15 @@ def _record_written(*paths: Path) -> None:
             ledger[_key(path)] = _stamp(path)
 
 
-def check_replaceable(path: str | os.PathLike, option: str = "", ours: Callable[[Path], bool] | None = None) -> None:
+def check_replaceable(path: str | os.PathLike, option: str = "", ours: Callable[[Path], bool] | None = None,
+                      rewrites_input: bool = False) -> None:
     """Refuse to write `path` when it is an input of this run, or an existing file that nnscope did not write
-    (`ours(path)` may recognise one by its contents, as a checkpoint by its format tag)."""
+    (`ours(path)` may recognise one by its contents, as a checkpoint by its format tag). `rewrites_input`: the
+    writer's own state, read and rewritten by design (the checkpoint train and report keep)."""
     path = Path(path)
     where = f"{option}: {path}" if option else str(path)
     key = _key(path)
-    if any(key == read or key.startswith(read.rstrip(os.sep) + os.sep) for read in _inputs):
+    if not rewrites_input and any(key == read or key.startswith(read.rstrip(os.sep) + os.sep) for read in _inputs):
         raise NnscopeError(f"{where} is an input of this run (or inside one); nnscope never writes onto what it "
                            "reads: give another path")
     if path.is_file() and not written_by_nnscope(path) and not (ours is not None and ours(path)):
@@ -132,13 +134,13 @@ def staged_folder(out: str | os.PathLike, option: str, ours: Callable[[Path], bo
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], mode: str = "wb",
-                 ours: Callable[[Path], bool] | None = None) -> Path:
+                 ours: Callable[[Path], bool] | None = None, rewrites_input: bool = False) -> Path:
     """Call `write(fileobj)` on a temporary file beside `path`, then rename it over `path`, following the one
     rule (`check_replaceable`; `ours` as there) and recording the file as nnscope's.
 
     A crash or an exception part-way leaves any earlier file at `path` untouched."""
     path = Path(path)
-    check_replaceable(path, ours=ours)
+    check_replaceable(path, ours=ours, rewrites_input=rewrites_input)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

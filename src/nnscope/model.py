@@ -138,7 +138,7 @@ def save_checkpoint(path: str | Path, model: CNN, *, train_config: dict, metrics
         "versions": versions(),
     }
     state["weights_sha256"] = weights_sha256(state["state_dict"])
-    return atomic_write(path, lambda f: torch.save(state, f), ours=is_checkpoint)
+    return atomic_write(path, lambda f: torch.save(state, f), ours=is_checkpoint, rewrites_input=True)
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -272,7 +272,7 @@ def check_checkpoint_target(option: str, path: str | Path) -> None:
             reason = str(e).removeprefix(f"{path}: ").split("; retrain")[0]
             raise NnscopeError(f"{option}: {path} exists and is not a usable nnscope checkpoint ({reason}); "
                                "refusing to overwrite it: move it away or pass another path") from None
-    check_output_file(option, path, ours=is_checkpoint)
+    check_output_file(option, path, ours=is_checkpoint, rewrites_input=True)  # train and report keep it
 
 
 def load_model(path: str | Path | None = None) -> CNN:

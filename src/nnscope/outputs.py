@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Callable
 
 from nnscope.errors import NnscopeError
-from nnscope.fileio import check_replaceable
 
 
 def nearest_existing(path: Path) -> Path:
@@ -46,7 +45,8 @@ def _check_parent(option: str, path: Path, created: Path) -> None:
     _probe_writable(option, path, folder)
 
 
-def check_output_file(option: str, path: str | os.PathLike, ours: Callable[[Path], bool] | None = None) -> Path:
+def check_output_file(option: str, path: str | os.PathLike, ours: Callable[[Path], bool] | None = None,
+                      rewrites_input: bool = False) -> Path:
     """`path` can be written as a file by `option`: not a folder, in a writable (or creatable) folder, and
     neither an input of this run nor a file nnscope did not write (`nnscope.fileio.check_replaceable`)."""
     path = Path(path)
@@ -54,7 +54,9 @@ def check_output_file(option: str, path: str | os.PathLike, ours: Callable[[Path
         raise NnscopeError(f"{option}: {path} is a folder; expected a file name")
     if path.exists() and not path.is_file():
         raise NnscopeError(f"{option}: {path} is not a regular file; expected a file name")
-    check_replaceable(path, option, ours)
+    from nnscope.fileio import check_replaceable  # numpy comes with it: not at start-up (--help)
+
+    check_replaceable(path, option, ours, rewrites_input)
     _check_parent(option, path, path.parent)
     return path
 
