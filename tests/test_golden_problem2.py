@@ -64,10 +64,10 @@ def served_analysis() -> dict:
     """POST /api/analyze of the fixed drawing, patch 6, stride 2, fill 0.2, on the checkpoint's page."""
     from starlette.testclient import TestClient
 
-    from nnscope.models import load_user_model
+    from nnscope.models import load_model
     from nnscope.serve import create_app
 
-    app = create_app(load_user_model(CHECKPOINT), warm_up=False)
+    app = create_app(load_model(CHECKPOINT), warm_up=False)
     with TestClient(app) as client:
         response = client.post("/api/analyze", json={"image": drawing()[0].tolist(), "patch": 6, "stride": 2,
                                                        "fill": 0.2})

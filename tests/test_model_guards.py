@@ -18,7 +18,7 @@ from torch import nn
 import user_nets
 from helpers import trained_like
 from nnscope.errors import NnscopeError
-from nnscope.models import guards, load_user_model
+from nnscope.models import guards, load_model
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 VICTIM_TEXT = b"the user's own file\n"
@@ -26,7 +26,7 @@ VICTIM_TEXT = b"the user's own file\n"
 
 def refused(words, *args, **kwargs) -> str:
     with pytest.raises(NnscopeError) as caught:
-        load_user_model(*args, **kwargs)
+        load_model(*args, **kwargs)
     message = str(caught.value)
     assert "\n" not in message
     for word in words:
@@ -121,7 +121,7 @@ def test_torchscript_that_prints_is_refused(tmp_path):
 def test_plain_torchscript_still_loads(tmp_path):
     net = trained_like("ResidualNet")
     torch.jit.save(torch.jit.script(net), tmp_path / "m.pt")
-    loaded = load_user_model(tmp_path / "m.pt", input_shape=(3, 30, 26))
+    loaded = load_model(tmp_path / "m.pt", input_shape=(3, 30, 26))
     x = torch.rand(2, 3, 30, 26)
     torch.testing.assert_close(loaded.module(x), net(x))
 
@@ -155,7 +155,7 @@ def test_pt2_with_a_member_torch_export_would_unpickle_is_refused_unread(member,
     pt2_with_member(tmp_path / "ok.pt2", tmp_path / "bad.pt2", member, payload.getvalue())
     refused([repr(member), "torch.export.load would unpickle or run"], tmp_path / "bad.pt2")
     assert not marker.exists()
-    assert load_user_model(tmp_path / "ok.pt2").conv_layers == ("early", "middle", "late")
+    assert load_model(tmp_path / "ok.pt2").conv_layers == ("early", "middle", "late")
 
 
 def test_torch_load_inside_export_is_forced_to_weights_only(tmp_path):

@@ -72,13 +72,13 @@ def monkeypatch_module():
 @pytest.fixture(scope="module")
 def report_sections(trained_checkpoint, mnist, tmp_path_factory):
     """The sections the quick report stores in results.json for COMPARED, from the report's stage runner."""
-    from nnscope.model import load_model
+    from nnscope import labelled_test_set, load_model
     from nnscope.report.build import run_stage
     from nnscope.report.context import Context
     from nnscope.report.stages import STAGES
 
-    ctx = Context(out=tmp_path_factory.mktemp("report"), digits=mnist, model=load_model(trained_checkpoint),
-                  checkpoint=trained_checkpoint, seed=0, quick=True)
+    ctx = Context(out=tmp_path_factory.mktemp("report"), data=labelled_test_set(mnist),
+                  model=load_model(trained_checkpoint), checkpoint=trained_checkpoint, seed=0, quick=True)
     return {stage.name: run_stage(stage, ctx, on_event=lambda event: None) for stage in STAGES if stage.name in COMPARED}
 
 

@@ -7,10 +7,10 @@ import pytest
 @pytest.fixture(scope="module")
 def served(trained_checkpoint, trained_model, mnist):
     """(base URL, model, MNIST) of the app serving `trained_checkpoint` (`trained_model`) with the real test images."""
-    from nnscope.models import load_user_model
+    from nnscope.models import load_model
     from nnscope.serve import Server, bind, create_app
 
-    loaded = load_user_model(trained_checkpoint)
+    loaded = load_model(trained_checkpoint)
     server = Server(create_app(loaded, mnist.test_images, mnist.test_labels), bind("127.0.0.1", 0)).start()
     yield server.url, trained_model, mnist
     server.stop()

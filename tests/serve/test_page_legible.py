@@ -94,12 +94,12 @@ def test_label_map_colours_are_distinct_none_grey_and_a_drawn_seven_is_in_colour
 @pytest.fixture(scope="module")
 def long_named(tmp_path_factory):
     """The live page of a user's 3 x 30 x 26 model whose class names are long."""
-    from nnscope.models import load_user_model
+    from nnscope.models import load_model
 
     folder = tmp_path_factory.mktemp("long_names")
     shutil.copy(Path(user_nets.__file__), folder / "nets.py")
     torch.save(trained_like("ResidualNet").state_dict(), folder / "weights.pt")
-    loaded = load_user_model(f"{folder / 'nets.py'}:ResidualNet", str(folder / "weights.pt"), input_shape=(3, 30, 26),
+    loaded = load_model(f"{folder / 'nets.py'}:ResidualNet", str(folder / "weights.pt"), input_shape=(3, 30, 26),
                              class_names=LONG_NAMES)
     server = serve(loaded)
     yield server.url

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from nnscope.models import load_user_model
+from nnscope.models import load_model
 from nnscope.serve import server as server_module
 
 
@@ -28,7 +28,7 @@ def models(tmp_path_factory):
     """Mean loaded for 1 x 8 x 8 and for 3 x 256 x 256 images."""
     folder = tmp_path_factory.mktemp("model")
     torch.jit.save(torch.jit.script(Mean()), folder / "mean.pt")
-    return [load_user_model(folder / "mean.pt", input_shape=shape) for shape in ((1, 8, 8), (3, 256, 256))]
+    return [load_model(folder / "mean.pt", input_shape=shape) for shape in ((1, 8, 8), (3, 256, 256))]
 
 
 @pytest.fixture(scope="module")

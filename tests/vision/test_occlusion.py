@@ -198,10 +198,10 @@ def test_occlude_command_on_the_trained_model(trained_checkpoint, trained_model,
 def test_a_single_patch_position_gives_its_maps_and_figures(trained_checkpoint, trained_model, mnist, tmp_path,
                                                             options):
     from nnscope.labelled_data import labelled_test_set
-    from nnscope.models import load_user_model
+    from nnscope.models import load_model
     from nnscope.problem2 import run_occlusion
 
-    result = run_occlusion(load_user_model(trained_checkpoint), labelled_test_set(mnist), options, out=tmp_path)
+    result = run_occlusion(load_model(trained_checkpoint), labelled_test_set(mnist), options, out=tmp_path)
     assert result["true_class_probability"].shape == (1, 1) and result["aggregate"]["images"] == 2
     image = torch.from_numpy(result["image"])[None]
     naive = naive_occlusion_probabilities(trained_model, image, options.patch, options.stride, 0.0)

@@ -240,7 +240,7 @@ def loaded_from_network(network: Network, mean: Sequence[float] | None = None, s
                         image_shape: Sequence[int] | None = None, image_name: str | Path = "--image",
                         device: str | torch.device = "cpu") -> LoadedModel:
     """A network already read (or built in memory: `Network(module, 'nnscope', source)` of nnscope's CNN) checked
-    with one forward pass and described, as load_user_model does for a file."""
+    with one forward pass and described, as load_model does for a file."""
     module = network.module.to(device).eval()
     if not input_needed and input_shape is None and network.input_shape is None and image_shape is None:
         return unprobed(network, module)

@@ -108,7 +108,7 @@ class RecurrentExplorer(NnscopeWidget):
 
 
 class Draw(NnscopeWidget):
-    """Draw an input for `model` (any model nnscope loads: nnscope.models.load_user_model, an nnscope checkpoint
+    """Draw an input for `model` (any model nnscope loads: nnscope.models.load_model, an nnscope checkpoint
     included) and see what it does with it,
     computed in the kernel by the function behind `nnscope serve`'s POST /api/analyze. `analyze(image)` runs the
     same computation from Python; `result` holds the last answer (the API's JSON)."""
