@@ -232,15 +232,15 @@ def load_model(spec: str | Path | nn.Module, weights: str | Path | None = None, 
     if (mean is None) != (std is None):
         raise NnscopeError("--mean and --std: give both or neither")
     return loaded_from_network(read_network(spec, weights), mean, std, input_shape, class_names, image_shape,
-                               image_name, device)
+                               image_name, device, input_needed)
 
 
 def loaded_from_network(network: Network, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                         input_shape: Sequence[int] | None = None, class_names: Sequence[str] | str | Path | None = None,
                         image_shape: Sequence[int] | None = None, image_name: str | Path = "--image",
-                        device: str | torch.device = "cpu") -> LoadedModel:
+                        device: str | torch.device = "cpu", input_needed: bool = True) -> LoadedModel:
     """A network already read (or built in memory: `Network(module, 'nnscope', source)` of nnscope's CNN) checked
-    with one forward pass and described, as load_model does for a file."""
+    with one forward pass and described, as load_model does for a file (`input_needed` as there)."""
     module = network.module.to(device).eval()
     if not input_needed and input_shape is None and network.input_shape is None and image_shape is None:
         return unprobed(network, module)
