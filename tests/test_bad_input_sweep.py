@@ -201,12 +201,12 @@ FOREIGN = {"mine.pt": state_dict_file}
 
 TABLE = [
     # checkpoints: loaded by any analysis before anything else
-    Case("ckpt-text", ["filters", "--checkpoint", "notes.txt"], "not a PyTorch zip archive", TEXT),
-    Case("ckpt-empty", ["featuremaps", "--checkpoint", "e.pt"], "e.pt: not a readable nnscope checkpoint", {"e.pt": b""}),
-    Case("ckpt-truncated", ["filters", "--checkpoint", "t.pt"], "damaged archive",
+    Case("ckpt-text", ["filters", "--checkpoint", "notes.txt"], "notes.txt: not a model nnscope can read", TEXT),
+    Case("ckpt-empty", ["featuremaps", "--checkpoint", "e.pt"], "e.pt: not a model nnscope can read", {"e.pt": b""}),
+    Case("ckpt-truncated", ["filters", "--checkpoint", "t.pt"], "t.pt: not a model nnscope can read",
          {"t.pt": lambda d: checkpoint()(d)[:3000]}),
-    Case("ckpt-foreign", ["shift", "--checkpoint", "mine.pt"], "not an nnscope checkpoint", FOREIGN),
-    Case("ckpt-protocol5", ["filters", "--checkpoint", "p5.pt"], "objects other than tensors", {"p5.pt": protocol5_file}),
+    Case("ckpt-foreign", ["shift", "--checkpoint", "mine.pt"], "mine.pt holds weights only (a state dict)", FOREIGN),
+    Case("ckpt-protocol5", ["filters", "--checkpoint", "p5.pt"], "p5.pt: not a model nnscope can read", {"p5.pt": protocol5_file}),
     Case("ckpt-config-list", ["filters", "--checkpoint", "m.pt"], "field 'model_config' is list",
          {"m.pt": checkpoint(lambda s: s.update(model_config=[16, 32, 64]))}),
     Case("ckpt-config-null", ["filters", "--json", "--checkpoint", "m.pt"], "field 'model_config' is NoneType",
@@ -224,7 +224,7 @@ TABLE = [
     Case("ckpt-shape", ["filters", "--checkpoint", "m.pt"], "'conv1.weight' has shape (5, 1, 3, 3), expected (4, 1, 3, 3)",
          {"m.pt": checkpoint(lambda s: s["state_dict"].update({"conv1.weight": torch.zeros(5, 1, 3, 3)}))}),
     Case("ckpt-flipped", ["filters", "--checkpoint", "m.pt"], "is damaged", {"m.pt": flipped_checkpoint}),
-    Case("ckpt-folder", ["filters", "--checkpoint", "{d}"], "is a folder; expected a checkpoint file"),
+    Case("ckpt-folder", ["filters", "--checkpoint", "{d}"], "is a folder; expected a model file"),
     # output paths: checked before any work, naming the option and the user's path
     Case("report-foreign-checkpoint", ["report", "--checkpoint", "mine.pt"], "refusing to overwrite it", FOREIGN),
     Case("report-checkpoint-proc", ["report", "--checkpoint", "/proc/x.pt"], "--checkpoint: the folder /proc is not writable"),
@@ -261,7 +261,7 @@ TABLE = [
          {"s.fa": b">a 1\nMKV\n>b 0\nKK\n>c 1\nMK\n"}),
     # options
     Case("unknown-option", ["shift", "--foo"], "nnscope shift: error: unrecognized arguments: --foo"),
-    Case("shift-pixels", ["shift", "--pixels", "28"], "--pixels: 28; expected a whole number of pixels from 0 to 27"),
+    Case("shift-pixels", ["shift", "--pixels", "-1"], "--pixels: -1"),
     Case("occlude-stride", ["occlude", "--stride", "9"], "--stride: 9 pixels is more than the patch's 8"),
     # model files that would run code, hang or lie
     Case("script-maps-a-file", ["layers", "--model", "m.pt", "--input-shape", "1", "2", "2"],

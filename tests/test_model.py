@@ -91,6 +91,7 @@ def test_foreign_checkpoint(tmp_path):
     with pytest.raises(NnscopeError, match="not an nnscope checkpoint"):
         load_model(path)
     model = CNN(CNNConfig(channels=(4, 8, 8)))
+    path = tmp_path / "mine.pt"  # nnscope never replaces a file it did not write (other.pt)
     save_checkpoint(path, model, train_config={}, metrics={}, seed=0)
     raw = torch.load(path, weights_only=True)
     raw["model_config"]["channels"] = [5, 8, 8]  # weights no longer fit

@@ -17,9 +17,10 @@ pytestmark = [pytest.mark.browser]
 @pytest.fixture(scope="module")
 def rnn_page_url():
     from nnscope.model import CNN
+    from nnscope.models import load_model
     from nnscope.serve import Server, bind, create_app
 
-    server = Server(create_app(CNN().eval(), warm_up=False), bind("127.0.0.1", 0)).start()
+    server = Server(create_app(load_model(CNN().eval(), input_shape=(1, 28, 28)), warm_up=False), bind("127.0.0.1", 0)).start()
     yield server.url.rstrip("/") + "/rnn"
     server.stop()
 

@@ -185,7 +185,7 @@ def test_problem2_sections_are_what_run_occlusion_and_run_attack_return(quick_re
     stages = {stage.name: stage for stage in STAGES}
     loaded = loaded_from_network(Network(trained_model, "nnscope", "the report's checkpoint", (1, 28, 28)))
     for name, run in (("occlusion", run_occlusion), ("transplant", run_attack)):
-        assert stages[name].run.__wrapped__ is run
+        assert stages[name].run is run
         if not sections[name]["available"]:
             continue
         with one_thread():  # as the report runs its stages beside the detached one: forward passes round alike

@@ -217,8 +217,11 @@ def exported_conv_settings(program) -> dict[str, dict]:
 
 def read_saved(path: Path) -> Network:
     """A torch.save file: an nnscope checkpoint is read as one; anything else says what to give instead."""
+    check_archive(path, "--model")  # a damaged or truncated archive is named as such, before torch reads it
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's pickle-protocol and storage warnings are not the user's business
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "unsupported global" not in str(e).lower():  # no class to import: garbage or another format
             raise NnscopeError(f"--model: {path}: not a model nnscope can read; expected an nnscope checkpoint, "

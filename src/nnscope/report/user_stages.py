@@ -189,7 +189,7 @@ def occlusion_stage(loaded, inputs: UserInputs, options: OcclusionOptions, out: 
         return skipped(NO_INPUT.format(what="the occlusion"))
     shape = inputs.image.shape if inputs.image is not None else inputs.data.input_shape
     patch, stride = occlusion_scale(shape)
-    options = replace(options, patch=patch, stride=stride)
+    options = replace(options, patch=(patch, patch), stride=(stride, stride))  # the page names height and width
     if inputs.image is None:
         options = replace(options, index=occlusion_index(loaded, inputs.data, inputs.pair[0]))
     return run_occlusion(loaded, inputs.data, options, out=out, progress=progress, image=inputs.image).as_dict()
