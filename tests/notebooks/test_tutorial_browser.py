@@ -5,6 +5,7 @@ run here and the kernel's own answer. The server is stopped by its process."""
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -127,7 +128,7 @@ def test_draw_in_jupyterlab_shows_the_kernel_s_probabilities_and_occlusion_map(l
     page.keyboard.press("Enter")
     page.keyboard.type(KERNEL_SIDE)
     page.keyboard.press("Shift+Enter")
-    output = page.locator(".jp-OutputArea-output", has_text="NNSCOPE ").first
+    output = page.locator(".jp-OutputArea-output", has_text=re.compile("NNSCOPE ")).first  # case-sensitive: the setup cell shows "nnscope checkpoint ..."
     output.wait_for(timeout=60_000)
     text = output.inner_text()
     kernel = json.loads(text[text.index("NNSCOPE ") + len("NNSCOPE "):])
