@@ -170,12 +170,11 @@ def test_recurrent_sections_are_what_their_entry_points_return(quick_report):
     assert sections["rnn"]["loss_after_step"] == pytest.approx(3.00683079577, abs=1e-11)
 
 
-def test_problem2_sections_are_what_run_occlusion_and_run_attack_return(quick_report, trained_model, mnist):
+def test_problem2_sections_are_what_run_occlusion_and_run_attack_return(quick_report, trained_checkpoint, mnist):
     # the command calls the same functions with its options: one comparison per stage is enough
     from nnscope.fileio import to_jsonable
     from nnscope.labelled_data import labelled_test_set
-    from nnscope.models.formats import Network
-    from nnscope.models.loaded import loaded_from_network
+    from nnscope.models import load_model
     from nnscope.problem2 import run_attack, run_occlusion
     from nnscope.report.stages import STAGES
     from nnscope.threads import one_thread
@@ -183,7 +182,7 @@ def test_problem2_sections_are_what_run_occlusion_and_run_attack_return(quick_re
     out, _ = quick_report
     sections = json.loads((out / "results.json").read_text())["sections"]
     stages = {stage.name: stage for stage in STAGES}
-    loaded = loaded_from_network(Network(trained_model, "nnscope", "the report's checkpoint", (1, 28, 28)))
+    loaded = load_model(trained_checkpoint)  # as the report loads it
     for name, run in (("occlusion", run_occlusion), ("transplant", run_attack)):
         assert stages[name].run is run
         if not sections[name]["available"]:
