@@ -23,10 +23,10 @@ _EXPORTS = {
     "load_labelled_data": "nnscope.labelled_data",
     "load_mnist": "nnscope.data",
     "load_model": "nnscope.models",  # any model (nnscope checkpoint, TorchScript, .pt2, FILE.py:NAME) as a LoadedModel
-    "run_attack": "nnscope.problem2",
+    "run_attack": "nnscope.analyses",
     "run_featuremaps": "nnscope.analyses",
     "run_filters": "nnscope.analyses",
-    "run_occlusion": "nnscope.problem2",
+    "run_occlusion": "nnscope.analyses",
     "run_shift": "nnscope.analyses",
     "make_recipe": "nnscope.train",
     "train": "nnscope.train",

@@ -175,7 +175,7 @@ def test_problem2_sections_are_what_run_occlusion_and_run_attack_return(quick_re
     from nnscope.fileio import to_jsonable
     from nnscope.labelled_data import labelled_test_set
     from nnscope.models import load_model
-    from nnscope.problem2 import run_attack, run_occlusion
+    from nnscope.analyses import run_attack, run_occlusion
     from nnscope.report.stages import STAGES
     from nnscope.threads import one_thread
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from nnscope.analyses import run_attack
 from nnscope.cli import main
 from nnscope.labelled_data import LabelledImages
 from nnscope.models import load_model
 from nnscope.options.attack import AttackOptions
-from nnscope.problem2 import run_attack
 from nnscope.vision.attack import NEAR_INK, WHOLE_GRID
 
 # the users' model file: the class is the channel (RGB) or the half (grey) holding the brightest 3 x 3 mean

@@ -199,7 +199,7 @@ def test_a_single_patch_position_gives_its_maps_and_figures(trained_checkpoint, 
                                                             options):
     from nnscope.labelled_data import labelled_test_set
     from nnscope.models import load_model
-    from nnscope.problem2 import run_occlusion
+    from nnscope.analyses import run_occlusion
 
     result = run_occlusion(load_model(trained_checkpoint), labelled_test_set(mnist), options, out=tmp_path)
     assert result["true_class_probability"].shape == (1, 1) and result["aggregate"]["images"] == 2

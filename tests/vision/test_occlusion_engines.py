@@ -111,7 +111,7 @@ def test_a_grid_with_gaps_is_refused_in_one_line(patch, stride, message):
 
 
 def test_the_result_is_typed_reads_as_before_and_draws_its_main_figure(cnn):
-    from nnscope.problem2 import run_occlusion
+    from nnscope.analyses import run_occlusion
     from nnscope.vision.occlusion.analysis import OcclusionResult
 
     image = digit_like_images(1, seed=6)[0].numpy()

@@ -77,7 +77,7 @@ def run(args) -> dict:
     log_index_ignored_with_image(args)
     # torch and matplotlib: only once the options are valid (start-up)
     from nnscope.labelled_data import pick_classes
-    from nnscope.problem2 import run_attack
+    from nnscope.analyses import run_attack
 
     loaded, data, image = model_data_and_image(args, default_dataset="mnist")  # the donors: MNIST's by default
     if isinstance(digit, str):

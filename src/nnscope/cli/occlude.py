@@ -97,7 +97,7 @@ def run(args) -> dict:
         check_output_file("--npz", options.npz)  # an output path before the model and the data
     # torch and matplotlib: only once the options are valid (start-up)
     from nnscope import distributed
-    from nnscope.problem2 import run_occlusion
+    from nnscope.analyses import run_occlusion
 
     # the data: --data, --dataset, the model's own, else the MNIST test set (whose default digit is 6), unless
     # an --image is occluded alone

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from nnscope.report.drawing import drawing_of
+from nnscope.report.drawing import drawing_of, saved_figures
 from nnscope.report.figures_occlusion import _shown
 from nnscope.report.plotting import plt, save_figure
 from nnscope.report.records import figure
@@ -58,9 +58,8 @@ def transplants_figure(result, shown: list[dict], donor_images):
     return fig
 
 
-def draw_attack_figures(result: AttackResult, out: Path) -> list[dict]:
-    """The figure of one attack result drawn into `out` (none without a success): records
-    {file (relative to out), alt, caption}."""
+@saved_figures.register
+def _(result: AttackResult, out: Path) -> list[dict]:  # none without a success
     shown = result.examples_drawn()
     if not shown:
         return []

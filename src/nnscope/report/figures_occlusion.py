@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch, Rectangle
 
-from nnscope.report.drawing import drawing_of
+from nnscope.report.drawing import drawing_of, saved_figures
 from nnscope.report.plotting import DIGIT_COLOURS, SEQUENTIAL, plt, save_figure
 from nnscope.report.records import figure
 from nnscope.vision.occlusion.analysis import OcclusionResult
@@ -210,8 +210,8 @@ def _(result: OcclusionResult):
     return occlusion_maps_figure(with_masks(result))
 
 
-def draw_occlusion_figures(result: OcclusionResult, out: Path) -> list[dict]:
-    """The figures of one occlusion result drawn into `out`: records {file (relative to out), alt, caption}."""
+@saved_figures.register
+def _(result: OcclusionResult, out: Path) -> list[dict]:
     result = with_masks(result)
     starts, cols, height, width, d, _ = _geometry(result)
     p = f"{height}x{width}"

@@ -11,7 +11,7 @@ the numbers, shown as the answer) and, for the interactive widgets, the data the
 from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
-from nnscope.analyses import run_featuremaps, run_filters, run_shift
+from nnscope.analyses import run_attack, run_featuremaps, run_filters, run_occlusion, run_shift
 from nnscope.options.attack import AttackOptions
 from nnscope.options.featuremaps import FeatureMapsOptions
 from nnscope.options.filters import FiltersOptions
@@ -20,7 +20,6 @@ from nnscope.options.lstm import LSTMOptions
 from nnscope.options.occlusion import OcclusionOptions
 from nnscope.options.rnn import RNNOptions
 from nnscope.options.shift import ShiftOptions
-from nnscope.problem2 import run_attack, run_occlusion
 from nnscope.recurrent.lstm import run_lstm
 from nnscope.recurrent.rnn import run_rnn
 from nnscope.report.figures_longseq import run_longseq_figures

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnscope.analyses import run_featuremaps, run_filters, run_shift
+from nnscope.analyses import run_attack, run_featuremaps, run_filters, run_occlusion, run_shift
 from nnscope.errors import NnscopeError
 from nnscope.labelled_data import LabelledImages
 from nnscope.options.attack import AttackOptions
@@ -24,7 +24,6 @@ from nnscope.options.occlusion import SIDE, OcclusionOptions
 from nnscope.options.shift import ShiftOptions
 from nnscope.report.context import unavailable
 from nnscope.report.stages import STAGES, Stage
-from nnscope.problem2 import run_attack, run_occlusion
 from nnscope.vision.examples import probabilities
 
 NO_DATA = "no --data given: the accuracy against labels was not measured"

@@ -1,7 +1,7 @@
 """The transplant attack (Problem 2.3, after Rosenfeld, Zemel and Tsotsos, "The Elephant in the Room", 2018)
 on any model: cut a square from a correctly classified image of another class, paste it over the same place
 of the attacked image, and look for pastes that change the prediction; then the success rate over many
-images of the class. `attack_analysis` (drawn by `nnscope.problem2.run_attack`) is the entry point of
+images of the class. `attack_analysis` (drawn by `nnscope.analyses.run_attack`) is the entry point of
 `nnscope attack`, the report and notebooks.
 
 A paste is an occlusion whose fill is the donor's image: the search runs through the occlusion engine
@@ -228,7 +228,7 @@ def attack_analysis(model, data: LabelledImages | None, options: AttackOptions =
     in [0, 1] (its class: options.digit, else the model's prediction) or on the image of `data` options.index /
     options.digit picks (the data of the ten digits: MNIST_DIGIT by default), with donors from `data`; the
     success rate over options.images correctly classified images of the class; the sentences. Figures:
-    nnscope.problem2.run_attack."""
+    nnscope.analyses.run_attack."""
     if data is None:
         raise NnscopeError("--data: the attack needs a labelled data set for its donors (and the success rate); "
                            "give --data DIR")

@@ -1,7 +1,7 @@
 """Occlusion (Problem 2.1-2.2): slide a patch over a digit and record the ten class probabilities at
 every position, exactly and fast.
 
-    analysis.py      occlusion_analysis (drawn by nnscope.problem2.run_occlusion): any model, any labelled data
+    analysis.py      occlusion_analysis (drawn by nnscope.analyses.run_occlusion): any model, any labelled data
     maps.py          model_occlusion: the one entry point that chooses the engine (nnscope's CNN, traced,
                      plain passes); the naive reference, occlusion_maps (the three maps), Captum's attribution
     incremental.py   the engine: recomputes only the window of each block that a patch changes

@@ -1,4 +1,4 @@
-"""Problem 2.1-2.2 for any model: `occlusion_analysis` (drawn by `nnscope.problem2.run_occlusion`, the entry
+"""Problem 2.1-2.2 for any model: `occlusion_analysis` (drawn by `nnscope.analyses.run_occlusion`, the entry
 point of `nnscope occlude`, the report, the live page and notebooks). One image (picked from the data, or
 given): its occlusion maps, which of its parts matter (the digit's strokes where the image is a digit, a
 grid of regions otherwise) and the same averaged over many images of its class; or (options.test_set) the
@@ -110,7 +110,7 @@ def occlusion_analysis(model, data: LabelledImages | None, options: OcclusionOpt
     """The occlusion maps of `image` (C, H, W) in [0, 1], or of the image of `data` options.index /
     options.digit picks (the data of the ten digits: MNIST_DIGIT by default), on a loaded model
     (nnscope.models.LoadedModel), which parts matter, the aggregate over the data's images of the target
-    class, and the sentences; figures: nnscope.problem2.run_occlusion. options.test_set: the maps of the
+    class, and the sentences; figures: nnscope.analyses.run_occlusion. options.test_set: the maps of the
     data's first options.images images into one .npz (occlusion_of_test_set)."""
     options.check()
     options.check_classes(model.classes)
