@@ -10,5 +10,5 @@ def quick_report(trained_checkpoint, tmp_path_factory):
     from nnscope.report.build import build_report
 
     out = tmp_path_factory.mktemp("report")
-    summary = build_report(out, ReportOptions(recipe="fast", quick=True), checkpoint=trained_checkpoint)
+    summary = build_report(out, ReportOptions(recipe="fast", quick=True), model=trained_checkpoint)
     return out, summary

@@ -89,7 +89,8 @@ def fake_results(out: Path) -> dict:
     sections = {"training": training}
     sections.update({s.name: unavailable(f"reason for {s.name}") for s in STAGES})
     return {"options": {"recipe": "fast", "seed": 0, "quick": True}, "checkpoint": "runs/x.pt",
-            "checkpoint_sha256": "0" * 64, "versions": {"nnscope": "0.1.0"}, "sections": sections, "seconds": 1.0}
+            "checkpoint_sha256": "0" * 64, "model": {"spec": "runs/x.pt", "source": "runs/x.pt", "sha256": {"model": "0" * 64}},
+            "data": None, "classes": None, "versions": {"nnscope": "0.1.0"}, "sections": sections, "seconds": 1.0}
 
 
 def test_page_renders_with_every_analysis_missing(tmp_path):
@@ -148,7 +149,7 @@ def test_rerun_reuses_every_stage_and_gives_the_same_numbers(quick_report, train
     before = json.loads((out / RESULTS_FILE).read_text())
     from nnscope.report.build import build_report
 
-    again = build_report(out, ReportOptions(recipe="fast", quick=True), checkpoint=trained_checkpoint)
+    again = build_report(out, ReportOptions(recipe="fast", quick=True), model=trained_checkpoint)
     after = json.loads((out / RESULTS_FILE).read_text())
     for name, stage in again["stages"].items():
         assert stage["reused"] or not stage["available"], name

@@ -1,4 +1,5 @@
-"""`nnscope report --model FILE.py:NAME --weights W --data DIR` on a user's own model (tests/user_nets.py)."""
+"""`nnscope report --model FILE.py:NAME --weights W --data DIR` on a model nnscope did not train (tests/user_nets.py):
+the one report path, with a model section instead of training."""
 
 import hashlib
 import json
@@ -19,7 +20,7 @@ from nnscope.cli import main
 from nnscope.options.model import ModelOptions
 from nnscope.options.report import ReportOptions
 from nnscope.report.page import format_number, lookup
-from nnscope.report.user_report import build_user_report
+from nnscope.report.build import build_report
 from .test_report_numbers import page_numbers
 
 CLASSES = ("cat", "dog", "eel")
@@ -85,7 +86,7 @@ def independent_predictions(user: dict, weights: str) -> tuple[np.ndarray, np.nd
 def build(user: dict, out: Path, weights: str | None = "a.pt", data: bool = True, **choice) -> dict:
     """The quick report on the user's model in this process; its summary."""
     options = ModelOptions(spec=user["spec"], weights=None if weights is None else user["root"] / weights, **choice)
-    return build_user_report(out, options, user["data"] if data else None, options=ReportOptions(quick=True))
+    return build_report(out, ReportOptions(quick=True), options, user["data"] if data else None)
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +104,11 @@ def test_the_page_and_results_use_the_models_layer_and_class_names(report):
     out, summary, results = report
     page = (out / "index.html").read_text()
     s = results["sections"]
-    assert results["kind"] == "model" and list(s) == [*MODEL_STAGES, "transplant", "rnn", "longseq", "lstm"]
-    assert list(s["filters"]["layers"]) == FIRST_CONVS and [r["name"] for r in s["filters"]["table"]] == FIRST_CONVS
+    assert list(s) == [*MODEL_STAGES, "transplant", "rnn", "longseq", "lstm"]  # the model section, not training
+    assert list(s["filters"]["layers"]) == FIRST_CONVS
     assert s["featuremaps"]["layer"] == "layer1.conv_b" and s["featuremaps"]["pair"] == [0, 1]
-    assert results["classes"] == ["cat", "dog"] and s["shift"]["label"] == 0 and s["occlusion"]["label"] == 0
+    # no --classes: the options' defaults on data that is not MNIST, the first two classes and the first one studied
+    assert results["classes"] is None and s["shift"]["label"] == 0 and s["occlusion"]["label"] == 0
     assert s["occlusion"]["which_parts_matter"]["split"] == "grid 3 x 3"
     for name in FIRST_CONVS + ["layer2.shortcut.0"]:
         assert f"<code>{name}</code>" in page
@@ -171,9 +173,10 @@ def test_without_data_the_parts_that_need_it_are_skipped_with_a_line(report, use
     page = (bare / "index.html").read_text()
     assert summary["accuracy"] is None and results["data"] is None
     assert "no --data given: the accuracy against labels was not measured" in page
-    for name in ("featuremaps", "shift", "occlusion"):
-        assert not summary["stages"][name]["available"]
-        assert f"no --data and no --image given: no image for the {'feature maps' if name == 'featuremaps' else name}" in page
+    for name, reason in (("featuremaps", "the feature maps need an image"), ("shift", "the shift needs an image"),
+                         ("occlusion", "give the image to occlude, or a data set to pick it from")):
+        assert not summary["stages"][name]["available"] and reason in summary["stages"][name]["reason"]
+        assert reason in page
     assert summary["stages"]["filters"]["available"] and list(results["sections"]["filters"]["layers"]) == FIRST_CONVS
 
 

@@ -5,7 +5,6 @@ import contextlib
 import dataclasses
 import re
 import sys
-import zipfile
 from pathlib import Path
 
 from rich.console import Console
@@ -126,30 +125,6 @@ def model_data_and_image(args, default_dataset: str | None = None):
     model, image, data = load_model_image_and_data(model_options(args), args.data, args.dataset, args.data_dir,
                                                    log=log, default_dataset=default_dataset)
     return model, data, image
-
-
-def wants_user_model(args) -> bool:
-    """True when the command runs on the generic path of any model: a FILE.py:NAME, TorchScript or .pt2 model,
-    or any of --weights, --image, --data, --input-shape, --mean, --std, --class-names given; False for an
-    nnscope checkpoint alone, which keeps its own analyses, numbers and messages."""
-    if any(getattr(args, name, None) is not None for name in USER_MODEL_OPTIONS):
-        return True
-    return not_nnscope_checkpoint(args.model)
-
-
-def not_nnscope_checkpoint(model) -> bool:
-    """True when the --model spec is a FILE.py:NAME, a TorchScript or a torch.export .pt2 file (read cheaply,
-    without torch)."""
-    spec = str(model)
-    head, colon, _ = spec.rpartition(":")
-    if spec.lower().endswith(".py") or (colon and head.lower().endswith(".py")):
-        return True
-    try:
-        with zipfile.ZipFile(spec) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
-    return any(n.endswith("/archive_format") or "/code/" in n for n in names)  # torch.export or TorchScript
 
 
 def log_index_ignored_with_image(args) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nnscope.cli.common import add_command, log, stderr_console, wants_user_model
+from nnscope.cli.common import add_command, log, stderr_console
 from nnscope.cli.model_options import add_model_options, model_options
 from nnscope.cli.tables import print_table
 from nnscope.options.report import ReportOptions
@@ -20,10 +20,12 @@ def register(subparsers) -> None:
         "A checkpoint trained by the same recipe and seed is reused, and so is every stage whose\n"
         "checkpoint and code are unchanged since the last run into OUT; --fresh retrains and recomputes.\n"
         "A checkpoint of another recipe or seed found at --checkpoint is kept as NAME.RECIPE-seedS.pt.\n"
-        "Your own model (--model SPEC, see the model options; FILE.py:NAME RUNS THAT FILE'S CODE) with --data DIR: "
-        "the first section describes it (layers, parameters, accuracy on --data), Problems 1-2 run on it with its "
-        "layer and class names (--classes A B, default the data's first two), Problems 3-5 as always. Your model, "
-        "weights and data files are only read; a rerun reuses the stages until one of them changes.",
+        "Any model (--model SPEC, see the model options; FILE.py:NAME RUNS THAT FILE'S CODE) and any labelled "
+        "data (--data PATH; default: the test set the model was trained on): nnscope's checkpoint is trained or "
+        "reused and its training is the first section; another model is described instead (layers, parameters, "
+        "accuracy on the data). Problems 1-2 run on it with its layer and the data's class names (--classes A B; "
+        "default '0' and '8' on MNIST, else the data's first two), Problems 3-5 as always. Your model, weights and "
+        "data files are only read; a rerun reuses the stages until one of them changes.",
         run=run, show=show,
     )
     parser.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
@@ -35,12 +37,13 @@ def register(subparsers) -> None:
                         help="small aggregates and a short long-sequence study (seconds, for tests)")
     add_model_options(parser)
     parser.add_argument("--data", type=Path, default=None, metavar="DIR",
-                        help="your own model: a labelled data set (an ImageFolder tree DIR/<class>/<images>, IDX "
-                        "files or an .npz with images and labels) for the accuracy, the class comparison, the shift "
-                        "sweep and the occlusion aggregate (without it those parts are skipped, and the page says so)")
+                        help="a labelled data set (an ImageFolder tree DIR/<class>/<images>, IDX files or an .npz "
+                        "with images and labels) for the accuracy, the class comparison, the shift sweep and the "
+                        "occlusion aggregate (default: the test set the model was trained on; without data those "
+                        "parts are skipped, and the page says so)")
     parser.add_argument("--classes", nargs=2, default=None, metavar=("A", "B"),
-                        help="your own model: the two classes of --data compared in Problem 1, by folder name or "
-                        "index (default: the first two)")
+                        help="the two classes of the data compared in Problem 1 (the first one studied in Problem 1.3 "
+                        "and 2), by name or index (default: '0' and '8' on MNIST, else the data's first two)")
 
 
 class StageProgress:
@@ -76,34 +79,13 @@ def stage_lines(event: dict) -> None:
 def run(args) -> dict:
     options = ReportOptions(recipe=args.recipe, seed=args.seed, quick=args.quick)
     options.check()
-    if wants_user_model(args):
-        return run_on_user_model(args, options)
-    if args.classes is not None:
-        from nnscope.errors import NnscopeError
-
-        raise NnscopeError("--classes: picks two classes of --data for your own model; give --data DIR too")
+    choice = model_options(args)
     # torch, matplotlib and the analyses: only once the options are valid (start-up)
-    from nnscope.data import load_mnist
     from nnscope.report.build import build_report, check_paths
 
-    checkpoint = Path(args.model)
-    check_paths(args.out, checkpoint)  # before the data, which may have to be fetched
-    digits = load_mnist(log=log)
-    return with_progress(lambda on_event: build_report(args.out, options, checkpoint=checkpoint, fresh=args.fresh,
-                                                       on_event=on_event, digits=digits))
-
-
-def run_on_user_model(args, options: ReportOptions) -> dict:
-    """The report on the user's model: described instead of trained, never written."""
-    choice = model_options(args)
-    if args.recipe != ReportOptions.recipe:
-        log("note: --recipe is ignored on your own model: nothing is trained")
-    # torch, matplotlib and the analyses: only once the options are valid (start-up)
-    from nnscope.report.user_report import build_user_report, check_user_paths
-
-    check_user_paths(args.out, choice, args.data)
-    result = with_progress(lambda on_event: build_user_report(args.out, choice, args.data, args.classes, options,
-                                                              fresh=args.fresh, on_event=on_event))
+    check_paths(args.out, choice, args.data)  # before the data, which may have to be fetched
+    result = with_progress(lambda on_event: build_report(args.out, options, choice, args.data, args.classes,
+                                                         fresh=args.fresh, on_event=on_event, log=log))
     for name, stage in result["stages"].items():
         if not stage["available"]:
             log(f"{name}: {stage['reason']}")
@@ -138,15 +120,11 @@ def show(result: dict, console) -> None:
         status = "not available" if not stage["available"] else "reused" if stage["reused"] else "computed"
         table.add_row(name, status, f"{stage['seconds']:.1f}" if stage["available"] else "-")
     print_table(console, table)
-    if "model" in result:
-        accuracy = "not measured (no --data)" if result["accuracy"] is None else f"{result['accuracy']:.2%}"
-        console.print(f"model {result['model']}; accuracy on --data {accuracy}; total {result['seconds']:.1f} s",
-                      highlight=False)
-        console.print(f"open {Path(result['page']).resolve().as_uri()}", highlight=False)
-        return
-    console.print(f"test accuracy {result['test_accuracy']:.2%}; checkpoint {result['checkpoint']} "
-                  f"({'reused' if result['reused_checkpoint'] else 'trained'}); total {result['seconds']:.1f} s",
-                  highlight=False)
+    accuracy = "not measured (no data)" if result["accuracy"] is None else f"{result['accuracy']:.2%}"
+    trained = ("" if result["reused_checkpoint"] is None else
+               f" ({'reused' if result['reused_checkpoint'] else 'trained'} by the report's recipe)")
+    console.print(f"model {result['model']}{trained}; accuracy on {result['data'] or 'no data'} {accuracy}; "
+                  f"total {result['seconds']:.1f} s", highlight=False)
     if result["other_checkpoint_kept_at"]:
         console.print(f"the checkpoint of another recipe or seed was kept at {result['other_checkpoint_kept_at']}",
                       highlight=False)

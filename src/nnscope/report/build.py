@@ -1,11 +1,20 @@
-"""`nnscope report`: train or reuse the CNN, run every stage, collect results.json, render the page.
+"""`nnscope report`: train or reuse the CNN (or describe a given model), run every stage, collect
+results.json, render the page.
 
-Each stage's result is stored in results.json with a key: the hash of its options, of the
-checkpoint it used and of nnscope's source, and with the sha256 of each of its figures. A rerun
-reuses every stage whose key and figures still match, so it only renders the page again;
-`fresh=True` retrains and recomputes all. The page is built in a staging folder beside --out and
-published whole (renamed over --out) only when every stage is done: an interrupted or failed run
-leaves the previous page as it was, and no page ever mixes two runs.
+Any model and any labelled data take this one path: nnscope's checkpoint (trained or reused by the
+report's recipe and seed: the first section is its training) and the MNIST test set are one case; a
+model nnscope did not train (TorchScript, .pt2, FILE.py:NAME + weights) is described instead (its
+layers, parameters and accuracy on the data). The model, weights, class-names, image and data files
+are only read: the report writes into --out alone (and trains only into an nnscope checkpoint path).
+
+Each stage's result is stored in results.json with a key: the hash of its options, of the model
+(the sha256 of every file the model options name), of the data as read (pixels, labels, class
+names), of the class pair and of nnscope's source, and with the sha256 of each of its figures. A
+rerun reuses every stage whose key and figures still match, so it only renders the page again;
+changed weights or data run the stages again, and `fresh=True` retrains and recomputes all. The page
+is built in a staging folder beside --out and published whole (renamed over --out) only when every
+stage is done: an interrupted or failed run leaves the previous page as it was, and no page ever
+mixes two runs.
 """
 
 import contextlib
@@ -14,26 +23,29 @@ import json
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from nnscope.data import Digits, load_mnist
 from nnscope.errors import NnscopeError
 from nnscope.fileio import staged_folder, to_jsonable, versions, write_json
-from nnscope.labelled_data import labelled_test_set
+from nnscope.labelled_data import LabelledImages, pick_classes
 from nnscope.model import check_checkpoint_target
-from nnscope.models import load_model
+from nnscope.models import load_model_image_and_data
+from nnscope.models.pyfile import split_python_spec
+from nnscope.options.model import ModelOptions
 from nnscope.options.report import ReportOptions
 from nnscope.outputs import check_output_dir
 from nnscope.paths import DEFAULT_CHECKPOINT
 from nnscope.report import training
-from nnscope.report.context import Context
+from nnscope.report.context import Context, skipped
 from nnscope.report.page import render_page
 from nnscope.report.results_page import write_results_page
-from nnscope.report.stages import STAGES, Stage
+from nnscope.report.stages import MODEL_STAGE, STAGES, Stage
 from nnscope.results import Result
 
 Event = Callable[[dict], None]  # {'stage', 'title', 'status': start|step|done|reused, ...}
@@ -59,12 +71,13 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def stage_key(stage: Stage, options: ReportOptions, checkpoint_sha: str, code: str) -> str:
-    """The identity of one stage's result: same key, same numbers."""
-    stage_options = stage.options_for(options.quick, options.seed)
+def stage_key(stage: Stage, options: ReportOptions, model_sha: str, code: str, ctx: Context | None = None) -> str:
+    """The identity of one stage's result: same key, same numbers. `model_sha` stands for the model and the
+    data (see inputs_identity)."""
+    stage_options = stage_options_for(stage, ctx) if ctx is not None else stage.options_for(options.quick, options.seed)
     parts = {"stage": stage.name, "options": asdict(options), "code": code,
              "stage_options": asdict(stage_options) if stage_options is not None else None,
-             "checkpoint": checkpoint_sha if stage.uses_model else None}
+             "checkpoint": model_sha if stage.uses_model else None}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -92,12 +105,78 @@ def with_figure_hashes(section: dict, out: Path) -> dict:
     return section
 
 
-def check_paths(out: Path, checkpoint: Path) -> None:
-    """Before any work: --out can hold the page, --checkpoint can be written and, if it exists, is an
-    nnscope checkpoint (a file nnscope did not write is never replaced)."""
+def model_choice(model: ModelOptions | str | Path) -> ModelOptions:
+    """The model options of `model`: options as given, a path as the model file alone."""
+    return model if isinstance(model, ModelOptions) else ModelOptions(spec=str(model))
+
+
+def model_files(choice: ModelOptions) -> dict[str, Path]:
+    """The files the model options name: the model (the .py of FILE.py:NAME), weights, class names, image."""
+    python = split_python_spec(choice.spec)
+    files = {"model": python[0] if python else Path(choice.spec), "weights": choice.weights,
+             "class_names": choice.class_names, "image": choice.image}
+    return {name: Path(path) for name, path in files.items() if path is not None}
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether `path` is `folder` or lies under it."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents
+
+
+def check_paths(out: Path, model: ModelOptions | str | Path, data_path=None) -> None:
+    """Before any work: --out can hold the page and writing it touches none of the given files; the checkpoint
+    the report trains into can be written and, if it exists, is an nnscope checkpoint (a file nnscope did not
+    write is never replaced)."""
+    choice = model_choice(model)
     check_output_dir("--out", out)
     check_report_folder(out)
-    check_checkpoint_target("--checkpoint", checkpoint)
+    if data_path is not None and inside(out, Path(data_path)):
+        raise NnscopeError(f"--out: {out} is inside --data {data_path}; the report never writes into your data, "
+                           "give another folder")
+    for name, path in model_files(choice).items():
+        if path.exists() and inside(path, out):
+            raise NnscopeError(f"--out: {out} holds your {name.replace('_', ' ')} file {path}; the report writes "
+                               "into --out and never beside your files, give another folder")
+    if training.trains(choice):
+        check_checkpoint_target("--checkpoint", Path(choice.spec))
+
+
+def data_identity(data: LabelledImages | None) -> dict | None:
+    """Where the data set came from, its size and a sha256 of what was read: pixels, labels, class names."""
+    if data is None:
+        return None
+    digest = hashlib.sha256()
+    for array in (data.images, data.labels):
+        digest.update(str(array.dtype).encode() + str(array.shape).encode() + np.ascontiguousarray(array).tobytes())
+    digest.update(json.dumps(list(data.class_names)).encode())
+    return {"source": data.source, "images": int(len(data.labels)), "input_shape": list(data.input_shape),
+            "class_names": list(data.class_names), "sha256": digest.hexdigest()}
+
+
+def model_identity(choice: ModelOptions) -> dict:
+    """The model options and the sha256 of each file they name (read once the model has loaded)."""
+    return {**{k: str(v) if isinstance(v, Path) else v for k, v in asdict(choice).items()},
+            "sha256": {name: file_hash(path) for name, path in model_files(choice).items()}}
+
+
+def checked_pair(data: LabelledImages | None, classes) -> tuple[int, int] | None:
+    """The pair of --classes (names or indices of the data), None without; one line when it is not two
+    different classes of the data."""
+    if classes is None:
+        return None
+    if data is None:
+        raise NnscopeError("--classes: picks two classes of --data; give --data DIR too")
+    pair = pick_classes(data.class_names, classes)
+    if len(pair) != 2 or pair[0] == pair[1]:
+        raise NnscopeError(f"--classes: {' '.join(map(str, classes))}; expected two different classes of the data")
+    return tuple(pair)
+
+
+def stage_options_for(stage: Stage, ctx: Context):
+    """The stage's options for this report: quick or full, its seed, the class pair and the images' size."""
+    shape = ctx.image.shape if ctx.image is not None else ctx.data.input_shape if ctx.data is not None else None
+    return stage.options_for(ctx.quick, ctx.seed, ctx.classes, None if shape is None else min(shape[-2:]))
 
 
 def check_report_folder(out: Path) -> None:
@@ -117,13 +196,17 @@ def run_stage(stage: Stage, ctx: Context, on_event: Event) -> dict:
         on_event({"stage": stage.name, "title": stage.title, "status": "step",
                   "completed": completed, "total": total, "info": info})
 
-    result = stage.run(ctx.model, ctx.data, stage.options_for(ctx.quick, ctx.seed), out=ctx.out, progress=progress)
+    image = {"image": ctx.image} if stage.takes_image and ctx.image is not None else {}
+    try:
+        result = stage.run(ctx.model, ctx.data, stage_options_for(stage, ctx), out=ctx.out, progress=progress, **image)
+    except NnscopeError as e:  # what the model or the data cannot give (no image, no donors): the page says why
+        result = skipped(str(e))
     section = to_jsonable(result.to_json() if isinstance(result, Result) else result)  # as results.json will hold it
     section.setdefault("answer", section.get("finding", []))
     with_figure_hashes(section, ctx.out)
     seconds = time.perf_counter() - start
     on_event({"stage": stage.name, "title": stage.title, "status": "done", "seconds": seconds})
-    return {"available": True, **section, "seconds": seconds}
+    return {"available": True, **section, "seconds": seconds}  # a skipped section's own 'available' wins
 
 
 def run_detached(name: str, out: str, seed: int, quick: bool) -> dict:
@@ -183,57 +266,85 @@ def run_stages(ctx: Context, keys: dict[str, str], before: dict, on_event: Event
 def build_report(
     out: str | Path = "report",
     options: ReportOptions = ReportOptions(),
-    checkpoint: str | Path = DEFAULT_CHECKPOINT,
+    model: ModelOptions | str | Path = DEFAULT_CHECKPOINT,
+    data: str | Path | None = None,
+    classes=None,
     fresh: bool = False,
     on_event: Event | None = None,
     digits: Digits | None = None,
+    log=None,
 ) -> dict:
-    """Train or reuse the CNN, run every stage, write results.json and index.html in `out`; return a summary."""
+    """Run every stage on `model` (a path, or ModelOptions; an nnscope checkpoint path is trained or reused) and
+    `data` (a labelled data set; default: the test set the model was trained on) with the class pair `classes`
+    (names or indices; default: the options' own), write results.json, index.html and results.md in `out`;
+    return a summary."""
     on_event = on_event or (lambda event: None)
-    out, checkpoint = Path(out), Path(checkpoint)
-    check_paths(out, checkpoint)
+    out, choice = Path(out), model_choice(model)
+    check_paths(out, choice, data)
     with staged_folder(out, "--out", ours=lambda folder: bool(previous_results(folder))) as staging:
-        summary = build_in(staging, options, checkpoint, fresh, on_event, digits)
+        summary = build_in(staging, options, choice, data, classes, fresh, on_event, digits, log)
     return {**summary, "out": str(out), "page": str(out / PAGE_FILE), "results": str(out / RESULTS_FILE),
             "results_page": str(out / Path(summary["results_page"]).name)}
 
 
-def build_in(out: Path, options: ReportOptions, checkpoint: Path, fresh: bool, on_event: Event,
-             digits: Digits | None) -> dict:
+def build_in(out: Path, options: ReportOptions, choice: ModelOptions, data_path, classes, fresh: bool,
+             on_event: Event, digits: Digits | None, log) -> dict:
     """The report built in the folder `out` (the staging copy of --out); its summary."""
     start = time.perf_counter()
-    digits = digits or load_mnist()
-    train_section = training.train_or_reuse(digits, options.recipe, options.seed, checkpoint, fresh, on_event)
-    model = load_model(checkpoint)  # nnscope's CNN, one LoadedModel among any; MNIST one labelled data set
-    ctx = Context(out=out, data=labelled_test_set(digits), model=model, checkpoint=checkpoint, seed=options.seed,
-                  quick=options.quick)
-    checkpoint_sha, code = file_hash(checkpoint), source_hash()
     previous = {} if fresh else previous_results(out)
     before = previous.get("sections", {})
-    if train_section["reused_checkpoint"] and previous.get("checkpoint_sha256") == checkpoint_sha:
-        # the per-step losses are only seen while training: keep those of the run that trained it
-        train_section["loss_curve"] = before.get("training", {}).get("loss_curve", [])
-    train_section["figures"] = training.training_figures(train_section, out)
-    keys = {stage.name: stage_key(stage, options, checkpoint_sha, code) for stage in STAGES}
-    sections = {"training": train_section, **run_stages(ctx, keys, before, on_event)}
+    first = {}  # the training section of a checkpoint the report trains or reuses
+    if training.trains(choice):
+        checkpoint = Path(choice.spec)
+        first["training"] = training.train_or_reuse(digits or load_mnist(log=log), options.recipe, options.seed,
+                                                    checkpoint, fresh, on_event)
+    else:
+        if log and options.recipe != ReportOptions.recipe:
+            log("note: --recipe is ignored on a model nnscope did not train: nothing is trained")
+        options = replace(options, recipe=ReportOptions.recipe)  # the recipe plays no part
+    loaded, image, data = load_model_image_and_data(choice, data_path, log=log)
+    pair = checked_pair(data, classes)
+    identity = {"model": model_identity(choice), "data": data_identity(data),
+                "classes": None if pair is None else [data.class_names[k] for k in pair]}
+    identity_sha = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    ctx = Context(out=out, data=data, model=loaded, checkpoint=Path(choice.spec) if first else None,
+                  seed=options.seed, quick=options.quick, image=image, classes=pair)
+    stages = STAGES if first else [MODEL_STAGE, *STAGES]
+    if first:
+        train = first["training"]
+        if train["reused_checkpoint"] and previous.get("key") == identity_sha:
+            # the per-step losses are only seen while training: keep those of the run that trained it
+            train["loss_curve"] = before.get("training", {}).get("loss_curve", [])
+        train["figures"] = training.training_figures(train, out)
+    code = source_hash()
+    keys = {stage.name: stage_key(stage, options, identity_sha, code, ctx) for stage in stages}
+    sections = {**first, **run_stages(ctx, keys, before, on_event, stages)}
     results = {
         "title": "nnscope report",
         "options": asdict(options),
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": checkpoint_sha,
+        "model": {**identity["model"], "source": loaded.source, "format": loaded.format},
+        "data": identity["data"],
+        "classes": identity["classes"],
+        "key": identity_sha,
         "versions": versions(),
         "sections": sections,
     }
+    if first:
+        results.update(checkpoint=str(ctx.checkpoint), checkpoint_sha256=identity["model"]["sha256"]["model"])
     results["seconds"] = time.perf_counter() - start  # everything but writing the page
     write_json(out / RESULTS_FILE, results)
     page = render_page(results, out)
     results_page = write_results_page(results, out, RESULTS_FILE)
+    train = first.get("training", {})
+    measured = sections.get("model", {}).get("accuracy", {})
     return {
         "out": str(out), "page": str(page), "results": str(out / RESULTS_FILE), "results_page": str(results_page),
-        "seconds": time.perf_counter() - start, "checkpoint": str(checkpoint),
-        "reused_checkpoint": train_section["reused_checkpoint"],
-        "other_checkpoint_kept_at": train_section["other_checkpoint_kept_at"],
-        "test_accuracy": train_section["test_accuracy"],
+        "seconds": time.perf_counter() - start, "model": loaded.source, "data": None if data is None else data.source,
+        "accuracy": train.get("test_accuracy", measured.get("accuracy")),
+        "checkpoint": None if ctx.checkpoint is None else str(ctx.checkpoint),
+        "reused_checkpoint": train.get("reused_checkpoint"),
+        "other_checkpoint_kept_at": train.get("other_checkpoint_kept_at"),
         "stages": {name: {"available": s["available"], "reused": s.get("reused", s.get("reused_checkpoint", False)),
-                          "seconds": s.get("seconds", 0.0)} for name, s in sections.items()},
+                          "seconds": s.get("seconds", 0.0), **({} if s["available"] else {"reason": s["reason"]})}
+                   for name, s in sections.items()},
     }

@@ -40,10 +40,17 @@ FORMATS = {
 
 
 def lookup(results: dict, key: str):
-    """The value at a dotted path ('sections.shift.left.prediction', list indices as numbers)."""
-    value = results
-    for part in key.split("."):
-        value = value[int(part)] if isinstance(value, list) else value[part]
+    """The value at a dotted path ('sections.shift.left.prediction', list indices as numbers); a name that
+    holds dots itself (a layer 'layer1.conv_a') is matched whole, the longest name first."""
+    value, parts = results, key.split(".")
+    while parts:
+        if isinstance(value, list):
+            value, parts = value[int(parts[0])], parts[1:]
+            continue
+        taken = next((n for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in value), None)
+        if taken is None:
+            raise KeyError(key)
+        value, parts = value[".".join(parts[:taken])], parts[taken:]
     return value
 
 

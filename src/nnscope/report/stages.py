@@ -6,6 +6,10 @@ as `LabelledImages`, the same function the analysis's command calls, and stores 
 returns (its `to_json()`) as the stage's section in results.json: the numbers the page shows,
 `figures` (files in the output folder with alt text and caption), `finding` (sentences built from
 the numbers, shown as the answer) and, for the interactive widgets, the data they embed.
+
+Every model and data set takes the same stages: the options' defaults are the assignment's on MNIST
+('0' vs '8', a '1', a '6') and the data's own classes elsewhere; --classes and larger images adjust
+them (`Stage.options_for`). A model nnscope did not train gets MODEL_STAGE first instead of training.
 """
 
 from dataclasses import dataclass, fields, replace
@@ -17,12 +21,13 @@ from nnscope.options.featuremaps import FeatureMapsOptions
 from nnscope.options.filters import FiltersOptions
 from nnscope.options.longseq import SHORT_STUDY, LongSeqOptions
 from nnscope.options.lstm import LSTMOptions
-from nnscope.options.occlusion import OcclusionOptions
+from nnscope.options.occlusion import SIDE, OcclusionOptions
 from nnscope.options.rnn import RNNOptions
 from nnscope.options.shift import ShiftOptions
 from nnscope.recurrent.lstm import run_lstm
 from nnscope.recurrent.rnn import run_rnn
 from nnscope.report.figures_longseq import run_longseq_figures
+from nnscope.report.model_section import describe_model
 
 
 @dataclass(frozen=True)
@@ -36,26 +41,40 @@ class Stage:
     quick: Any = None  # the options of the quick report (tests: seconds, not minutes); None: as `options`
     uses_model: bool = True  # whether its numbers depend on the checkpoint
     detach: bool = False  # runs in a second process beside the others (needs neither data nor model, one thread)
+    takes_image: bool = False  # studies --image when one is given (run(..., image=...))
 
-    def options_for(self, quick: bool, seed: int):
-        """The options of this run of the report: quick or full, with the report's seed where one is used."""
+    def options_for(self, quick: bool, seed: int, classes: tuple[int, int] | None = None, side: int | None = None):
+        """The options of this run of the report: quick or full, with the report's seed where one is used, the
+        pair `classes` (--classes) compared or its first class studied, and the patch and stride of occlusion
+        scaled with images whose shorter `side` is larger than MNIST's (8 x 8 at stride 1 on 224 x 224 would be
+        47,089 positions)."""
         options = self.quick if quick and self.quick is not None else self.options
-        if options is not None and "seed" in {f.name for f in fields(options)}:
+        names = {f.name for f in fields(options)} if options is not None else set()
+        if "seed" in names:
             options = replace(options, seed=seed)
+        if classes is not None and "classes" in names:
+            options = replace(options, classes=tuple(classes))
+        elif classes is not None and "digit" in names:
+            options = replace(options, digit=classes[0])
+        if side is not None and side > SIDE and "patch" in names and "stride" in names:
+            factor = round(side / SIDE)
+            options = replace(options, patch=options.patch * factor, stride=options.stride * factor)
         return options
 
+
+MODEL_STAGE = Stage("model", "the model: layers, parameters, accuracy", run=describe_model)  # instead of training
 
 STAGES = [
     Stage("filters", "problem 1.1: filters", run=run_filters, options=FiltersOptions()),
     # ranking and ablations over the whole test set; the quick report over its first 1000 images
-    Stage("featuremaps", "problem 1.2: feature maps of a 0 and an 8", run=run_featuremaps,
-          options=FeatureMapsOptions(), quick=FeatureMapsOptions(limit=1000)),
+    Stage("featuremaps", "problem 1.2: feature maps of two classes", run=run_featuremaps,
+          options=FeatureMapsOptions(), quick=FeatureMapsOptions(limit=1000), takes_image=True),
     # the slider shows -6..+6 px; the sweep (about 100 passes) uses 2000 test images, the quick report 300
-    Stage("shift", "problem 1.3: shifting a 1", run=run_shift,
+    Stage("shift", "problem 1.3: shifting an image", run=run_shift, takes_image=True,
           options=ShiftOptions(sweep_images=2000, slider=6), quick=ShiftOptions(sweep_images=300, slider=6)),
-    Stage("occlusion", "problem 2.1-2.2: occlusion of a 6", run=run_occlusion,  # the 6s averaged: 100, quick 10
+    Stage("occlusion", "problem 2.1-2.2: occlusion", run=run_occlusion, takes_image=True,  # averaged: 100, quick 10
           options=OcclusionOptions(images=100, explorer=True), quick=OcclusionOptions(images=10, explorer=True)),
-    Stage("transplant", "problem 2.3: patch transplants", run=run_attack,  # success rate over 30 6s, quick 5
+    Stage("transplant", "problem 2.3: patch transplants", run=run_attack, takes_image=True,  # rate over 30, quick 5
           options=AttackOptions(images=30, every_image=False), quick=AttackOptions(images=5, every_image=False)),
     Stage("rnn", "problem 3: BPTT by hand", run=run_rnn, options=RNNOptions(), uses_model=False),
     Stage("longseq", "problem 4: long sequences", run=run_longseq_figures, options=LongSeqOptions(), quick=SHORT_STUDY,

@@ -1,9 +1,11 @@
-"""The report's first section: train the CNN (or reuse a checkpoint of the same recipe), describe it."""
+"""The report's first section for nnscope's checkpoint: train the CNN (or reuse a checkpoint of the same
+recipe), describe it."""
 
 import itertools
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,22 @@ from nnscope.report.records import figure
 from nnscope.train import make_recipe, recipe_dict, run_train
 
 LOSS_POINTS = 60  # the learning curve keeps the mean loss of this many equal runs of steps
+
+
+def trains(choice) -> bool:
+    """Whether the report trains (or reuses, by its recipe and seed) the model of the options `choice`: a path
+    nnscope's checkpoints are written to, missing or holding one, not FILE.py:NAME, TorchScript or a torch.export
+    .pt2 program (read cheaply, without torch). Any other model is described instead."""
+    spec = str(choice.spec)
+    head, colon, _ = spec.rpartition(":")
+    if spec.lower().endswith(".py") or (colon and head.lower().endswith(".py")):
+        return False
+    try:
+        with zipfile.ZipFile(spec) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return True
+    return not any(n.endswith("/archive_format") or "/code/" in n for n in names)  # torch.export or TorchScript
 
 
 def canonical(value) -> str:

@@ -22,7 +22,7 @@
     if (!data) return;
     W.shiftSlider({ range: $("shift-range"), image: $("shift-canvas"), bars: $("shift-bars"), readout: $("shift-readout") }, {
       shifts: data.shifts, images: data.images.map(bytesToUnit), probabilities: data.probabilities,
-      predictions: data.predictions, classes: W.digitNames(data.probabilities[0].length) });
+      predictions: data.predictions, classes: data.class_names || W.digitNames(data.probabilities[0].length) });
   }
 
   function stride(starts) { return starts.length > 1 ? starts[1] - starts[0] : 1; }
@@ -35,7 +35,7 @@
       input: bytesToUnit(data.image), patch: data.patch, stride: stride(data.starts), fill: data.fill,
       row_starts: data.row_starts || data.starts, col_starts: data.col_starts || data.starts,
       probabilities: data.probabilities, "class": data.digit,
-      classes: W.digitNames(data.probabilities[0][0].length) });
+      classes: data.class_names || W.digitNames(data.probabilities[0][0].length) });
   }
 
   function initAll() {
