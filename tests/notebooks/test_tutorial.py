@@ -86,9 +86,12 @@ def test_every_cell_runs_and_every_step_shows_something(executed):
     notebook, _, _ = executed
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert all(cell.get("execution_count") for cell in code)
-    shown = ("show(", "Draw(", "pad", "OcclusionExplorer(", "ShiftSlider(", "FeatureMapBrowser(", "RecurrentExplorer(")
-    steps = [cell for cell in code if cell.source.strip().splitlines()[-1].startswith(shown)]
-    assert len(steps) == 15  # 8 results, 5 widgets on them, 2 pads
+    results = ("filters", "maps", "shifted", "occluded", "attack", "rnn", "longseq", "lstm", "run_layers(mine)")
+    widgets = ("Draw(", "pad", "OcclusionExplorer(", "ShiftSlider(", "FeatureMapBrowser(", "RecurrentExplorer(")
+    last_lines = [cell.source.strip().splitlines()[-1] for cell in code]
+    assert [line for line in last_lines if line in results] == list(results)  # each result shows itself
+    steps = [cell for cell, line in zip(code, last_lines) if line in results or line.startswith(widgets)]
+    assert len(steps) == 16  # 9 results, 5 widgets on them, 2 pads
     for cell in steps:
         kinds = {kind for output in cell.outputs for kind in output.get("data", {})}
         assert kinds & {"text/html", "application/vnd.jupyter.widget-view+json"}, f"this step shows nothing:\n{cell.source}"
