@@ -41,7 +41,8 @@ def describe_model(result: dict) -> list[str]:
     size = "this size only" if result["fixed_size"] else "other sizes too"
     said = [f"{Path(result['model']).name} takes {c} x {h} x {w} inputs ({size}) and gives {result['classes']} "
             f"class scores with {result['parameters']:,} parameters in {len(result['layers']) - 1} modules."]
-    holding = sorted((layer for layer in result["layers"] if layer["parameters"]), key=lambda l: -l["parameters"])
+    holding = sorted((layer for layer in result["layers"] if layer["parameters"]),
+                     key=lambda layer: -layer["parameters"])
     if holding and result["parameters"]:
         top = holding[0]
         said.append(f"The largest is {top['name']} ({top['type']}) with {top['parameters']:,} parameters, "

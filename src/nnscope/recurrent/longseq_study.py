@@ -132,7 +132,7 @@ class FastaESNResult(Result):
 
 
 def run_longseq(model=None, data=None, options: LongSeqOptions = LongSeqOptions(), out: str | Path | None = None,
-                progress: Progress | None = None) -> "LongSeqResult | FastaESNResult":
+                progress: Progress | None = None) -> LongSeqResult | FastaESNResult:
     """Problem 4 measured (or, with `options.fasta`, the ESN on those sequences) and its answers in `finding`;
     `model`, `data` and `out` are unused (one signature for the report's stages; the callers draw the figures)."""
     options.check()

@@ -22,11 +22,12 @@ def shape_text(shape) -> str:
 def _(result: LayersResult):
     holding = [layer for layer in result.layers if layer["name"] and layer["parameters"]]
     if len(holding) > MOST_LAYERS:
-        kept = sorted(sorted(holding, key=lambda l: -l["parameters"])[:MOST_LAYERS], key=holding.index)
+        kept = sorted(sorted(holding, key=lambda layer: -layer["parameters"])[:MOST_LAYERS], key=holding.index)
         note = f" ({MOST_LAYERS} of {len(holding)} modules with parameters: the largest)"
     else:
         kept, note = holding, ""
-    kept.sort(key=lambda l: (l["call_order"] is None, l["call_order"] or 0))  # forward order; never called last
+    # forward order; a module never called comes last
+    kept.sort(key=lambda layer: (layer["call_order"] is None, layer["call_order"] or 0))
     fig, ax = plt.subplots(figsize=(8, 0.8 + 0.26 * max(len(kept), 2)))
     counts = np.array([layer["parameters"] for layer in kept], dtype=float)
     rows = np.arange(len(kept))
