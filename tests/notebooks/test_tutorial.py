@@ -52,6 +52,12 @@ def executed(trained_checkpoint, tmp_path_factory, monkeypatch_module):
     assert len(parameters) == 1, "the tutorial has one cell tagged 'parameters'"
     parameters[0].source = f"CHECKPOINT = {str(trained_checkpoint)!r}"
     notebook.cells.append(nbformat.v4.new_code_cell(DUMP))
+    # the kernel's torch on as many threads as this process's, which computes the report's side: another count
+    # (OMP_NUM_THREADS or MKL_NUM_THREADS in the environment, say) sums in another order, and the occlusion's
+    # mean drops differ in the 8th digit
+    import torch
+
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(f"import torch\ntorch.set_num_threads({torch.get_num_threads()})"))
     # the kernel imports this nnscope, wherever the tests import it from
     source_root = str(Path(__import__("nnscope").__file__).resolve().parents[1])
     monkeypatch_module.setenv("PYTHONPATH", os.pathsep.join(filter(None, [source_root, os.environ.get("PYTHONPATH")])))
