@@ -6,8 +6,6 @@ once on a seeded random batch: that pass checks the contract, counts the classes
 which `nn.Conv2d` modules run, in forward order.
 """
 
-import contextlib
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -136,7 +134,7 @@ def probe(model: PixelModel, shape: tuple[int, int, int], batch: int, source: st
     device = next(iter([*model.parameters(), *model.buffers()]), x).device
 
     def run():
-        with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):  # its prints must not mix into --json
+        with torch.no_grad():
             return model(x.to(device))
 
     try:
