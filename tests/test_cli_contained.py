@@ -95,10 +95,10 @@ def test_without_json_the_prints_stay_on_stdout(tmp_path):
 
 EXITS = {
     "sys.exit in the probing pass": ("sys.exit(0)", "net.py:Net called sys.exit(0) in its forward pass"),
-    "sys.exit after the probing passes": ("sys.exit(0) if self.calls > 2 else None", "net.py line 21 called sys.exit(0)"),
+    "sys.exit after the probing passes": ("sys.exit(0) if self.calls > 3 else None", "net.py line 21 called sys.exit(0)"),
     "os._exit in the probing pass": ("os._exit(0)", "net.py line 21 called os._exit(0)"),
-    "os._exit after the probing passes": ("os._exit(0) if self.calls > 2 else None", "net.py line 21 called os._exit(0)"),
-    "os._exit with code 3": ("os._exit(3) if self.calls > 2 else None", "net.py line 21 called os._exit(3)"),
+    "os._exit after the probing passes": ("os._exit(0) if self.calls > 3 else None", "net.py line 21 called os._exit(0)"),
+    "os._exit with code 3": ("os._exit(3) if self.calls > 3 else None", "net.py line 21 called os._exit(3)"),
 }
 
 

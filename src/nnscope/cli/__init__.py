@@ -17,6 +17,7 @@ from nnscope.cli.commands import COMMANDS
 from nnscope.cli.common import Parser, emit, print_error
 from nnscope.cli.contained import ExitCalled, exit_line, exits_refused, json_stdout
 from nnscope.errors import NnscopeError
+from nnscope.outputs import check_output_dir
 
 
 def chosen_command(argv: list[str]) -> str | None:
@@ -58,14 +59,14 @@ def run_command(argv: list[str] | None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         with json_stdout(args.json) as stdout:
+            if getattr(args, "out", None) is not None:  # every --out is a folder: checked before any work
+                check_output_dir("--out", args.out)
+            args.stdout = stdout  # where a command that prints its document early (serve) writes it
             with exits_refused():
                 result = args.run(args)
             if distributed.rank() == 0:
                 emit(args, result, stdout)  # inside: a result that cannot be printed is one line too
-    except NnscopeError as e:
-        print_error(args.command, str(e))
-        return 2
-    except ExitCalled as e:
+    except (NnscopeError, ExitCalled) as e:
         print_error(args.command, str(e))
         return 2
     except SystemExit as e:  # the model's code (or a library) called sys.exit(): an error, never the end
