@@ -285,6 +285,10 @@ TABLE = [
          {"p.json": params(b=[0.0] * 5000)}),
     Case("params-epsilon", ["rnn", "--params", "p.json"], "field 'epsilon': 1e-320 found, expected a positive finite "
          "number from 1e-10 to 1", {"p.json": params(epsilon=1e-320)}),
+    Case("longseq-lengths-huge", ["longseq", "--lengths", "1000000000"],
+         "--lengths: 1000000000; expected a whole number of residues from 7 to 100000"),
+    Case("longseq-set-huge", ["longseq", "--train-count", "100000", "--train-length", "10000"],
+         "--train-count 100000 x --train-length 10000: 1000000000 residues; the limit is 134217728"),
     Case("fasta-lone-star", ["longseq", "--fasta", "s.fa"], "record 'b' has no residues",
          {"s.fa": b">a 1\nMKV\n>b 0\n*\n>c 1\nMK\n>d 0\nKK\n"}),
     Case("fasta-three-records", ["longseq", "--fasta", "s.fa"], "FASTA file s.fa: expected at least 4 records",

@@ -15,8 +15,8 @@ import sys
 from nnscope import __version__, distributed
 from nnscope.cli.commands import COMMANDS
 from nnscope.cli.common import Parser, emit, print_error
-from nnscope.cli.contained import ExitCalled, exit_line, exits_refused, json_stdout
-from nnscope.errors import NnscopeError
+from nnscope.cli.contained import exit_line, exits_refused, json_stdout
+from nnscope.errors import ExitCalled, NnscopeError
 from nnscope.outputs import check_output_dir
 
 

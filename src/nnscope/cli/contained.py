@@ -16,12 +16,8 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import TextIO
 
-
-class ExitCalled(BaseException):
-    """`os._exit()` called while a command ran: a BaseException, so that no `except Exception` (the
-    user's or an analysis's) takes it for a failure of one input and goes on."""
+from nnscope.errors import ExitCalled
 
 
 def caller(frames: list[traceback.FrameSummary]) -> str:
