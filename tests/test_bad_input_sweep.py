@@ -191,7 +191,7 @@ def npz_labels(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
-def grey_png(size: int = 6) -> bytes:
+def grey_png(size: int = 16) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.arange(size * size, dtype=np.uint8).reshape(size, size) * 7).save(buffer, format="PNG")
     return buffer.getvalue()
