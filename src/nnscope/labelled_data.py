@@ -198,6 +198,9 @@ def pick_classes(class_names: Sequence[str], wanted: Sequence[str | int], option
     return picked
 
 
+TEST_SET_SHAPE = (1, 28, 28)  # the images of every test set load_digits reads (MNIST, Fashion-MNIST)
+
+
 def labelled_test_set(digits) -> LabelledImages:
     """The test set of nnscope.data.Digits (MNIST, Fashion-MNIST) as a labelled data set (N, 1, 28, 28) of ten
     classes, named by `digits.name` so that options can take that data set's defaults."""

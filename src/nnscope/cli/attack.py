@@ -9,12 +9,11 @@ from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import (add_command, add_data_options, add_out_option, add_user_model_options,
-                                lazy_progress_display, log, log_index_ignored_with_image, log_unused_mnist_options,
-                                note_other_dataset, options_from_args)
+from nnscope.cli.common import (add_command, add_model_and_data_options, add_out_option, lazy_progress_display, log,
+                                log_index_ignored_with_image, model_data_and_image, options_from_args)
 from nnscope.cli.tables import print_table
 from nnscope.options.attack import AttackOptions
-from nnscope.options.occlusion import MNIST_DIGIT, SIDE
+from nnscope.options.occlusion import MNIST_DIGIT
 
 
 def register(subparsers) -> None:
@@ -36,9 +35,8 @@ def register(subparsers) -> None:
         "as CSV (--json keeps the pictures of the drawn examples only).",
         run=run, show=show,
     )
-    add_user_model_options(parser, "the donors and the success rate (default: the MNIST test set)")
+    add_model_and_data_options(parser, "the donors and the success rate", without_data="else the MNIST test set")
     add_out_option(parser)
-    add_data_options(parser)
     parser.add_argument("--digit", default=None, metavar="D",
                         help=f"the class to attack, by index or name (data of the ten digits: default {MNIST_DIGIT}; "
                         "other data: default any class)")
@@ -68,25 +66,6 @@ def digit_of(text: str | None):
         return text
 
 
-def model_image_and_data(args, model_choice):
-    """(LoadedModel, --image or None, the labelled data: --data, else the MNIST test set (--dataset))."""
-    from nnscope.data import load_digits
-    from nnscope.labelled_data import labelled_test_set
-    from nnscope.models import load_model_image_and_data
-
-    if args.data is None and model_choice.image is None and model_choice.input_shape is None:
-        model_choice = replace(model_choice, input_shape=(1, SIDE, SIDE))  # the MNIST test set's images
-    loaded, image, data = load_model_image_and_data(model_choice, args.data)
-    if data is None:
-        log_index_ignored_with_image(args)
-        digits = load_digits(args.dataset, args.data_dir, log=log)
-        note_other_dataset(loaded.network, digits)
-        data = labelled_test_set(digits)
-    else:
-        log_unused_mnist_options(args)
-    return loaded, image, data
-
-
 def run(args) -> dict:
     digit = digit_of(args.digit)
     options = replace(options_from_args(AttackOptions, args), digit=digit if isinstance(digit, int) else None)
@@ -95,12 +74,12 @@ def run(args) -> dict:
         from nnscope.outputs import check_output_file  # numpy: not for --help
 
         check_output_file("--table", args.table)
+    log_index_ignored_with_image(args)
     # torch and matplotlib: only once the options are valid (start-up)
-    from nnscope.cli.model_options import model_options
     from nnscope.labelled_data import pick_classes
     from nnscope.problem2 import run_attack
 
-    loaded, image, data = model_image_and_data(args, model_options(args))
+    loaded, data, image = model_data_and_image(args, default_dataset="mnist")  # the donors: MNIST's by default
     if isinstance(digit, str):
         options = replace(options, digit=pick_classes(data.class_names, [digit], "--digit")[0])
     with lazy_progress_display("transplant search") as progress:  # a bad input fails before the bar shows

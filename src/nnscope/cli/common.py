@@ -12,7 +12,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from nnscope.cli.commands import COMMANDS
-from nnscope.paths import DEFAULT_CHECKPOINT
 
 
 def shown_default(value) -> str:
@@ -85,12 +84,6 @@ def add_command(subparsers, name: str, description: str, run, show) -> Parser:
     return parser
 
 
-def add_checkpoint_option(parser: Parser) -> None:
-    """--checkpoint PATH, default runs/mnist_cnn.pt."""
-    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, metavar="PATH",
-                        help="model checkpoint written by 'nnscope train'")
-
-
 def add_out_option(parser: Parser, default: str | None = None) -> None:
     """--out DIR for figures, default runs/COMMAND: a command never writes into report/ (the page's own folder)."""
     default = default or str(Path("runs") / parser.prog.split()[-1])
@@ -107,37 +100,11 @@ def add_data_options(parser: Parser, default: str | None = "mnist") -> None:
                         help="read the standard IDX files (gzipped or not) from DIR instead of the default source")
 
 
-def add_example_options(parser: Parser, digit: int, verb: str, data_use: str | None = None) -> None:
-    """--checkpoint, --out, the data options, --digit and --index: what every one-example analysis takes; with
-    `data_use`, --model and its companions, --image and --data (for that use) instead of --checkpoint."""
-    if data_use is None:
-        add_checkpoint_option(parser)
-    else:
-        add_user_model_options(parser, data_use)
-    add_out_option(parser)
-    add_data_options(parser)
-    parser.add_argument("--digit", type=int, default=digit, help=f"which digit to {verb}")
-    parser.add_argument("--index", type=int, default=None, metavar="I",
-                        help="index into the test set of the image (default: the first correctly classified one)")
-
-
-USER_MODEL_OPTIONS = ("weights", "image", "data", "input_shape", "mean", "std", "class_names")  # argument names
-
-
-def add_user_model_options(parser: Parser, data_use: str) -> None:
-    """--model (alias --checkpoint) and its companions, --image, and --data DIR (a labelled data set) for `data_use`."""
-    from nnscope.cli.model_options import add_model_options  # it imports this module: no import at the top
-
-    add_model_options(parser)
-    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
-                        help=f"a labelled data set for {data_use}: an ImageFolder tree DIR/<class>/<images>, IDX "
-                        "files or an .npz with images and labels (without it: the MNIST test set for nnscope's "
-                        "checkpoint; skipped for another model)")
-
-
-def add_model_and_data_options(parser: Parser, data_use: str, image: bool = True) -> None:
+def add_model_and_data_options(parser: Parser, data_use: str, image: bool = True,
+                                without_data: str = "none for a model that does not say") -> None:
     """--model and its companions (--image with `image`), and one labelled data set for `data_use`: --data PATH,
-    or the MNIST / Fashion-MNIST test set by --dataset and --data-dir (default: the one the model was trained on)."""
+    or the MNIST / Fashion-MNIST test set by --dataset and --data-dir (default: the one the model was trained on,
+    else what `without_data` says)."""
     from nnscope.cli.model_options import add_model_options  # it imports this module: no import at the top
 
     add_model_options(parser, image=image)
@@ -145,23 +112,20 @@ def add_model_and_data_options(parser: Parser, data_use: str, image: bool = True
     group.add_argument("--data", type=Path, default=None, metavar="PATH",
                        help=f"a labelled data set for {data_use}: an ImageFolder tree PATH/<class>/<images>, IDX files "
                        "or an .npz with images and labels (default: the test set of the data set the checkpoint "
-                       "was trained on; none for a model that does not say)")
+                       f"was trained on; {without_data})")
     add_data_options(group, default=None)
 
 
-def model_data_and_image(args):
+def model_data_and_image(args, default_dataset: str | None = None):
     """(LoadedModel, LabelledImages or None, --image as (C, H, W) or None) of the parsed arguments: --data read
-    once, here, for every command."""
+    once, here, for every command; without --data, --dataset or a model that names its data set, the test set
+    of `default_dataset` (a command that needs images: 'mnist')."""
     from nnscope.cli.model_options import model_options
     from nnscope.models import load_model_image_and_data
 
-    model, image, data = load_model_image_and_data(model_options(args), args.data, args.dataset, args.data_dir, log=log)
+    model, image, data = load_model_image_and_data(model_options(args), args.data, args.dataset, args.data_dir,
+                                                   log=log, default_dataset=default_dataset)
     return model, data, image
-
-
-def model_and_data(args):
-    """(LoadedModel, LabelledImages or None) of the parsed arguments (see model_data_and_image)."""
-    return model_data_and_image(args)[:2]
 
 
 def wants_user_model(args) -> bool:
@@ -186,15 +150,6 @@ def not_nnscope_checkpoint(model) -> bool:
     except (zipfile.BadZipFile, OSError):
         return False
     return any(n.endswith("/archive_format") or "/code/" in n for n in names)  # torch.export or TorchScript
-
-
-def log_unused_mnist_options(args) -> None:
-    """On the generic path --dataset and --data-dir (the MNIST test set) do nothing, nor --index with --image:
-    say so on stderr."""
-    log_index_ignored_with_image(args)
-    if getattr(args, "data_dir", None) is not None or getattr(args, "dataset", "mnist") != "mnist":
-        log("note: --dataset and --data-dir are ignored without nnscope's checkpoint alone; give a labelled "
-            "data set as --data DIR")
 
 
 def log_index_ignored_with_image(args) -> None:
@@ -233,15 +188,6 @@ def emit(args, result: dict) -> None:
         sys.stdout.write(dumps_json(result) + "\n")
     else:
         args.show(result, stdout_console())
-
-
-def note_other_dataset(model, digits) -> None:
-    """A line on stderr when the model was trained on another data set than the one it now reads
-    (the MNIST model calls Fashion-MNIST's trousers 'a 1' without a word otherwise)."""
-    trained_on = getattr(model, "trained_on", None)
-    if trained_on and trained_on != digits.name:
-        log(f"note: the model was trained on {trained_on}; it now reads {digits.name} images, whose classes "
-            f"it was never taught, so its labels name {trained_on} classes")
 
 
 def log(message: str) -> None:

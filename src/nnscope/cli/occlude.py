@@ -2,14 +2,12 @@
 whole test set into one .npz (--all), sharded over processes under torchrun; on any model with
 --model SPEC and --image PATH or --data PATH (any size, channels, patch and fill)."""
 
-import dataclasses
 from pathlib import Path
 
 from rich.table import Table
 
-from nnscope.cli.common import (add_command, add_data_options, add_out_option, lazy_progress_display, log,
-                                log_unused_mnist_options, note_other_dataset)
-from nnscope.cli.model_options import add_model_options, model_options
+from nnscope.cli.common import (add_command, add_model_and_data_options, add_out_option, lazy_progress_display, log,
+                                log_index_ignored_with_image, model_data_and_image)
 from nnscope.cli.tables import print_table
 from nnscope.errors import NnscopeError
 from nnscope.options.checks import ignored
@@ -38,13 +36,10 @@ def register(subparsers) -> None:
         "the same file byte for byte: torchrun --nproc_per_node 2 -m nnscope occlude --all\n",
         run=run, show=show,
     )
-    add_model_options(parser)
+    add_model_and_data_options(parser, "the image to occlude (--index, else the first correctly classified, of "
+                               "--digit's class when given) and the aggregate",
+                               without_data="else the MNIST test set, unless an --image is occluded alone")
     add_out_option(parser)
-    add_data_options(parser)
-    parser.add_argument("--data", default=None, metavar="PATH",
-                        help="a labelled data set (an image folder tree DIR/<class>/<images>, IDX files or an .npz "
-                        "with images and labels): the image to occlude is picked from it (--index, else the first "
-                        "correctly classified, of --digit's class when given) and it feeds the aggregate")
     parser.add_argument("--digit", type=int, default=None, metavar="D",
                         help=f"the class of the image to pick (data of the ten digits: default {MNIST_DIGIT}; "
                         "other data: default any class)")
@@ -91,28 +86,9 @@ def occlusion_options(args) -> OcclusionOptions:
     return options
 
 
-def model_image_and_data(args, model_choice):
-    """(LoadedModel, --image or None, the labelled data or None): --data, else the MNIST test set (--dataset)
-    unless an --image is occluded alone."""
-    from nnscope.data import load_digits
-    from nnscope.labelled_data import labelled_test_set
-    from nnscope.models import load_model_image_and_data
-
-    if args.data is None and model_choice.image is None and model_choice.input_shape is None:
-        model_choice = dataclasses.replace(model_choice, input_shape=(1, SIDE, SIDE))  # the MNIST test set's images
-    loaded, image, data = load_model_image_and_data(model_choice, args.data)
-    if args.data is not None or image is not None:  # the MNIST test set is not read: say what that leaves unused
-        log_unused_mnist_options(args)
-    if data is None and image is None:
-        digits = load_digits(args.dataset, args.data_dir, log=log)
-        note_other_dataset(loaded.network, digits)
-        data = labelled_test_set(digits)
-    return loaded, image, data
-
-
 def run(args) -> dict:
     options = occlusion_options(args)  # every option checked before the slow loading
-    model_choice = model_options(args)
+    log_index_ignored_with_image(args)
     for option, mode in options.ignored():
         log(ignored(option, mode))
     if options.test_set and options.npz is not None:
@@ -123,11 +99,13 @@ def run(args) -> dict:
     from nnscope import distributed
     from nnscope.problem2 import run_occlusion
 
-    loaded, image, data = model_image_and_data(args, model_choice)
+    # the data: --data, --dataset, the model's own, else the MNIST test set (whose default digit is 6), unless
+    # an --image is occluded alone
+    loaded, data, image = model_data_and_image(args, default_dataset=None if args.image is not None else "mnist")
     what = f"occlusion maps (rank {distributed.rank()})" if options.test_set else "occlusion maps"
     with lazy_progress_display(what) as progress:  # a bad option fails before the bar shows
         result = run_occlusion(loaded, data, options, out=args.out, progress=progress, image=image,
-                               image_name=str(model_choice.image))
+                               image_name=str(args.image))
     if result.get("aggregate_skipped"):
         log(result["aggregate_skipped"])
     return {**result.as_dict(), "out": str(args.out)}

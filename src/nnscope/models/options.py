@@ -9,7 +9,7 @@ import torch
 from nnscope.data import load_digits
 from nnscope.errors import NnscopeError
 from nnscope.images import load_image, read_pixels
-from nnscope.labelled_data import LabelledImages, load_labelled_data, labelled_test_set, with_channels
+from nnscope.labelled_data import TEST_SET_SHAPE, LabelledImages, load_labelled_data, labelled_test_set, with_channels
 from nnscope.models.loaded import LoadedModel, load_model
 from nnscope.options.model import ModelOptions
 
@@ -38,24 +38,28 @@ def load_model_and_image(options: ModelOptions, device: str | torch.device = "cp
 
 
 def load_model_image_and_data(options: ModelOptions, data_path: str | Path | None = None, dataset: str | None = None,
-                              data_dir: str | Path | None = None, log=None
+                              data_dir: str | Path | None = None, log=None, default_dataset: str | None = None
                               ) -> tuple[LoadedModel, np.ndarray | None, LabelledImages | None]:
     """(model, --image as (C, H, W) or None, labelled data or None). The data is `data_path` (an ImageFolder,
     IDX files, an .npz), else the test set of `dataset` (MNIST, Fashion-MNIST; read from `data_dir` when given),
-    else the test set of the data set the model was trained on, else none. The data's image size sizes the model
-    when nothing else does; the data's class names name the model's classes unless the model knows its own."""
+    else the test set of the data set the model was trained on, else that of `default_dataset` (a command that
+    cannot do without images: 'mnist'), else none. The data's image size sizes the model when nothing else does;
+    the data's class names name the model's classes unless the model knows its own."""
     if data_path is not None and (dataset is not None or data_dir is not None):
         raise NnscopeError("--data: give one data set: --data DIR, or --dataset / --data-dir")
     raw = None if data_path is None else load_labelled_data(data_path)
-    if raw is not None and options.input_shape is None and options.image is None:
+    test_set_read = raw is None and (dataset or default_dataset or data_dir is not None)
+    shape = raw.input_shape if raw is not None else TEST_SET_SHAPE if test_set_read else None
+    if shape is not None and options.input_shape is None and options.image is None:
         try:
-            loaded, image = load_model_and_image(replace(options, input_shape=raw.input_shape))
+            loaded, image = load_model_and_image(replace(options, input_shape=shape))
         except NnscopeError:  # maybe the model takes the other of grey / RGB: the data is converted below
-            loaded, image = load_model_and_image(replace(options, input_shape=(4 - raw.input_shape[0], *raw.input_shape[1:])))
+            loaded, image = load_model_and_image(replace(options, input_shape=(4 - shape[0], *shape[1:])))
     else:
         loaded, image = load_model_and_image(options)
-    if raw is None and (dataset or loaded.trained_on or data_dir):
-        raw = labelled_test_set(load_digits(dataset or loaded.trained_on or "mnist", data_dir, log=log))
+    name = dataset or loaded.trained_on or default_dataset or ("mnist" if data_dir is not None else None)
+    if raw is None and name is not None:
+        raw = labelled_test_set(load_digits(name, data_dir, log=log))
         if log and loaded.trained_on and loaded.trained_on != raw.name:
             log(f"note: the model was trained on {loaded.trained_on}; it now reads {raw.name} images, whose classes "
                 f"it was never taught, so its labels name {loaded.trained_on} classes")
