@@ -29,9 +29,10 @@ report: install
 docs: report
 	cp report/results.md docs/results.md
 
-# the tutorial (docs/tutorial.ipynb) in JupyterLab from the project's venv (the test extra brings JupyterLab and anywidget)
+# the tutorial (docs/tutorial.ipynb) in JupyterLab from the project's venv (the test extra brings JupyterLab and anywidget);
+# JupyterLab refuses to start as root (a container's user) without --allow-root
 notebook: install
-	$(VENV)/bin/jupyter lab docs/tutorial.ipynb
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) docs/tutorial.ipynb
 
 test: install
 	$(VENV)/bin/nnscope data >/dev/null

@@ -14,11 +14,11 @@ Each case also prints the ideal bound: the conv multiply-adds of a full pass ove
 incremental method computes (each position exactly its own changed spans), and the share the
 engine's plan computes. Results: docs/occlusion_engine.md.
 
-Last measured 2026-12-07, AMD EPYC (2 logical CPUs at load average 22-29), 1 thread, Captum at 224
-timed on 3 batches and scaled: nnscope / Captum's best setting, median (min) over 2 rounds:
-ResNet-18 64 x 64 patch 8/2 1.37x (1.28x; ideal bound 1.41x); 224 patch 32/16 2.21x (1.93x; plan
-bound 2.32x); 224 patch 16/8 2.63x (2.61x; plan bound 2.48x, Captum's folded model 2.06x); VGG-16 224 patch 16/4, one round, Captum on 2
-batches: 6.30x (plan bound 7.96x).
+Last measured 2026-12-07 after position classes by span size, AMD EPYC (2 logical CPUs at load
+average 8-13), 1 thread, Captum at 224 timed on 6 batches (VGG-16: 2) and scaled: nnscope /
+Captum's best setting, median (min) over 3 rounds: ResNet-18 64 x 64 patch 8/2 1.41x (1.17x; plan
+bound 1.34x, ideal 1.41x); 224 patch 32/16 2.33x (2.33x; plan bound 2.39x); 224 patch 16/8 2.79x
+(2.53x; plan bound 2.58x); VGG-16 224 patch 16/4, one round: 7.83x (plan bound 8.48x).
 """
 
 import argparse

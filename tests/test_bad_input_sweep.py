@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from nnscope.model import CNN, CNNConfig, save_checkpoint, weights_sha256
 from nnscope.recurrent.params import PROBLEM3
@@ -82,6 +83,14 @@ def protocol5_file(folder: Path) -> bytes:
     torch.save({"format": "nnscope-cnn", "x": torch.zeros(2)}, folder / ".p5.pt", pickle_protocol=5)
     raw = (folder / ".p5.pt").read_bytes()
     (folder / ".p5.pt").unlink()
+    return raw
+
+
+def legacy_file(folder: Path) -> bytes:
+    """A state dict saved in torch's format before zip archives (a pickle stream)."""
+    torch.save({"w": torch.zeros(3)}, folder / ".legacy.pt", _use_new_zipfile_serialization=False)
+    raw = (folder / ".legacy.pt").read_bytes()
+    (folder / ".legacy.pt").unlink()
     return raw
 
 
@@ -182,6 +191,12 @@ def npz_labels(folder: Path) -> bytes:
     return buffer.getvalue()
 
 
+def grey_png(size: int = 16) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.arange(size * size, dtype=np.uint8).reshape(size, size) * 7).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 VICTIM = {"victim.txt": b"the user's own file\n"}
 LOGITS = python_model("return x.flatten(1)[:, :3]")
 
@@ -202,11 +217,22 @@ FOREIGN = {"mine.pt": state_dict_file}
 TABLE = [
     # checkpoints: loaded by any analysis before anything else
     Case("ckpt-text", ["filters", "--checkpoint", "notes.txt"], "notes.txt: not a model nnscope can read", TEXT),
-    Case("ckpt-empty", ["featuremaps", "--checkpoint", "e.pt"], "e.pt: not a model nnscope can read", {"e.pt": b""}),
-    Case("ckpt-truncated", ["filters", "--checkpoint", "t.pt"], "t.pt: not a model nnscope can read",
+    Case("ckpt-empty", ["featuremaps", "--checkpoint", "e.pt"], "e.pt: an empty file; expected an nnscope checkpoint",
+         {"e.pt": b""}),
+    Case("ckpt-truncated", ["filters", "--checkpoint", "t.pt"], "t.pt: a damaged archive, truncated",
          {"t.pt": lambda d: checkpoint()(d)[:3000]}),
+    Case("ckpt-last-byte-cut", ["layers", "--model", "t.pt"], "t.pt: a damaged archive, truncated",
+         {"t.pt": lambda d: checkpoint()(d)[:-1]}),
+    Case("ckpt-legacy-truncated", ["layers", "--model", "t.pt"], "t.pt: a damaged torch.save file of the format "
+         "before zip archives: truncated or changed", {"t.pt": lambda d: legacy_file(d)[:40]}),
+    Case("weights-truncated", ["layers", "--model", "m.py:Net", "--weights", "w.pt", "--input-shape", "1", "2", "2"],
+         "--weights: w.pt: a damaged archive, truncated", {"m.py": LOGITS, "w.pt": lambda d: state_dict_file(d)[:500]}),
+    Case("weights-protocol5", ["layers", "--model", "m.py:Net", "--weights", "w.pt", "--input-shape", "1", "2", "2"],
+         "--weights: w.pt: pickled with protocol 5, which torch.load(weights_only=True) cannot read",
+         {"m.py": LOGITS, "w.pt": protocol5_file}),
     Case("ckpt-foreign", ["shift", "--checkpoint", "mine.pt"], "mine.pt holds weights only (a state dict)", FOREIGN),
-    Case("ckpt-protocol5", ["filters", "--checkpoint", "p5.pt"], "p5.pt: not a model nnscope can read", {"p5.pt": protocol5_file}),
+    Case("ckpt-protocol5", ["filters", "--checkpoint", "p5.pt"], "p5.pt: pickled with protocol 5, which "
+         "torch.load(weights_only=True) cannot read", {"p5.pt": protocol5_file}),
     Case("ckpt-config-list", ["filters", "--checkpoint", "m.pt"], "field 'model_config' is list",
          {"m.pt": checkpoint(lambda s: s.update(model_config=[16, 32, 64]))}),
     Case("ckpt-config-null", ["filters", "--json", "--checkpoint", "m.pt"], "field 'model_config' is NoneType",
@@ -233,6 +259,10 @@ TABLE = [
     Case("train-checkpoint-proc", ["train", "--checkpoint", "/proc/x.pt"], "so /proc/x.pt cannot be written"),
     Case("train-foreign-checkpoint", ["train", "--checkpoint", "mine.pt"], "exists and is not a usable nnscope", FOREIGN),
     Case("train-parent-is-file", ["train", "--checkpoint", "notes.txt/m.pt"], "cannot create the folder notes.txt (", TEXT),
+    Case("filters-out-file", ["filters", "--model", "m.py:Net", "--input-shape", "1", "2", "2", "--out", "notes.txt"],
+         "--out: notes.txt is a file; expected a folder", {**TEXT, "m.py": LOGITS}),
+    Case("filters-out-model-file", ["filters", "--model", "m.py:Net", "--input-shape", "1", "2", "2", "--out", "m.py"],
+         "--out: m.py is a file; expected a folder", {"m.py": LOGITS}),
     Case("longseq-out-file", ["longseq", "--out", "notes.txt"], "--out: notes.txt is a file", TEXT),
     Case("longseq-out-proc", ["longseq", "--out", "/proc/1/out"], "--out: the folder /proc/1 is not writable"),
     Case("occlude-npz-folder", ["occlude", "--all", "--npz", "{d}"], "--npz: {d} is a folder; expected a file name"),
@@ -255,6 +285,10 @@ TABLE = [
          {"p.json": params(b=[0.0] * 5000)}),
     Case("params-epsilon", ["rnn", "--params", "p.json"], "field 'epsilon': 1e-320 found, expected a positive finite "
          "number from 1e-10 to 1", {"p.json": params(epsilon=1e-320)}),
+    Case("longseq-lengths-huge", ["longseq", "--lengths", "1000000000"],
+         "--lengths: 1000000000; expected a whole number of residues from 7 to 100000"),
+    Case("longseq-set-huge", ["longseq", "--train-count", "100000", "--train-length", "10000"],
+         "--train-count 100000 x --train-length 10000: 1000000000 residues; the limit is 134217728"),
     Case("fasta-lone-star", ["longseq", "--fasta", "s.fa"], "record 'b' has no residues",
          {"s.fa": b">a 1\nMKV\n>b 0\n*\n>c 1\nMK\n>d 0\nKK\n"}),
     Case("fasta-three-records", ["longseq", "--fasta", "s.fa"], "FASTA file s.fa: expected at least 4 records",
@@ -277,6 +311,14 @@ TABLE = [
          "returned nan at image 0, logit 0", {"m.py": python_model("return x.flatten(1)[:, :3] * float('nan')")}),
     Case("model-std-tiny", ["layers", "--model", "m.py:Net", "--input-shape", "1", "4", "4", "--mean", "0",
                             "--std", "1e-300"], "returned inf at image 0", {"m.py": LOGITS}),
+    Case("model-nan-after-probe", ["shift", "--json", "--model", "m.py:Net", "--image", "i.png", "--no-sweep"],
+         "returned nan at image 0, logit 0", {"i.png": grey_png(), "m.py": python_model(
+             "return x.flatten(1)[:, :3] * (1.0 if len(x) <= 2 else float('nan'))")}),  # the probes' batches: 2 and 1
+    Case("model-one-logit", ["layers", "--model", "m.py:Net", "--input-shape", "1", "2", "2"],
+         "returned one logit per image", {"m.py": python_model("return x.flatten(1)[:, :1]")}),
+    Case("model-batch-statistics", ["layers", "--model", "m.py:Net", "--input-shape", "1", "2", "2"],
+         "gives an image other logits alone than in a batch of 2", {"m.py": python_model(
+             "return x.flatten(1)[:, :3] - x.flatten(1)[:, :3].mean(0)")}),
     Case("model-dev-zero", ["layers", "--model", "/dev/zero"], "--model: /dev/zero is not a regular file"),
     Case("class-names-dev-zero", ["layers", "--model", "m.py:Net", "--input-shape", "1", "4", "4",
                                   "--class-names", "/dev/zero"], "--class-names: /dev/zero is a folder, a device or a pipe",

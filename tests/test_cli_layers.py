@@ -122,3 +122,25 @@ def test_model_options_check_without_torch():
     assert lines[2] == "--mean: no values; expected one per channel"
     assert lines[3].startswith("--model: empty")
     assert lines[4] == "runs/mnist_cnn.pt False"
+
+
+def test_run_layers_is_the_commands_json_and_shows_itself(capsys, nets_file):
+    from nnscope.models import load_model
+    from nnscope.models.summary import LayersResult, run_layers
+
+    result = run_layers(load_model(f"{nets_file}:VGGStyle", input_shape=(3, 32, 32)))
+    assert isinstance(result, LayersResult)
+    printed = run_json(capsys, ["layers", "--json", "--model", f"{nets_file}:VGGStyle", "--input-shape", "3", "32", "32"])
+    assert result.to_json() == printed
+    total = 3 * 8 * 9 + 8 + 8 * 8 * 9 + 8 + 8 * 16 * 9 + 16 + 16 * 8 * 8 * 32 + 32 + 32 * 10 + 10
+    assert result.parameters == total and result.finding[0].endswith(f"with {total:,} parameters in 14 modules.")
+    assert result.finding[1] == (f"The largest is classifier.1 (Linear) with {16 * 8 * 8 * 32 + 32:,} parameters, "
+                                 f"{(16 * 8 * 8 * 32 + 32) / total:.0%} of the model.")
+    assert result.finding[2] == "Its 3 conv layers in forward order: features.0, features.2, features.5."
+    bars = result.figure().axes[0]  # one bar per module holding parameters, in forward order, conv layers in red
+    assert [t.get_text() for t in bars.get_yticklabels()] == [
+        "features.0 (Conv2d)", "features.2 (Conv2d)", "features.5 (Conv2d)", "classifier.1 (Linear)",
+        "classifier.3 (Linear)"]
+    assert [p.get_width() for p in bars.patches] == [224, 584, 1168, 32800, 330]
+    view = result._repr_html_()
+    assert f">{total:,}<" in view and ">3 x 32 x 32 (this size only)<" in view and view.count("<img") == 1

@@ -4,3 +4,9 @@
 class NnscopeError(Exception):
     """Bad input (file, parameter, option, image, checkpoint): the message names what is wrong
     and what was expected, in one line."""
+
+
+class ExitCalled(BaseException):
+    """`os._exit()` called by the model's code while nnscope guarded the process (nnscope.cli.contained): a
+    BaseException like SystemExit, so that no `except Exception` (the user's or an analysis's) takes it for a
+    failure of one input and goes on."""

@@ -11,6 +11,10 @@ MAX_IMAGE_PIXELS = 64 * 2**20  # H x W of one image (about 8000 x 8000)
 MAX_ARRAY_BYTES = 4 * 2**30  # one .npy array, or all the arrays of one .npz (or IDX file) once expanded
 MAX_CLASSES = 100_000  # classes of a data set (labels above this are refused before names are built)
 MAX_TEXT_BYTES = 64 * 2**20  # a class-names file or another small text file
+MAX_SEQUENCE_RESIDUES = 100_000  # one generated sequence of the long-sequence study (--lengths, --train-length)
+MAX_STUDY_RESIDUES = 2**27  # all generated sequences of one set together (count x length), 1 GiB as int64
+MAX_SEQUENCES = 100_000  # sequences of one set (--train-count, --test-count)
+MAX_UNITS = 4096  # units of one recurrent network (--hidden, --esn-size)
 
 
 def size_text(count: float) -> str:

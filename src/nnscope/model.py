@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nnscope.archives import check_archive
+from nnscope.archives import check_archive, first_sentence, torch_load_defect
 from nnscope.errors import NnscopeError
 from nnscope.fileio import atomic_write, note_input, versions
 from nnscope.outputs import check_output_file
@@ -181,15 +181,11 @@ def read_checkpoint(path: str | Path | None = None) -> dict:
         with warnings.catch_warnings():  # torch's pickle and storage warnings are not the user's business
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise NnscopeError(f"{path}: not a readable nnscope checkpoint (it holds objects other than tensors and "
-                           "plain data, refused unread); retrain with 'nnscope train'") from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError, UnicodeDecodeError, KeyError,
-            AttributeError, TypeError, IndexError, OverflowError) as e:
-        reason = " ".join(str(e).split()).split(". ")[0] or type(e).__name__  # its first sentence
-        reason = reason if len(reason) <= 100 else reason[:100].rsplit(" ", 1)[0] + " ..."
-        raise NnscopeError(f"{path}: not a readable nnscope checkpoint (a damaged archive: {reason}); "
-                           "retrain with 'nnscope train'") from None
+    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError, UnicodeDecodeError,
+            KeyError, AttributeError, TypeError, IndexError, OverflowError) as e:
+        defect = torch_load_defect(path, e) or f"a damaged archive ({first_sentence(' '.join(str(e).split()))})"
+        raise NnscopeError(f"{path}: not a readable nnscope checkpoint ({defect}); retrain with 'nnscope train'"
+                           ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise NnscopeError(f"{path}: not an nnscope checkpoint (no '{CHECKPOINT_FORMAT}' format tag); retrain with 'nnscope train'")
     if state.get("format_version") not in READABLE_VERSIONS:

@@ -82,7 +82,7 @@ class Result:
 
 @dataclasses.dataclass
 class PlainResult(Result):
-    """The notebook view of a result that is still a plain dict (`show(result)` wraps it)."""
+    """The notebook view of a plain dict, such as a command's `--json` read back (`show(result)` wraps it)."""
 
     values: dict = dataclasses.field(default_factory=dict)
     name: str = "result"
@@ -102,8 +102,8 @@ class PlainResult(Result):
 
 
 def show(result, title: str | None = None) -> Result:
-    """What a notebook cell shows for `result`: a typed result as it is, a plain dict in the same compact view
-    (its scalar numbers and its sentences)."""
+    """What a notebook cell shows for `result`: a typed result (every `run_<analysis>` returns one) as it is, a
+    plain dict (a command's `--json` read back) in the same compact view: its scalar numbers and its sentences."""
     if isinstance(result, Result):
         return result
     return PlainResult(values=dict(result), name=title or "result")

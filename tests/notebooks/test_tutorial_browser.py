@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 import torch
 
+from browser_steps import draw_vertical_stroke
+
 pytest.importorskip("jupyterlab")
 pytest.importorskip("anywidget")
 
@@ -109,12 +111,7 @@ def test_draw_in_jupyterlab_shows_the_kernel_s_probabilities_and_occlusion_map(l
     widget.wait_for(timeout=300_000)  # the setup cell loads MNIST and the model
     pad = widget.locator("canvas.pad")
     pad.scroll_into_view_if_needed()
-    box = pad.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 0.2 * box["height"])
-    page.mouse.down()
-    for k in range(1, 16):
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + (0.2 + 0.04 * k) * box["height"])
-    page.mouse.up()
+    draw_vertical_stroke(page, pad)
     page.wait_for_function("() => { const w = document.querySelector('.nnscope-draw'); return w.dataset.sent && "
                            "w.dataset.analyzed === w.dataset.sent; }", timeout=120_000)
     shown = [float(v) for v in widget.locator(".probabilities .v").all_inner_texts()]

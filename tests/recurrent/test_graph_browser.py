@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from browser_steps import watched_page
 from nnscope.fileio import to_jsonable
 from nnscope.recurrent.lstm import lstm_solution, run_lstm
 from nnscope.recurrent.params import LSTMParams, RNNParams
@@ -39,14 +40,8 @@ def page_html(tmp_path, longseq: dict | None = None) -> str:
 
 @pytest.fixture
 def graph_page(browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(page_html(tmp_path), wait_until="load")
-    page.wait_for_function("() => document.querySelector('#bptt-lstm svg') !== null")
-    yield page
-    assert not problems, problems
+    with watched_page(browser, page_html(tmp_path), "() => document.querySelector('#bptt-lstm svg') !== null") as page:
+        yield page
 
 
 def random_params(seed: int):

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from browser_steps import watched_page
 from nnscope.fileio import to_jsonable
 from nnscope.recurrent.lstm import lstm_loss, lstm_solution, run_lstm
 from nnscope.recurrent.params import LSTMParams, RNNParams
@@ -27,14 +28,8 @@ def rnn_page_url():
 
 @pytest.fixture
 def page(browser, rnn_page_url):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(rnn_page_url, wait_until="load")
-    page.wait_for_function("() => document.querySelector('#bptt-lstm svg') !== null")
-    yield page
-    assert not problems, problems
+    with watched_page(browser, rnn_page_url, "() => document.querySelector('#bptt-lstm svg') !== null") as page:
+        yield page
 
 
 def nodes(page, network: str) -> dict:

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+import browser_steps
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -42,13 +44,8 @@ def bar_values(page, container: str) -> list[float]:
 
 
 def draw_vertical_stroke(page) -> None:
-    box = page.locator("#pad").bounding_box()
-    x = box["x"] + box["width"] / 2
-    page.mouse.move(x, box["y"] + 0.2 * box["height"])
-    page.mouse.down()
-    for k in range(1, 21):
-        page.mouse.move(x, box["y"] + (0.2 + 0.03 * k) * box["height"])
-    page.mouse.up()
+    """A '1' drawn down the middle of the live page's pad."""
+    browser_steps.draw_vertical_stroke(page, page.locator("#pad"), moves=20)
 
 
 def check_panels(page, model, payload) -> None:

@@ -3,7 +3,9 @@ its own host names, requests that arrive in time, bounded work, and a JSON 4xx f
 numbers, lone surrogates, malformed HTTP, a 20 MB body) where a 500, plain text or a reset came before."""
 
 import json
+import os
 import socket
+import sys
 import time
 
 import httpx
@@ -130,3 +132,41 @@ def test_one_request_cannot_hold_the_model_for_long(served):
     assert "over the limit" in response.json()["error"] and "a stride of 3 or more" in response.json()["error"]
     description = httpx.get(served[1] + "api/model", timeout=60).json()
     assert description["defaults"]["stride"] == 3  # the page's own default fits the limit
+
+
+class FailsOnSomeImages(nn.Module):
+    """Mean's logits, except: sys.exit(0) on an all-0.5 image, NaN on an all-0.25 one, os._exit(3) on all-0.125."""
+
+    def forward(self, x):
+        if bool((x == 0.5).all()):
+            sys.exit(0)
+        if bool((x == 0.125).all()):
+            os._exit(3)
+        m = x.mean((1, 2, 3)) * (float("nan") if bool((x == 0.25).all()) else 1.0)
+        return torch.stack([m, -m], 1)
+
+
+def test_a_model_that_exits_or_turns_nan_on_one_image_fails_that_request_only():
+    """Its request gets a 500 JSON naming what the model did; the server neither ends nor stops answering."""
+    from nnscope.cli.contained import exits_refused
+    from nnscope.serve import Server, bind, create_app
+
+    loaded = load_model(FailsOnSomeImages(), input_shape=(1, 4, 4))
+    with exits_refused():  # as `nnscope serve` runs: os._exit raises instead of ending the process
+        server = Server(create_app(loaded, warm_up=False), bind("127.0.0.1", 0)).start()
+        try:
+            def post(value: float) -> httpx.Response:
+                return httpx.post(server.url + "api/analyze", json={"image": [[value] * 4] * 4, "patch": 2, "stride": 2},
+                                  timeout=60)
+
+            answer = post(0.5)
+            assert answer.status_code == 500
+            assert answer.json() == {"error": "the model called sys.exit(0); the server keeps serving", "field": "model"}
+            answer = post(0.125)
+            assert answer.status_code == 500 and "called os._exit(3)" in answer.json()["error"], answer.text
+            answer = post(0.25)
+            assert answer.status_code == 500 and "returned nan at image 0, logit 0" in answer.json()["error"], answer.text
+            expected = torch.softmax(torch.tensor([0.75, -0.75]), 0).tolist()  # the mean and its negation
+            assert post(0.75).json()["probabilities"] == pytest.approx(expected)
+        finally:
+            server.stop()

@@ -358,6 +358,19 @@ def test_banded_plans_give_border_groups_their_own_windows_and_stay_exact():
     assert "position groups" in result.note or not banded
 
 
+def test_position_classes_separate_rows_by_span_size_not_only_by_place():
+    """Hand-made span sizes: rows of positions alternating 9 and 10 (a patch aligned with a
+    stride-2 layer or not), and two border rows of 4: three classes, the alternating rows apart,
+    which contiguous bands could not give; classes are never merged past what they save."""
+    from nnscope.vision.occlusion import traced_cost
+
+    sizes = np.array([[4], [9], [10], [9], [10], [9], [10], [4]])  # (rows of positions, one conv)
+    classes = traced_cost._bands(sizes, np.array([1.0]), np.array([20]))
+    assert sorted(c.tolist() for c in classes) == [[0, 7], [1, 3, 5], [2, 4, 6]]
+    clipped = traced_cost._bands(np.array([[30], [25], [40]]), np.array([1.0]), np.array([20]))
+    assert [c.tolist() for c in clipped] == [[0, 1, 2]]  # all clipped to the whole side: one class
+
+
 def test_the_cost_model_switches_to_full_passes_where_windows_cost_more():
     """A wide conv whose window covers nearly all of its map runs full; the small first conv runs
     windowed; the maps stay exact."""

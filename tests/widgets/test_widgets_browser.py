@@ -10,6 +10,7 @@ import torch
 
 pytest.importorskip("anywidget")
 
+from browser_steps import draw_vertical_stroke, script_errors  # noqa: E402 (tests/ is on the path)
 from widgets.test_widgets import occlusion_result  # noqa: E402 (tests/ is on the path, as for helpers)
 
 pytestmark = pytest.mark.browser
@@ -39,9 +40,7 @@ def page(browser):
     from nnscope.widgets import module_source
 
     page = browser.new_page(viewport={"width": 900, "height": 1400})
-    problems = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    problems = script_errors(page)
     page.set_content("<!doctype html><html><body></body></html>")
     page.add_script_tag(content=HARNESS)
     page.mount = lambda state: page.evaluate("([source, state]) => window.mount(source, state)", [module_source(), state])
@@ -88,12 +87,7 @@ def test_draw_sends_the_stroke_and_shows_the_kernel_s_answer(page, small_cnn):
     state = {"kind": "draw", "config": widget.config, "request": {}, "result": {}, "data": {}}
     page.mount(state)
     pad = page.locator("canvas.pad")
-    box = pad.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 0.2 * box["height"])
-    page.mouse.down()
-    for k in range(1, 16):
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + (0.2 + 0.04 * k) * box["height"])
-    page.mouse.up()
+    draw_vertical_stroke(page, pad)
     request = page.evaluate("window.sent[0]")  # one request in flight: the first waits for its answer
     assert request["patch"] == 8 and request["stride"] == 1 and np.array(request["image"]).shape == (1, 28, 28)
     widget.request = request  # the kernel's side: what the notebook's comm would deliver

@@ -15,7 +15,9 @@ import sys
 from nnscope import __version__, distributed
 from nnscope.cli.commands import COMMANDS
 from nnscope.cli.common import Parser, emit, print_error
-from nnscope.errors import NnscopeError
+from nnscope.cli.contained import exit_line, exits_refused, json_stdout
+from nnscope.errors import ExitCalled, NnscopeError
+from nnscope.outputs import check_output_dir
 
 
 def chosen_command(argv: list[str]) -> str | None:
@@ -52,14 +54,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_command(argv: list[str] | None) -> int:
-    """Parse `argv`, run the command, print its result."""
+    """Parse `argv`, run the command, print its result. While it runs, nothing but the result reaches stdout
+    with --json, and neither sys.exit() nor os._exit() ends it (nnscope.cli.contained)."""
     args = build_parser(argv).parse_args(argv)
     try:
-        result = args.run(args)
-        if distributed.rank() == 0:
-            emit(args, result)  # inside: a result that cannot be printed is one line too
-    except NnscopeError as e:
+        with json_stdout(args.json) as stdout:
+            if getattr(args, "out", None) is not None:  # every --out is a folder: checked before any work
+                check_output_dir("--out", args.out)
+            args.stdout = stdout  # where a command that prints its document early (serve) writes it
+            with exits_refused():
+                result = args.run(args)
+            if distributed.rank() == 0:
+                emit(args, result, stdout)  # inside: a result that cannot be printed is one line too
+    except (NnscopeError, ExitCalled) as e:
         print_error(args.command, str(e))
+        return 2
+    except SystemExit as e:  # the model's code (or a library) called sys.exit(): an error, never the end
+        print_error(args.command, exit_line(e))
         return 2
     except OSError as e:  # a path the user gave that cannot be read or written
         where = f"{e.filename}: " if e.filename else ""

@@ -155,12 +155,13 @@ def stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def emit(args, result: dict) -> None:
-    """Print the result: one JSON document with --json, else the command's human view."""
+def emit(args, result: dict, stdout=None) -> None:
+    """Print the result: one JSON document with --json (on `stdout`, default sys.stdout), else the command's
+    human view."""
     if args.json:
         from nnscope.fileio import dumps_json  # numpy: only when there is a result to print
 
-        sys.stdout.write(dumps_json(result) + "\n")
+        (stdout or sys.stdout).write(dumps_json(result) + "\n")
     else:
         args.show(result, stdout_console())
 

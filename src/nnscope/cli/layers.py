@@ -18,22 +18,12 @@ def register(subparsers) -> None:
     add_model_options(parser)
 
 
-def run(args) -> dict:
+def run(args):
+    """Load the model and list its layers (`run_layers`, what a notebook calls)."""
     from nnscope.models import load_model_from_options  # torch: only once the options parsed
+    from nnscope.models.summary import run_layers
 
-    loaded = load_model_from_options(model_options(args))
-    return {
-        "model": loaded.source,
-        "format": loaded.format,
-        "input_shape": list(loaded.input_shape),
-        "fixed_size": loaded.fixed_size,
-        "classes": loaded.classes,
-        "class_names": list(loaded.class_names),
-        "conv_layers": list(loaded.conv_layers),
-        "parameters": sum(layer["parameters"] for layer in loaded.layers),
-        "shapes_observed": loaded.format != "torchscript",  # TorchScript runs outside Python: no hooks fire
-        "layers": loaded.layers,
-    }
+    return run_layers(load_model_from_options(model_options(args)))
 
 
 def shown_shape(shape) -> str:

@@ -95,8 +95,9 @@ def median(values) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def run(args) -> dict:
-    """Check the options, run the study, write its figures, answers and numbers to --out."""
+def run(args):
+    """Check the options, run the study (`run_longseq_figures`, the report's stage), write its figures, answers
+    and numbers to --out; the LongSeqResult (FastaESNResult with --fasta)."""
     options = options_from_args(LongSeqOptions, args, spectral_radii="radii")
     options.check()
     for option in options.unused():
@@ -114,7 +115,7 @@ def run(args) -> dict:
     return write_longseq_files(result, args.out)
 
 
-def write_longseq_files(result: dict, out) -> dict:
+def write_longseq_files(result, out):
     """Write the answers (longseq_answers.md) and every number (longseq.json, or longseq_fasta.json) into `out`."""
     from nnscope.fileio import atomic_write_text, write_json
     from nnscope.findings.longseq import answers_markdown
@@ -124,8 +125,8 @@ def write_longseq_files(result: dict, out) -> dict:
     if "records" in result:  # --fasta
         write_json(out / "longseq_fasta.json", result)
         return result
-    result["answers_file"] = str(atomic_write_text(out / "longseq_answers.md", answers_markdown(result)))
-    result["json_file"] = str(out / "longseq.json")
+    result.answers_file = str(atomic_write_text(out / "longseq_answers.md", answers_markdown(result)))
+    result.json_file = str(out / "longseq.json")
     write_json(out / "longseq.json", result)
     return result
 

@@ -11,7 +11,7 @@ from nnscope.cli.common import (add_command, add_model_and_data_options, add_out
 from nnscope.cli.tables import print_table
 from nnscope.errors import NnscopeError
 from nnscope.options.checks import ignored
-from nnscope.options.occlusion import AGGREGATE_IMAGES, MNIST_DIGIT, SIDE, OcclusionOptions
+from nnscope.options.occlusion import AGGREGATE_IMAGES, MNIST_DIGIT, SHARD_SIZE, SIDE, OcclusionOptions
 
 
 def register(subparsers) -> None:
@@ -29,9 +29,17 @@ def register(subparsers) -> None:
         "set, whose default digit is 6) or one --image; the engine is chosen for the model: nnscope's CNN engine "
         "(C loops), the traced incremental engine, or plain full passes where the model cannot be traced.\n"
         "Writes OUT/occlusion_maps.png, OUT/occlusion_parts.png, OUT/occlusion_aggregate.png.\n"
+        "--drill-down R computes that image's map approximately: exactly at every 2nd row and column of "
+        "positions, then exactly only at the top R share of the positions by the change of the target's output "
+        "and their neighbours, interpolated elsewhere (R = 1: the exact map).\n"
         "--all instead computes the probabilities for every image of the data (or its first --images N) into one "
-        ".npz (--npz): probabilities (N, rows, cols, K) float32, labels, indices, row_starts, col_starts, patch, "
-        "stride, fill, loops (C or torch: whether nnscope's C loops computed them).\n"
+        ".npz (--npz): probabilities (N, rows, cols, K) float32 (rows x cols x K x 4 bytes per image), labels, "
+        "indices, unoccluded_probabilities, class_mean_maps (K, rows, cols: mean P(label) per class), class_counts, "
+        "flip_share (per image, the share of positions predicted otherwise than its label), most_flipped and "
+        "most_flipped_share (the 10 correctly classified images with the largest share), row_starts, col_starts, "
+        "patch, stride, fill, loops (C or torch: whether nnscope's C loops computed them), versions. It goes "
+        "through shard files of --shard-size images (--shards DIR, kept; default: beside the .npz, removed at the "
+        "end): after an interruption the same command resumes, keeping the shards already written.\n"
         "--all uses every torch thread of one process, or one thread per process under torchrun, which writes "
         "the same file byte for byte: torchrun --nproc_per_node 2 -m nnscope occlude --all\n",
         run=run, show=show,
@@ -62,6 +70,15 @@ def register(subparsers) -> None:
                         help="with --all: the first N images, as --images")
     parser.add_argument("--npz", default=OcclusionOptions.npz, metavar="PATH",
                         help="with --all: output file (default: OUT/occlusion_all.npz)")
+    parser.add_argument("--shards", default=None, metavar="DIR",
+                        help="with --all: keep the shard files in DIR (default: NPZ.shards, removed once merged); "
+                        "a rerun keeps the shards written with the same options and refuses others")
+    parser.add_argument("--shard-size", type=int, default=SHARD_SIZE, metavar="N",
+                        help=f"with --all: images per shard file (default {SHARD_SIZE}): the most an interruption "
+                        "loses, and the maps held in memory at once")
+    parser.add_argument("--drill-down", type=float, default=None, metavar="R",
+                        help="one image: an approximate map, exact at a coarse grid and at the top R share (0 < R "
+                        "<= 1) of the positions and their neighbours, interpolated elsewhere (default: exact)")
 
 
 def occlusion_options(args) -> OcclusionOptions:
@@ -81,7 +98,8 @@ def occlusion_options(args) -> OcclusionOptions:
                            "stride and one fill value; not with --image or --target")
     options = OcclusionOptions(digit=args.digit, index=args.index, patch=tuple(args.patch), stride=tuple(args.stride),
                                fill=tuple(args.fill), target=args.target, images=images, test_set=args.all,
-                               npz=args.npz)
+                               npz=args.npz, shards=args.shards, shard_size=args.shard_size,
+                               drill_down=args.drill_down)
     options.check()
     return options
 

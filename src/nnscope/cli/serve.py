@@ -1,6 +1,5 @@
 """`nnscope serve`: the live page (draw a digit and watch the network) and its JSON API on uvicorn."""
 
-import sys
 
 from nnscope.cli.common import add_command, log, stderr_console
 from nnscope.cli.model_options import add_model_options, model_options
@@ -43,9 +42,9 @@ def run(args) -> dict:
     if warning:
         stderr_console().print(warning, style="bold", highlight=False, soft_wrap=True)
     started = {"url": server.url, "host": args.host, "port": sock.getsockname()[1], "checkpoint": str(args.model)}
-    if args.json:
-        sys.stdout.write(dumps_json(started) + "\n")
-        sys.stdout.flush()
+    if args.json:  # the real stdout: while a command runs with --json, sys.stdout is stderr (cli.contained)
+        args.stdout.write(dumps_json(started) + "\n")
+        args.stdout.flush()
     else:
         print(f"nnscope serve: {server.url} (Ctrl-C stops it)", flush=True)
     if args.open:

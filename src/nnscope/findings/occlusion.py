@@ -10,16 +10,29 @@ def describe_occlusion(result) -> list[str]:
     class (or the line saying why that was skipped)."""
     aggregate = result["aggregate"] if "aggregate" in result else None
     skipped = result["aggregate_skipped"] if "aggregate_skipped" in result else None
-    return (list(result["which_parts_matter"]["text"]) + list((aggregate or {}).get("text", []))
+    drill = result["drill_down"] if "drill_down" in result else None
+    approximate = ([f"The map is a drill-down (approximate, R = {drill['share']:g}): {drill['computed_positions']} of "
+                    f"{drill['positions']} positions were computed exactly, the others interpolated; the aggregate "
+                    "over many images is exact."] if drill and drill["approximate"] else [])
+    return (approximate + list(result["which_parts_matter"]["text"]) + list((aggregate or {}).get("text", []))
             + ([skipped] if skipped else []))
 
 
 def describe_test_set(result: dict) -> list[str]:
-    """One sentence on the maps of the whole test set: how many, which loops, how fast, where."""
-    return [f"Occlusion maps of {result['images']} test images ({result['positions']} positions each, patch "
-            f"{result['patch']}, stride {result['stride']}, fill {result['fill']:g}) in {result['seconds']:.1f} s = "
-            f"{result['images_per_second']:.1f} images/s on {result['processes']} process(es), {result['loops']} "
-            f"loops: {result['npz']}"]
+    """Sentences on the maps of a whole data set: how many, which loops, how fast, where, what was kept from
+    an earlier run, and which images flip most."""
+    lines = [f"Occlusion maps of {result['images']} images ({result['positions']} positions each, patch "
+             f"{result['patch']}, stride {result['stride']}, fill {result['fill']:g}): {result['images_computed']} "
+             f"computed in {result['seconds']:.1f} s = {result['images_per_second']:.1f} images/s on "
+             f"{result['processes']} process(es), {result['loops']} loops: {result['npz']}"]
+    if result["shards_kept"]:
+        lines.append(f"Resumed: {result['shards_kept']} of {result['shards_total']} shards in {result['shards']} "
+                     "were written earlier with the same options, checked and kept.")
+    flipped = result["most_flipped"]
+    if flipped:
+        lines.append("Labels that flip most under the patch (share of positions predicted otherwise): " + ", ".join(
+            f"image {f['index']} ({f['share']:.0%})" for f in flipped[:5]) + ".")
+    return lines
 
 
 def patch_text(patch) -> str:

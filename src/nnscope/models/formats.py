@@ -27,7 +27,7 @@ from torch import nn
 from nnscope.errors import NnscopeError
 from nnscope.fileio import note_input
 from nnscope.images import one_line
-from nnscope.archives import check_archive
+from nnscope.archives import check_archive, needs_code, torch_load_defect
 from nnscope.models.guards import (check_pt2_members, check_script_operators,
                                    check_script_source, weights_only_loads)
 from nnscope.model import CHECKPOINT_FORMAT, CNN
@@ -222,18 +222,13 @@ def read_saved(path: Path) -> Network:
         with warnings.catch_warnings():  # torch's pickle-protocol and storage warnings are not the user's business
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "unsupported global" not in str(e).lower():  # no class to import: garbage or another format
-            raise NnscopeError(f"--model: {path}: not a model nnscope can read; expected an nnscope checkpoint, "
-                               "a TorchScript file, a torch.export .pt2 program or FILE.py:NAME") from None
-        raise NnscopeError(
-            f"--model: {path}: a pickled Python object that only runs with torch.load(weights_only=False), "
-            "which nnscope never does; save the model with torch.jit.save or torch.export.save, or give its "
-            "code as FILE.py:NAME and its state_dict with --weights"
-        ) from None
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile):
-        raise NnscopeError(f"--model: {path}: not a model nnscope can read; expected an nnscope checkpoint, "
-                           "a TorchScript file, a torch.export .pt2 program or FILE.py:NAME") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, IndexError,
+            KeyError, UnicodeDecodeError) as e:
+        defect = torch_load_defect(path, e) or "not a model nnscope can read"
+        hint = ("save the model with torch.jit.save or torch.export.save, or give its code as FILE.py:NAME and its "
+                "state_dict with --weights") if needs_code(e) else (
+                "expected an nnscope checkpoint, a TorchScript file, a torch.export .pt2 program or FILE.py:NAME")
+        raise NnscopeError(f"--model: {path}: {defect}; {hint}") from None
     if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
         return Network(load_checkpoint(path), "nnscope", f"nnscope checkpoint {path}",
                        input_shape=NNSCOPE_INPUT_SHAPE, class_names=DIGIT_NAMES)

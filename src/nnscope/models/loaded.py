@@ -6,8 +6,6 @@ once on a seeded random batch: that pass checks the contract, counts the classes
 which `nn.Conv2d` modules run, in forward order.
 """
 
-import contextlib
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -34,9 +32,10 @@ class PixelModel(nn.Module):
     are given, and runs a program exported for one batch size `static_batch` images at a time."""
 
     def __init__(self, network: nn.Module, mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                 static_batch: int | None = None):
+                 static_batch: int | None = None, source: str = "the model"):
         super().__init__()
         self.network = network
+        self.source = source  # for people, in the line that refuses non-finite logits
         self.normalised = mean is not None
         if self.normalised:
             self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
@@ -47,13 +46,17 @@ class PixelModel(nn.Module):
         if self.normalised:
             x = (x - self.mean) / self.std
         if self.static_batch is None or len(x) == self.static_batch:
-            return self.network(x)
-        chunks = []
-        for start in range(0, len(x), self.static_batch):
-            chunk = x[start:start + self.static_batch]
-            padded = torch.cat([chunk, chunk[-1:].expand(self.static_batch - len(chunk), *chunk.shape[1:])])
-            chunks.append(self.network(padded)[:len(chunk)])  # the padding rows repeat the last image, dropped
-        return torch.cat(chunks)
+            output = self.network(x)
+        else:
+            chunks = []
+            for start in range(0, len(x), self.static_batch):
+                chunk = x[start:start + self.static_batch]
+                padded = torch.cat([chunk, chunk[-1:].expand(self.static_batch - len(chunk), *chunk.shape[1:])])
+                chunks.append(self.network(padded)[:len(chunk)])  # the padding rows repeat the last image, dropped
+            output = torch.cat(chunks)
+        if isinstance(output, torch.Tensor) and output.is_floating_point():  # at every call, not only the first
+            check_finite(output, f"{self.source} on a ({', '.join(map(str, x.shape))}) input")
+        return output
 
 
 @dataclass
@@ -136,7 +139,7 @@ def probe(model: PixelModel, shape: tuple[int, int, int], batch: int, source: st
     device = next(iter([*model.parameters(), *model.buffers()]), x).device
 
     def run():
-        with torch.no_grad(), contextlib.redirect_stdout(sys.stderr):  # its prints must not mix into --json
+        with torch.no_grad():
             return model(x.to(device))
 
     try:
@@ -154,6 +157,10 @@ def check_logits(output, batch: int, shape: tuple[int, int, int], source: str) -
     if output.ndim != 2 or output.shape[0] != batch or output.shape[1] < 1 or not output.is_floating_point():
         raise NnscopeError(f"--model: {what} returned {output.dtype} of shape {tuple(output.shape)}; "
                            f"expected logits (N, K) = ({batch}, K)")
+    if output.shape[1] < 2:  # its softmax is 1 whatever the input: every map and finding would be empty
+        raise NnscopeError(f"--model: {what} returned one logit per image; the softmax of one class is always 1, so "
+                           "no analysis could see it change; expected logits of K >= 2 classes (a binary "
+                           "classifier as two logits)")
     check_finite(output, what)
     return int(output.shape[1])
 
@@ -166,6 +173,30 @@ def check_finite(output: torch.Tensor, what: str) -> None:
         n, k = (int(v) for v in bad[0])
         raise NnscopeError(f"--model: {what} returned {float(output[n, k])} at image {n}, logit {k} "
                            f"({len(bad)} of {output.numel()} logits not finite); expected finite logits")
+
+
+def check_images_independent(model: PixelModel, shape: tuple[int, int, int], batch_output: torch.Tensor,
+                             source: str) -> None:
+    """Refuse a model whose logits for an image change with the other images of its batch (batch statistics,
+    such as BatchNorm with track_running_stats=False) or from run to run (dropout left on): the analyses run
+    images and occluded copies in batches, so their numbers would not be the model's for any one image. The
+    first probing image is run alone (the seeded batch starts with it) and compared."""
+    try:
+        alone = probe(model, shape, 1, source)
+    except NnscopeError:
+        raise
+    except Exception as e:  # the user's forward pass: one line
+        raise NnscopeError(f"--model: {source} runs on a batch of {PROBE_BATCH} images but not on one image alone "
+                           f"({type(e).__name__}: {one_line(e)}); expected each image's logits to depend on that "
+                           "image only") from None
+    if not isinstance(alone, torch.Tensor) or alone.shape != batch_output[:1].shape:
+        return  # check_logits says what is wrong with an output of another shape
+    difference = float((alone - batch_output[:1]).abs().max())
+    if not torch.allclose(alone, batch_output[:1], rtol=1e-3, atol=1e-4):
+        raise NnscopeError(f"--model: {source} gives an image other logits alone than in a batch of {PROBE_BATCH} "
+                           f"(they differ by up to {difference:.3g}): its output depends on the other images of "
+                           "the batch (batch statistics, as BatchNorm with track_running_stats=False) or is random "
+                           "(dropout left on); expected each image's logits to depend on that image only")
 
 
 def takes_other_sizes(model: PixelModel, shape: tuple[int, int, int]) -> bool:
@@ -198,7 +229,7 @@ def first_pass(network: Network, module: nn.Module, shapes: list, mean, std, dev
     errors = []
     for shape in shapes:
         model = PixelModel(module, check_norm("--mean", mean, shape[0]), check_norm("--std", std, shape[0]),
-                           network.static_batch).to(device).eval()
+                           network.static_batch, network.source).to(device).eval()
         try:
             if network.format == "torchscript":
                 output, calls = probe(model, shape, PROBE_BATCH, network.source), dict.fromkeys(torchscript_call_order(module))
@@ -211,7 +242,9 @@ def first_pass(network: Network, module: nn.Module, shapes: list, mean, std, dev
             errors.append(f"on a ({PROBE_BATCH}, {', '.join(map(str, shape))}) input it raised "
                           f"{type(e).__name__}: {one_line(e)}")
             continue
-        return model, shape, check_logits(output, PROBE_BATCH, shape, network.source), calls
+        classes = check_logits(output, PROBE_BATCH, shape, network.source)
+        check_images_independent(model, shape, output, network.source)
+        return model, shape, classes, calls
     if len(shapes) > 1:  # only the image's size gives more than one shape to try: name the image
         h, w = shapes[0][1:]
         raise NnscopeError(f"{image_name}: image of {h} x {w} pixels; {network.source} does not run on it "
@@ -260,7 +293,8 @@ def loaded_from_network(network: Network, mean: Sequence[float] | None = None, s
 def unprobed(network: Network, module: nn.Module) -> LoadedModel:
     """A model never run, for what needs only its weights: its Conv2d modules in declaration order."""
     convs = tuple(n for n, m in module.named_modules() if is_conv2d(m, layer_type(m, n, network.layer_types)))
-    return LoadedModel(module=PixelModel(module, static_batch=network.static_batch).eval(), network=module,
+    return LoadedModel(module=PixelModel(module, static_batch=network.static_batch, source=network.source).eval(),
+                       network=module,
                        format=network.format, source=network.source, input_shape=None, fixed_size=False, classes=0,
                        class_names=(), conv_layers=convs, layers=[], static_batch=network.static_batch,
                        trained_on=getattr(module, "trained_on", None))

@@ -5,7 +5,6 @@ the user's own code, named by the user on the command line. nnscope writes nothi
 `__pycache__`). NAME is a callable returning an `nn.Module` (a class, a function) or a module instance.
 """
 
-import contextlib
 import difflib
 import importlib.util
 import sys
@@ -46,8 +45,7 @@ def run_file(path: Path):
     sys.dont_write_bytecode = True  # never write __pycache__ into the user's folder
     sys.modules[module_name] = module  # dataclasses and pickling look the module up by name
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # its prints must not mix into a --json document
-            spec.loader.exec_module(module)
+        spec.loader.exec_module(module)  # its prints: the command line keeps them out of --json (cli.contained)
     except BaseException:
         sys.modules.pop(module_name, None)  # no half-run module left behind
         raise
@@ -88,8 +86,7 @@ def module_from_python_file(path: Path, name: str) -> nn.Module:
         raise NnscopeError(f"--model: {path}:{name} is a {type(value).__name__}; "
                            "expected a callable returning an nn.Module, or an nn.Module instance")
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            built = value()
+        built = value()
     except (Exception, SystemExit) as e:  # the user's code
         raise NnscopeError(f"--model: calling {name}() of {path} failed: {where_it_failed(e, path)}"
                            f"{type(e).__name__}: {one_line(e)}") from None

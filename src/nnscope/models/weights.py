@@ -6,13 +6,14 @@ or of another shape, instead of PyTorch's page-long message.
 """
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from nnscope.archives import check_archive
+from nnscope.archives import check_archive, file_start, torch_load_defect
 from nnscope.errors import NnscopeError
 from nnscope.fileio import note_input
 from nnscope.images import one_line
@@ -40,11 +41,14 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             raise NnscopeError(f"--weights: {path}: not a readable .safetensors file ({one_line(e)})") from None
     check_archive(path, "--weights")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
-        raise NnscopeError(
-            f"--weights: {path}: not a state dict torch.load can read with weights_only=True ({one_line(e)})"
-        ) from None
+        with warnings.catch_warnings():  # torch's pickle-protocol and storage warnings: the line below says it
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, zipfile.BadZipFile, EOFError, ValueError, OSError, IndexError,
+            KeyError, UnicodeDecodeError) as e:
+        defect = torch_load_defect(path, e) or f"not a torch.save file (it starts with {file_start(path, 8)!r})"
+        raise NnscopeError(f"--weights: {path}: {defect}; expected a state dict (torch.save) or a .safetensors file"
+                           ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):

@@ -5,6 +5,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from nnscope.errors import NnscopeError
+from nnscope.limits import MAX_SEQUENCE_RESIDUES, MAX_SEQUENCES, MAX_STUDY_RESIDUES, MAX_UNITS
 from nnscope.options.checks import real_number, whole_number
 
 MOTIF_RESIDUES = 6  # length of the task's two motifs (nnscope.recurrent.sequences.MOTIFS; a test keeps them equal)
@@ -50,9 +51,10 @@ class LongSeqOptions:
 
     def check(self) -> None:
         """Raise NnscopeError naming the option (as the command line spells it) that does not fit."""
-        for name, low in (("hidden", 2), ("updates", 1), ("seeds", 1), ("train_count", 2), ("test_count", 2),
-                          ("esn_size", 1)):
-            whole_number(OPTION_NAMES[name], getattr(self, name), low, unit=UNITS[name])
+        for name, low, high in (("hidden", 2, MAX_UNITS), ("updates", 1, None), ("seeds", 1, None),
+                                ("train_count", 2, MAX_SEQUENCES), ("test_count", 2, MAX_SEQUENCES),
+                                ("esn_size", 1, MAX_UNITS)):
+            whole_number(OPTION_NAMES[name], getattr(self, name), low, high, unit=UNITS[name])
         whole_number("--seed", self.seed, 0, LARGEST_SEED)
         real_number("--esn-radius", self.esn_radius, 0, what="a spectral radius")
         real_number("--esn-input-scaling", self.esn_input_scaling, 0, what="an input scaling")
@@ -64,10 +66,15 @@ class LongSeqOptions:
             raise NnscopeError(f"--fasta: {self.fasta}; expected a FASTA file of labelled sequences")
         lengths = listed("--lengths", self.lengths)
         for length in lengths:
-            whole_number("--lengths", length, MOTIF_RESIDUES + 1, unit="of residues")
+            whole_number("--lengths", length, MOTIF_RESIDUES + 1, MAX_SEQUENCE_RESIDUES, unit="of residues")
         shortest = min(lengths)
         room = shortest - MOTIF_RESIDUES  # the motif must fit between the start and `far` residues before the end
-        whole_number("--train-length", self.train_length, MOTIF_RESIDUES + 1, unit="of residues")
+        whole_number("--train-length", self.train_length, MOTIF_RESIDUES + 1, MAX_SEQUENCE_RESIDUES, unit="of residues")
+        for name in ("train_count", "test_count"):  # the generated set is one (count, length) array
+            if getattr(self, name) * self.train_length > MAX_STUDY_RESIDUES:
+                raise NnscopeError(f"{OPTION_NAMES[name]} {getattr(self, name)} x --train-length {self.train_length}: "
+                                   f"{getattr(self, name) * self.train_length} residues; the limit is "
+                                   f"{MAX_STUDY_RESIDUES} for one set of sequences")
         train_room = self.train_length - MOTIF_RESIDUES
         for distance in listed("--distances", self.distances):
             whole_number("--distances", distance)

@@ -9,6 +9,7 @@ SIDE = 28  # pixels: MNIST images are SIDE x SIDE; every occlusion and attack mo
 AGGREGATE_IMAGES = 100  # correctly classified images of the class the aggregate averages, by default
 MNIST_DIGIT = 6  # the assignment's digit: the default class to pick when the data is the ten digits
 GRID = 3  # the generic split of "which parts matter": GRID x GRID regions of the image
+SHARD_SIZE = 64  # images per shard file of --all: the most work an interruption loses, and the maps held in memory
 
 
 def check_geometry(patch, stride, fill, side: int = SIDE) -> None:
@@ -39,6 +40,11 @@ class OcclusionOptions:
     images: int | None = None
     test_set: bool = False  # the probabilities of the (first `images`) images into one .npz instead
     npz: str | None = None  # with test_set: the .npz file (None: occlusion_all.npz in the output folder)
+    shards: str | None = None  # with test_set: the folder of shard files, kept (None: beside the .npz, removed at the end)
+    shard_size: int = SHARD_SIZE  # with test_set: images per shard file
+    # one image: the exact map at every 2nd position, then exactly only the top `drill_down` share of the
+    # positions by the change of the target's output and their neighbours, interpolated elsewhere (None: exact)
+    drill_down: float | None = None
     explorer: bool = False  # add the data of the report's occlusion explorer (the image as 0-255 pixels)
     grid: int = GRID  # regions per side of "which parts matter" where the digit parts do not apply
 
@@ -65,6 +71,12 @@ class OcclusionOptions:
         if self.images is not None:
             whole_number("--images", self.images, 1 if self.test_set else 0, None, "of images")
         whole_number("grid", self.grid, 1, None)
+        whole_number("--shard-size", self.shard_size, 1, None, "of images")
+        if self.drill_down is not None:
+            real_number("--drill-down", self.drill_down, 0.0, 1.0, "a share of the positions", open_low=True)
+            if self.test_set:
+                raise NnscopeError("--drill-down: one image's approximate map; --all computes every image's exact "
+                                   "maps, expected one of the two")
 
     @property
     def patch_hw(self) -> tuple[int, int]:
@@ -88,7 +100,9 @@ class OcclusionOptions:
 
     def ignored(self) -> list[tuple[str, str]]:
         """(option, the mode it needs) of each option given that does nothing in this mode."""
-        return [("--npz", "--all")] if self.npz is not None and not self.test_set else []
+        given = (("--npz", self.npz is not None), ("--shards", self.shards is not None),
+                 ("--shard-size", self.shard_size != SHARD_SIZE))
+        return [(option, "--all") for option, on in given if on and not self.test_set]
 
     def check_image(self, channels: int, height: int, width: int, classes: int) -> None:
         """Raise NnscopeError where the options do not fit an image of (channels, height, width) or K classes."""

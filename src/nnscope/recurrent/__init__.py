@@ -1,7 +1,8 @@
 """Recurrent networks by hand: the RNN of Problem 3 and the LSTM of Problem 5, with BPTT checked.
 
 The entry points are `run_rnn`, `run_lstm` (here) and `nnscope.recurrent.longseq_study.run_longseq`
-(Problem 4, which draws figures, so it is not imported with the package)."""
+(Problem 4, which trains models, so it is not imported with the package); they return typed results
+(`RNNResult`, `LSTMResult`, `LongSeqResult`) that show themselves in a notebook."""
 
 from nnscope.recurrent.gradcheck import central_difference, parameter_gradient, relative_error
 from nnscope.recurrent.lstm import (lstm_backward, lstm_forward, lstm_loss, lstm_solution, lstm_step_backward,

@@ -1,13 +1,14 @@
 """Problem 4 as one experiment, `run_longseq`: gradients through thousands of steps (RNN and LSTM), and the
 echo state network beside vanilla RNNs and LSTMs trained end to end (several seeds, trained as one batch).
 
-It returns data only: the answers come from nnscope.findings.longseq, the figures from
-nnscope.report.figures_longseq, which its callers (the command, the report) apply to the result.
+It returns data only (a `LongSeqResult`, or a `FastaESNResult` with --fasta): the answers come from
+nnscope.findings.longseq, the figures from nnscope.report.figures_longseq, which its callers (the command,
+the report) apply to the result and `result.figure()` reaches.
 """
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from nnscope.recurrent.longseq import (LSTM_CELL_ACTIVATION, lstm_gradient_profi
                                        rnn_gradient_profile)
 from nnscope.recurrent.sequences import AMINO_ACIDS, MOTIFS, SequenceSet, generate_motif_sequences, read_fasta
 from nnscope.recurrent.train_sequences import KINDS, TrainBudget, train_models
+from nnscope.results import Result
 from nnscope.threads import one_thread
 
 LSTM_CELL_RADIUS = 1.0  # the LSTM's cell input uses the RNN's W draw scaled to this spectral radius
@@ -63,19 +65,83 @@ def study_config(options: LongSeqOptions) -> LongSeqConfig:
                          test_count=options.test_count, esn=esn, budget=budget, seed=options.seed)
 
 
+@dataclass
+class LongSeqResult(Result):
+    """Problem 4 measured: the gradient through time (4.1, 4.3), the echo state network (4.2) and RNNs and
+    LSTMs trained with one budget, with the three answers; every curve as plain lists."""
+
+    title = "long sequences: vanishing gradients, echo state network, LSTM"
+    config: dict  # LongSeqConfig as a dict
+    seed: int
+    versions: dict
+    task: dict  # the alphabet, the motifs and the labelling rule
+    stage_seconds: dict
+    gradients: dict  # rows per length and spectral radius (RNN) or forget bias (LSTM), and the explorer's data
+    esn: dict  # the echo-state check and the accuracy per distance
+    trained: dict  # the RNNs' and LSTMs' accuracies and curves per distance (and forget bias) and seed
+    seconds: float
+    answers: dict = field(default_factory=dict)  # 4.1, 4.2, 4.3 in sentences
+    figures: list = field(default_factory=list)
+    finding: list[str] = field(default_factory=list)
+    answers_file: str | None = None  # the command's longseq_answers.md
+    json_file: str | None = None  # the command's longseq.json
+
+    def omitted_when_none(self) -> tuple[str, ...]:
+        return ("answers_file", "json_file")
+
+    def key_numbers(self) -> list[tuple[str, object]]:
+        longest = max(r["length"] for r in self.gradients["rnn"])
+        rows = [(f"RNN radius {r['spectral_radius']:g}: gradient x per step", r["rate"]["factor_per_step"])
+                for r in self.gradients["rnn"] if r["length"] == longest]
+        rows += [(f"LSTM b_f = {r['forget_bias']:g}: cell gradient x per step", r["cell_rate"]["factor_per_step"])
+                 for r in self.gradients["lstm"] if r["length"] == longest]
+        far = max(self.config["distances"])
+        rows += [(f"ESN test accuracy, motif {far} back", next(e["final"]["test_accuracy"] for e in self.esn["accuracy"]
+                                                             if e["distance"] == far))]
+        rows += [(f"{kind.upper()} median test accuracy, motif {far} back" + (
+                  f", b_f = {r['forget_bias']:g}" if "forget_bias" in r else ""), r["median_test_accuracy"])
+                 for kind in KINDS for r in self.trained[kind] if r["distance"] == far]
+        return rows
+
+
+@dataclass
+class FastaESNResult(Result):
+    """The echo state network on the labelled sequences of a FASTA file (`--fasta`)."""
+
+    title = "echo state network on your sequences"
+    records: int
+    train: int
+    test: int
+    lengths: dict  # min, max residues
+    final: dict  # train and test accuracy of the readout on the final state
+    mean: dict  # ... on the mean state
+    fixed: list[str]
+    learned: list[str]
+    fasta: str
+    seed: int
+    esn: dict
+    versions: dict
+    figures: list = field(default_factory=list)
+    finding: list[str] = field(default_factory=list)
+
+    def key_numbers(self) -> list[tuple[str, object]]:
+        return [("records (train / test)", f"{self.records} ({self.train} / {self.test})"),
+                ("lengths", f"{self.lengths['min']}-{self.lengths['max']}"),
+                ("test accuracy, final state", self.final["test_accuracy"]),
+                ("test accuracy, mean state", self.mean["test_accuracy"])]
+
+
 def run_longseq(model=None, data=None, options: LongSeqOptions = LongSeqOptions(), out: str | Path | None = None,
-                progress: Progress | None = None) -> dict:
+                progress: Progress | None = None) -> LongSeqResult | FastaESNResult:
     """Problem 4 measured (or, with `options.fasta`, the ESN on those sequences) and its answers in `finding`;
     `model`, `data` and `out` are unused (one signature for the report's stages; the callers draw the figures)."""
     options.check()
     if options.fasta is not None:
-        result = fasta_study(options)
-    else:
-        result = longseq_study(study_config(options), progress or no_progress)
-        result["answers"] = longseq_answers(result)
-    result["figures"] = []
-    result["finding"] = describe_longseq(result)
-    return result
+        measured = fasta_study(options)
+        return FastaESNResult(**measured, finding=describe_longseq(measured))
+    measured = longseq_study(study_config(options), progress or no_progress)
+    measured["answers"] = longseq_answers(measured)
+    return LongSeqResult(**measured, finding=describe_longseq(measured))
 
 
 def derived_seed(seed: int, *parts: int) -> int:

@@ -11,7 +11,7 @@ The step functions take row vectors with an optional leading batch dimension and
 float64 arrays and torch tensors alike; `params` is a mapping with the twelve keys of CELL_KEYS.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from nnscope.recurrent.output import (custom_loss, custom_loss_backward, output_
                                       require_finite)
 from nnscope.recurrent.params import GATE_MATRICES, LSTMParams, RNNParams, load_lstm_params
 from nnscope.recurrent.rnn import rnn_forward
+from nnscope.results import Result
 
 GATES = {"f": ("b_f", "U_f", "W_f"), "g": ("b_g", "U_g", "W_g"), "q": ("b_o", "U_o", "W_o"), "z": ("b", "U", "W")}
 CELL_KEYS = tuple(k for keys in GATES.values() for k in keys)
@@ -180,12 +181,51 @@ def lstm_solution(p: LSTMParams) -> dict:
     })
 
 
-def run_lstm(model=None, data=None, options: LSTMOptions = LSTMOptions(), out=None, progress=None) -> dict:
+@dataclass
+class LSTMResult(Result):
+    """Problem 5 worked for one set of parameters: the LSTM's forward pass, dL/db_f by BPTT with every
+    intermediate, checked by central differences, the other gradients, and which b_f to choose."""
+
+    title = "LSTM cell: backpropagation through time by hand"
+    network: str  # 'lstm'
+    cell_activation: str  # sigmoid (the book) or tanh
+    sizes: dict  # n hidden units, d inputs, T steps
+    epsilon: float
+    h0: np.ndarray
+    s0: np.ndarray
+    biases: dict  # b_f, b_g, b_o, b
+    shared_gate_matrices: list[str]  # gate matrices the file left out, which are U or W
+    gates_with_zero_input: dict  # sigma(b_f), sigma(b_g), sigma(b_o)
+    outputs: np.ndarray  # (T, 2)
+    loss: float
+    rnn_loss_same_parameters: float  # Problem 3's network on the same b, c, U, V, W
+    dL_dy_T: np.ndarray
+    dL_do_T: np.ndarray
+    grad_b_f_bptt: np.ndarray
+    grad_b_f_finite_difference: np.ndarray
+    bptt_vs_finite_difference_relative_error: float
+    other_biases_finite_difference: dict
+    other_biases_relative_error: dict
+    grads: dict
+    steps: list  # per time step: x, gates, cell input, s, h, y, and every dL/d of the backward pass
+    graph: dict = field(repr=False)
+    bias_choice: list[str] = field(default_factory=list)  # which b_f and why, in sentences
+    finding: list[str] = field(default_factory=list)
+    figures: list = field(default_factory=list)  # none are saved; figure() draws the main one
+
+    def key_numbers(self) -> list[tuple[str, object]]:
+        n, d, T = (self.sizes[k] for k in "ndT")
+        return [("n, d, T", f"{n}, {d}, {T}"), ("cell input squashed by", self.cell_activation), ("loss L", self.loss),
+                ("the RNN's loss, same parameters", self.rnn_loss_same_parameters),
+                ("dL/db_f: BPTT vs central differences (relative error)", self.bptt_vs_finite_difference_relative_error),
+                ("other biases: largest relative error", max(self.other_biases_relative_error.values()))]
+
+
+def run_lstm(model=None, data=None, options: LSTMOptions = LSTMOptions(), out=None, progress=None) -> LSTMResult:
     """Problem 5 (`nnscope lstm`): the worked solution of the options' parameters, `bias_choice` and `finding`;
-    `model`, `data`, `out` and `progress` are unused (one signature for the report's stages; no figures)."""
+    `model`, `data`, `out` and `progress` are unused (one signature for the report's stages; no figures are
+    saved, `figure()` draws one)."""
     options.check()
-    result = lstm_solution(load_lstm_params(options.params, options.cell_activation))
-    result["bias_choice"] = bias_choice(result)
-    result["finding"] = describe_lstm(result)
-    result["figures"] = []
-    return result
+    solution = lstm_solution(load_lstm_params(options.params, options.cell_activation))
+    solution["bias_choice"] = bias_choice(solution)
+    return LSTMResult(**solution, finding=describe_lstm(solution))

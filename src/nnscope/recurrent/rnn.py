@@ -8,7 +8,7 @@ batch dimension, and work on numpy float64 arrays and torch tensors alike. The w
 functions run one sequence in numpy float64 and keep every intermediate for the worked solution.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from nnscope.recurrent.graph import rnn_graph
 from nnscope.recurrent.output import (custom_loss, custom_loss_backward, output_backward, output_forward,
                                       require_finite)
 from nnscope.recurrent.params import RNNParams, load_rnn_params
+from nnscope.results import Result
 
 
 def rnn_step_forward(W, U, b, h_prev, x):
@@ -139,11 +140,48 @@ def rnn_solution(p: RNNParams) -> dict:
     })
 
 
-def run_rnn(model=None, data=None, options: RNNOptions = RNNOptions(), out=None, progress=None) -> dict:
+@dataclass
+class RNNResult(Result):
+    """Problem 3 worked for one set of parameters: the forward pass, dL/db three ways, every gradient, one step
+    on b; `steps` holds every intermediate of each time step, `graph` the unrolled graph's nodes."""
+
+    title = "RNN: backpropagation through time by hand"
+    network: str  # 'rnn'
+    sizes: dict  # n hidden units, d inputs, T steps
+    h0: np.ndarray
+    epsilon: float  # of the central differences
+    learning_rate: float  # of the step on b
+    outputs: np.ndarray  # (T, 2) y(1..T)
+    loss: float
+    dL_dy_T: np.ndarray
+    dL_do_T: np.ndarray
+    grad_b_finite_difference: np.ndarray
+    grad_b_bptt: np.ndarray
+    grad_b_forward_mode: np.ndarray
+    bptt_vs_finite_difference_relative_error: float
+    reverse_vs_forward_mode_relative_error: float
+    grads: dict  # dL/d(b, c, W, U, V)
+    b_before_step: np.ndarray
+    b_after_step: np.ndarray
+    loss_after_step: float
+    loss_change_first_order_prediction: float  # -eta ||g||^2
+    steps: list  # per time step: x, a, h, o, y, dL/dh, dL/da, shares of dL/db, da/db, dh/db
+    graph: dict = field(repr=False)  # the unrolled graph (the report's, the live page's and the widget's)
+    finding: list[str] = field(default_factory=list)
+    figures: list = field(default_factory=list)  # none are saved; figure() draws the main one
+
+    def key_numbers(self) -> list[tuple[str, object]]:
+        n, d, T = (self.sizes[k] for k in "ndT")
+        return [("n, d, T", f"{n}, {d}, {T}"), ("loss L", self.loss),
+                ("dL/db: BPTT vs central differences (relative error)", self.bptt_vs_finite_difference_relative_error),
+                ("dL/db: reverse vs forward mode (relative error)", self.reverse_vs_forward_mode_relative_error),
+                (f"L after one step on b (learning rate {self.learning_rate:g})", self.loss_after_step)]
+
+
+def run_rnn(model=None, data=None, options: RNNOptions = RNNOptions(), out=None, progress=None) -> RNNResult:
     """Problem 3 (`nnscope rnn`): the worked solution of the options' parameters and its `finding`;
-    `model`, `data`, `out` and `progress` are unused (one signature for the report's stages; no figures)."""
+    `model`, `data`, `out` and `progress` are unused (one signature for the report's stages; no figures are
+    saved, `figure()` draws one)."""
     options.check()
-    result = rnn_solution(load_rnn_params(options.params))
-    result["finding"] = describe_rnn(result)
-    result["figures"] = []
-    return result
+    solution = rnn_solution(load_rnn_params(options.params))
+    return RNNResult(**solution, finding=describe_rnn(solution))

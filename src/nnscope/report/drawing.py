@@ -22,7 +22,8 @@ from pathlib import Path
 # the modules that register a drawing for some result type, imported when the first figure is asked for
 FIGURE_MODULES: tuple[str, ...] = ("nnscope.report.figures_filters", "nnscope.report.figures_featuremaps",
                                    "nnscope.report.figures_shift", "nnscope.report.figures_occlusion",
-                                   "nnscope.report.figures_attack")
+                                   "nnscope.report.figures_attack", "nnscope.report.figures_recurrent",
+                                   "nnscope.report.figures_longseq", "nnscope.report.figures_layers")
 
 
 @functools.singledispatch

@@ -1,5 +1,6 @@
-"""Figures of Problem 4, drawn from the plain result of `run_longseq` (nothing is computed here
-but what a plot needs: the rows to draw and their order).
+"""Figures of Problem 4, drawn from the result of `run_longseq` (nothing is computed here but what a
+plot needs: the rows to draw and their order); registered in the drawing layer for `result.figure()`
+(the gradient norms) and for the folder of the command and the report (all four).
 
 Gradient norms span hundreds of decades (10^-1500 is below what float64 holds), so they are drawn
 as log10 values on a linear axis rather than on a matplotlib log axis.
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nnscope.recurrent.longseq_study import FastaESNResult, LongSeqResult
+from nnscope.report.drawing import drawing_of, saved_figures
 from nnscope.report.plotting import plt, save_figure
 from nnscope.report.records import figure
 
@@ -25,6 +28,11 @@ def longest(rows: list[dict]) -> list[dict]:
 
 
 def gradient_norm_figure(result: dict, path: str | Path) -> Path:
+    """The gradient norms through time (`draw_gradient_norms`) saved to `path`."""
+    return save_figure(draw_gradient_norms(result), path)
+
+
+def draw_gradient_norms(result: dict):
     """log10 ||dL/dh(t)|| against steps back: the RNN at each spectral radius beside the LSTM at each forget bias."""
     grads = result["gradients"]
     rnn, lstm = longest(grads["rnn"]), longest(grads["lstm"])
@@ -52,7 +60,7 @@ def gradient_norm_figure(result: dict, path: str | Path) -> Path:
         ax.legend(fontsize=8, loc="lower left")
     left.set_ylabel("log10 ||dL/dh(t)||  (right: also log10 ||dL/ds(t)||)")
     fig.suptitle("Gradient norm through time: a slope below 0 vanishes, above 0 explodes")
-    return save_figure(fig, path)
+    return fig
 
 
 def gradient_share_figure(result: dict, path: str | Path) -> Path:
@@ -200,16 +208,19 @@ FIGURES = {  # file name -> (draw, alt text, caption)
 }
 
 
-def run_longseq_figures(model=None, data=None, options=None, out: str | Path | None = None, progress=None) -> dict:
-    """The report's stage of Problem 4: `run_longseq`, then (with `out`) its figures drawn into `out`."""
+def run_longseq_figures(model=None, data=None, options=None, out: str | Path | None = None,
+                        progress=None) -> LongSeqResult | FastaESNResult:
+    """The report's stage of Problem 4 and the command's: `run_longseq`, then (with `out`) its figures drawn
+    into `out`."""
     from nnscope.options.longseq import LongSeqOptions
     from nnscope.outputs import check_output_dir
     from nnscope.recurrent.longseq_study import run_longseq
+    from nnscope.report.drawing import save_figures
 
     out = None if out is None else check_output_dir("--out", out)  # before the work, not after it
     result = run_longseq(model, data, options or LongSeqOptions(), progress=progress)
-    if out is not None and "records" not in result:  # --fasta: no figures
-        result["figures"] = longseq_figures(result, out)
+    if out is not None:
+        save_figures(result, out)
     return result
 
 
@@ -221,3 +232,37 @@ def longseq_figures(result: dict, out: str | Path) -> list[dict]:
         draw(result, out / name)
         records.append(figure(out, out / name, alt, caption))
     return records
+
+
+@drawing_of.register
+def _(result: LongSeqResult):
+    return draw_gradient_norms(result)
+
+
+@saved_figures.register
+def _(result: LongSeqResult, out: Path) -> list[dict]:
+    return longseq_figures(result, out)
+
+
+@drawing_of.register
+def _(result: FastaESNResult):
+    fig, ax = plt.subplots(figsize=(5, 2.6))
+    kinds = ("final", "mean")
+    for k, (split, colour) in enumerate((("train_accuracy", "tab:gray"), ("test_accuracy", "tab:blue"))):
+        values = [result[kind][split] for kind in kinds]
+        ax.bar(np.arange(2) + (k - 0.5) * 0.36, values, width=0.34, color=colour, label=split.replace("_", " "))
+        for x, value in zip(np.arange(2) + (k - 0.5) * 0.36, values):
+            ax.text(x, value, f"{value:.0%}", ha="center", va="bottom", fontsize=8)
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(range(2), ["readout on the final state", "readout on the mean state"], fontsize=9)
+    ax.set_ylim(0, 1.12)
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"echo state network on {Path(result.fasta).name}: {result.train} train / {result.test} test",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+@saved_figures.register
+def _(result: FastaESNResult, out: Path) -> list[dict]:
+    return []  # --fasta: the numbers only

@@ -131,9 +131,19 @@ def occlusion_maps_figure(result: dict):
     fill = result["fill"]
     fill = f"{fill:g}" if isinstance(fill, (int, float)) else "(" + ", ".join(f"{v:g}" for v in fill) + ")"
     stride = result["stride"] if isinstance(result["stride"], int) else " x ".join(map(str, result["stride"]))
-    fig.suptitle(f"Occlusion maps of P('{name}') under a {patch}x{width} patch of value {fill}, stride "
-                 f"{stride}: map cell (r, c) = patch with its top-left corner at pixel (r, c)", fontsize=11)
+    fig.suptitle(f"{drill_down_words(result)}Occlusion maps of P('{name}') under a {patch}x{width} patch of value "
+                 f"{fill}, stride {stride}: map cell (r, c) = patch with its top-left corner at pixel (r, c)",
+                 fontsize=11)
     return fig
+
+
+def drill_down_words(result: dict) -> str:
+    """'drill-down (approximate, ...): ' before the titles of a map --drill-down computed in part; else ''."""
+    drill = result.get("drill_down")
+    if not drill or not drill["approximate"]:
+        return ""
+    return (f"drill-down (approximate, R = {drill['share']:g}: {drill['computed_positions']} of {drill['positions']} "
+            "positions exact, the rest interpolated): ")
 
 
 def draw_parts(result: dict, path: str | Path) -> Path:
@@ -220,10 +230,10 @@ def _(result: OcclusionResult, out: Path) -> list[dict]:
         figure(out, draw_occlusion_maps(result, out / "occlusion_maps.png"),
                f"The '{d}' and three maps over the {p} patch positions: probability of '{d}', highest probability "
                "(both on a 0 to 1 scale) and predicted label (ten colours).",
-               f"Occlusion maps of {what}: each cell is one position of the patch."),
+               f"{drill_down_words(result)}Occlusion maps of {what}: each cell is one position of the patch."),
         figure(out, draw_parts(result, out / "occlusion_parts.png"),
                f"The parts of the '{d}' and the region where hiding them drops P('{d}') below one half.",
-               "Which parts matter: the critical region drawn over the "
+               f"{drill_down_words(result)}Which parts matter: the critical region drawn over the "
                + ("digit." if result["regions"].get("split", "digit parts") == "digit parts" else "image's grid cells.")),
     ]
     if result.get("aggregate") is not None:

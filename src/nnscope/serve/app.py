@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from nnscope.errors import ExitCalled, NnscopeError
 from nnscope.frontend import source as frontend_source
 from nnscope.models import LoadedModel
 from nnscope.serve.analysis import analyze, describe_model, digit_page
@@ -153,7 +154,13 @@ def create_app(model: LoadedModel, test_images: np.ndarray | None = None, test_l
         async with turn:
             if await request.is_disconnected():
                 return error_response(499, "the client closed the connection before its turn")
-            return JSONResponse(await on_worker(compute, arguments))
+            try:
+                return JSONResponse(await on_worker(compute, arguments))
+            except NnscopeError as e:  # the model failed on this image (non-finite logits): its fault, said as such
+                return error_response(500, f"{e}; the server keeps serving", "model")
+            except (SystemExit, ExitCalled) as e:  # the model's code tried to end the process: it is not obeyed
+                what = str(e) if isinstance(e, ExitCalled) else f"the model called sys.exit({e.code!r})"
+                return error_response(500, f"{what}; the server keeps serving", "model")
 
     async def test_image(request: Request) -> JSONResponse:
         if test_images is None:

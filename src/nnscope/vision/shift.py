@@ -65,7 +65,11 @@ def shift_images(images: np.ndarray, dx: int, dy: int, padding: str = "clamp") -
     check_shift(dy, "dy", max(height, SIDE))
     rows, row_ok = source_indices(height, dy, padding)
     cols, col_ok = source_indices(width, dx, padding)
-    shifted = images[..., rows[:, None], cols[None, :]]
+    # rows, then columns, each taken along its own axis: the result is laid out in C order like `images`. Indexing
+    # both axes at once (images[..., rows[:, None], cols[None, :]]) puts the leading axes innermost in memory, which
+    # torch reads as channels-last, so the same image went through another convolution kernel than its unshifted
+    # self and its probabilities differed in the last bit
+    shifted = np.take(np.take(images, rows, axis=-2), cols, axis=-1)
     if padding == "zero":
         shifted = shifted * (row_ok[:, None] & col_ok[None, :]).astype(images.dtype)
     return shifted

@@ -19,9 +19,12 @@ from nnscope.options.occlusion import MNIST_DIGIT, OcclusionOptions
 from nnscope.progress import Progress
 from nnscope.results import Result
 from nnscope.vision.occlusion.aggregate import grey, occlusion_aggregate, predict_probabilities
-from nnscope.vision.occlusion.maps import model_occlusion, occlusion_maps
+from nnscope.vision.occlusion.drill_down import drill_down_occlusion
+from nnscope.vision.occlusion.maps import Occluded, baseline_of, model_occlusion, occlusion_maps
 from nnscope.vision.occlusion.parts import measure_regions, regions_for, regions_without_masks, ten_digits
 from nnscope.vision.occlusion.test_set import OcclusionTestSetResult, occlusion_of_test_set
+
+DRILL_DOWN_COARSE = 2  # --drill-down's coarse grid: every DRILL_DOWN_COARSE-th row and column of the positions
 
 
 @dataclasses.dataclass
@@ -55,12 +58,13 @@ class OcclusionResult(Result):
     aggregate: dict | None = None
     aggregate_skipped: str | None = None  # why there is no aggregate
     explorer: dict | None = None  # the report's occlusion explorer
+    drill_down: dict | None = None  # --drill-down R: the map is approximate; what R means, what was computed
     finding: list[str] = dataclasses.field(default_factory=list)
     figures: list = dataclasses.field(default_factory=list)
     regions: dict = dataclasses.field(default_factory=dict, repr=False)  # with the per-pixel masks: drawing only
 
     def omitted_when_none(self) -> tuple[str, ...]:
-        return ("aggregate", "aggregate_skipped", "explorer")
+        return ("aggregate", "aggregate_skipped", "explorer", "drill_down")
 
     def as_dict(self) -> dict:
         values = super().as_dict()
@@ -130,11 +134,15 @@ def occlusion_analysis(model, data: LabelledImages | None, options: OcclusionOpt
     channels, height, width = image.shape
     options.check_image(channels, height, width, model.classes)
     images = torch.from_numpy(np.ascontiguousarray(image, np.float32))[None].to(model.device)
-    occluded = model_occlusion(model, images, options.patch_hw, options.stride_hw, options.fills)
-    probabilities = occluded.probabilities[0]
     unoccluded = predict_probabilities(model, image[None])[0]
     target = options.target if options.target is not None else label if label is not None else int(unoccluded.argmax())
     target_from = "--target" if options.target is not None else "label" if label is not None else "prediction"
+    drill_down = None
+    if options.drill_down is None:
+        occluded = model_occlusion(model, images, options.patch_hw, options.stride_hw, options.fills)
+    else:
+        occluded, drill_down = drilled_down(model, images, options, target)
+    probabilities = occluded.probabilities[0]
     maps = occlusion_maps(probabilities, target)
     split, masks = regions_for(image, model.class_names, options.grid)
     regions = measure_regions(masks, maps, target, occluded.row_starts, occluded.col_starts, options.patch_hw,
@@ -148,7 +156,7 @@ def occlusion_analysis(model, data: LabelledImages | None, options: OcclusionOpt
         stride=_as_given(options.stride), fill=_as_given(options.fill), row_starts=occluded.row_starts,
         col_starts=occluded.col_starts, image=grey(image), unoccluded_probabilities=unoccluded,
         probabilities=probabilities, **maps, which_parts_matter=regions_without_masks(regions), seconds=0.0,
-        regions=regions)
+        regions=regions, drill_down=drill_down)
     if data is None:
         result.aggregate_skipped = "The aggregate over many images needs --data DIR: skipped."
     elif not options.aggregate_images:
@@ -168,6 +176,31 @@ def occlusion_analysis(model, data: LabelledImages | None, options: OcclusionOpt
                            "col_starts": occluded.col_starts, "patch": result.patch, "fill": result.fill,
                            "digit": target, "probabilities": probabilities}
     return result
+
+
+def drilled_down(model, images: torch.Tensor, options: OcclusionOptions, target: int) -> tuple[Occluded, dict]:
+    """The maps of one image by drill-down (nnscope.vision.occlusion.drill_down) on the traced engine, the
+    top options.drill_down share of positions by the change of P(target)'s logit; and what was computed."""
+    share = options.drill_down
+    traced = drill_down_occlusion(model.module, images, options.patch_hw, options.stride_hw, share,
+                                  baseline_of(options.fills, images), target=target,
+                                  coarse=DRILL_DOWN_COARSE)
+    computed = traced.computed[0]
+    positions, exact = computed.size, int(computed.sum())
+    words = (f"drill-down (approximate): {exact} of {positions} positions computed exactly, the rest interpolated"
+             if exact < positions else f"drill-down (R = {share:g}: every one of the {positions} positions computed "
+             "exactly)")
+    engine = f"{words}; traced engine ({traced.method}: {traced.note})"
+    occluded = Occluded(traced.probabilities().cpu().numpy().astype(np.float32), traced.row_starts,
+                        traced.col_starts, engine)
+    return occluded, {
+        "share": share, "approximate": exact < positions, "positions": positions, "computed_positions": exact,
+        "coarse_step": DRILL_DOWN_COARSE, "computed": computed,
+        "meaning": f"exact on a coarse grid (every {DRILL_DOWN_COARSE}-th row and column of the positions, and "
+                   "the last), then exactly "
+                   f"at the top {share:g} share of the positions by the interpolated change of the target's output, "
+                   "with the 8 positions around each; every other position's outputs are interpolated (bilinear) "
+                   "from the computed ones"}
 
 
 def _as_given(value):

@@ -10,9 +10,11 @@ overall (the issue's "window covers most of the map" falls out of it: the switch
 convs get wider, since the gather costs less against their MACs).
 
 Border positions change smaller spans than interior ones (the patch is cut at the edge, and so is
-the change in every map), yet one window size serves all positions of a plan. `position_groups`
-splits the rows and the columns of positions into a few bands each, so that a group of positions
-at the border gets its own, smaller, windows and its own switch to full passes.
+the change in every map), and after each stride-2 layer a patch aligned with the stride changes
+fewer rows than one that is not, yet one window size serves all positions of a plan.
+`position_groups` sorts the rows and the columns of positions into a few classes each by their
+span sizes, so that a group of positions gets its own, smaller, windows and its own switch to
+full passes.
 """
 
 import numpy as np
@@ -24,7 +26,7 @@ from nnscope.vision.occlusion import traced_regions as rt
 GATHER = 100.0  # one value gathered into a window, in MACs
 ELEMENT = 12.0  # one value through an elementwise op, in MACs
 COPY = 12.0  # one value of a whole stored map copied for a full pass (a plain copy, not a gather)
-MAX_BANDS = 3  # per axis; a band must save SPLIT_GAIN of the axis's cost to be worth its batches
+MAX_BANDS = 3  # classes per axis; a class must save SPLIT_GAIN of the axis's cost to be worth its batches
 SPLIT_GAIN = 0.02
 
 
@@ -110,31 +112,36 @@ def tracked_positions(tracked: dict) -> np.ndarray:
 
 
 def _bands(sizes: np.ndarray, weights: np.ndarray, sides: np.ndarray) -> list[np.ndarray]:
-    """Contiguous bands of the m rows (or columns) of positions, sizes (m, nodes) their span sizes:
-    the split into at most MAX_BANDS bands with the least cost, each band paying per node
-    weight x (its largest span, or the whole side where that is less)."""
-    m = len(sizes)
+    """Classes of the m rows (or columns) of positions, sizes (m, nodes) their span sizes: rows
+    with the same span sizes at every node form one class, and the two classes whose merge costs
+    least are merged until at most MAX_BANDS remain (and further while a merge costs less than
+    SPLIT_GAIN of the axis's cost); each class pays per node weight x (its largest span, or the
+    whole side where that is less). Classes need not be contiguous: after a stride-2 layer the
+    span size alternates between neighbouring rows of positions (a patch aligned with the stride
+    or not), which contiguous bands cannot separate."""
+    clipped = np.minimum(sizes, sides)
 
-    def cost(a: int, b: int) -> float:
-        return (b - a) * float((weights * np.minimum(sizes[a:b].max(0), sides)).sum())
+    def cost(rows: np.ndarray) -> float:
+        return len(rows) * float((weights * clipped[rows].max(0)).sum())
 
-    table = {(0, 0): (0.0, [])}  # (bands, rows covered) -> (cost, band starts)
-    for k in range(1, MAX_BANDS + 1):
-        for j in range(1, m + 1):
-            options = [(table[(k - 1, a)][0] + cost(a, j), table[(k - 1, a)][1] + [a])
-                       for a in range(j) if (k - 1, a) in table]
-            if options:
-                table[(k, j)] = min(options, key=lambda o: o[0])
-    chosen = table[(1, m)]
-    for k in range(2, MAX_BANDS + 1):  # each further band must pay for its smaller batches
-        if (k, m) in table and table[(k, m)][0] < (1 - SPLIT_GAIN) * chosen[0]:
-            chosen = table[(k, m)]
-    starts = chosen[1] + [m]
-    return [np.arange(a, b) for a, b in zip(starts[:-1], starts[1:])]
+    same: dict = {}
+    for i, row in enumerate(map(tuple, clipped)):
+        same.setdefault(row, []).append(i)
+    classes = [np.array(rows) for rows in same.values()]
+    costs = [cost(c) for c in classes]
+    while len(classes) > 1:
+        extra, a, b = min((cost(np.concatenate([classes[a], classes[b]])) - costs[a] - costs[b], a, b)
+                          for a in range(len(classes)) for b in range(a + 1, len(classes)))
+        if len(classes) <= MAX_BANDS and extra >= SPLIT_GAIN * sum(costs):
+            break
+        merged = np.sort(np.concatenate([classes[a], classes[b]]))
+        classes = [c for i, c in enumerate(classes) if i not in (a, b)] + [merged]
+        costs = [c for i, c in enumerate(costs) if i not in (a, b)] + [cost(merged)]
+    return sorted(classes, key=lambda c: c[0])
 
 
 def position_groups(traced: fx.GraphModule, stored: dict, tracked: dict, rows: int, cols: int) -> list[np.ndarray]:
-    """Position numbers (p = i * cols + j) of each group: row bands x column bands, from the span
+    """Position numbers (p = i * cols + j) of each group: row classes x column classes, from the span
     sizes of the tracked plan of all rows x cols positions."""
     modules = dict(traced.named_modules())
     axes = [[], []]  # per axis: (span sizes per row or column (m,), weight, side) of each conv node
