@@ -197,6 +197,20 @@ def grey_png(size: int = 16) -> bytes:
     return buffer.getvalue()
 
 
+def image_folder(folder: Path) -> None:
+    """An ImageFolder tree imgs/<class>/<images> of three classes."""
+    for name in ("a", "b", "c"):
+        (folder / "imgs" / name).mkdir(parents=True)
+        (folder / "imgs" / name / "1.png").write_bytes(grey_png())
+
+
+def npz_never_right(folder: Path) -> bytes:
+    """Black images labelled 1 and 2: LOGITS gives them logits 0, 0, 0, so the model says '0' for every one."""
+    buffer = io.BytesIO()
+    np.savez(buffer, images=np.zeros((4, 16, 16), np.uint8), labels=np.array([1, 2, 1, 2]))
+    return buffer.getvalue()
+
+
 VICTIM = {"victim.txt": b"the user's own file\n"}
 LOGITS = python_model("return x.flatten(1)[:, :3]")
 
@@ -338,6 +352,15 @@ TABLE = [
     # writes that would destroy a file nnscope did not write, or an input of the run
     Case("npz-onto-checkpoint", ["occlude", "--all", "--npz", "m.pt", "--checkpoint", "m.pt"],
          "--npz: m.pt exists and was not written by nnscope", {"m.pt": checkpoint()}),
+    Case("out-inside-data", ["shift", "--model", "m.py:Net", "--data", "imgs", "--out", "imgs/a"],
+         "--out: imgs/a is inside --data imgs; nnscope never writes into your data", {"m.py": LOGITS, None: image_folder}),
+    Case("out-is-data", ["occlude", "--model", "m.py:Net", "--data", "imgs", "--out", "imgs"],
+         "--out: imgs is inside --data imgs", {"m.py": LOGITS, None: image_folder}),
+    # a data set the model gets wholly wrong: the data is named, not an option the user never gave
+    Case("data-never-right-shift", ["shift", "--model", "m.py:Net", "--data", "d.npz"],
+         "--data: the model classifies no image of", {"m.py": LOGITS, "d.npz": npz_never_right}),
+    Case("data-never-right-attack", ["attack", "--model", "m.py:Net", "--data", "d.npz"],
+         "--data: the model classifies no image of", {"m.py": LOGITS, "d.npz": npz_never_right}),
     Case("npz-onto-notes", ["occlude", "--all", "--npz", "notes.txt"], "refusing to replace it", TEXT),
 ]
 

@@ -61,6 +61,20 @@ def check_output_file(option: str, path: str | os.PathLike, ours: Callable[[Path
     return path
 
 
+def inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether `path` is `folder` or lies under it."""
+    path, folder = Path(path).resolve(), Path(folder).resolve()
+    return path == folder or folder in path.parents
+
+
+def check_out_apart_from_data(out: str | os.PathLike, data: str | os.PathLike | None) -> None:
+    """--out is not the --data folder nor inside it: a figure written there would become part of the data set
+    (an image of a class, in an ImageFolder tree)."""
+    if data is not None and inside(out, data):
+        raise NnscopeError(f"--out: {out} is inside --data {data}; nnscope never writes into your data, "
+                           "give another folder")
+
+
 def check_output_dir(option: str, path: str | os.PathLike) -> Path:
     """`path` can hold `option`'s output files: a writable folder, or one that can be created."""
     path = Path(path)

@@ -17,7 +17,7 @@ from nnscope.cli.commands import COMMANDS
 from nnscope.cli.common import Parser, emit, print_error
 from nnscope.cli.contained import exit_line, exits_refused, json_stdout
 from nnscope.errors import ExitCalled, NnscopeError
-from nnscope.outputs import check_output_dir
+from nnscope.outputs import check_out_apart_from_data, check_output_dir
 
 
 def chosen_command(argv: list[str]) -> str | None:
@@ -61,6 +61,7 @@ def run_command(argv: list[str] | None) -> int:
         with json_stdout(args.json) as stdout:
             if getattr(args, "out", None) is not None:  # every --out is a folder: checked before any work
                 check_output_dir("--out", args.out)
+                check_out_apart_from_data(args.out, getattr(args, "data", None))
             args.stdout = stdout  # where a command that prints its document early (serve) writes it
             with exits_refused():
                 result = args.run(args)

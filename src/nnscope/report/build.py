@@ -39,7 +39,7 @@ from nnscope.models import load_model_image_and_data
 from nnscope.models.pyfile import split_python_spec
 from nnscope.options.model import ModelOptions
 from nnscope.options.report import ReportOptions
-from nnscope.outputs import check_output_dir
+from nnscope.outputs import check_out_apart_from_data, check_output_dir, inside
 from nnscope.paths import DEFAULT_CHECKPOINT
 from nnscope.report import training
 from nnscope.report.context import Context, skipped
@@ -118,12 +118,6 @@ def model_files(choice: ModelOptions) -> dict[str, Path]:
     return {name: Path(path) for name, path in files.items() if path is not None}
 
 
-def inside(path: Path, folder: Path) -> bool:
-    """Whether `path` is `folder` or lies under it."""
-    path, folder = Path(path).resolve(), Path(folder).resolve()
-    return path == folder or folder in path.parents
-
-
 def check_paths(out: Path, model: ModelOptions | str | Path, data_path=None) -> None:
     """Before any work: --out can hold the page and writing it touches none of the given files; the checkpoint
     the report trains into can be written and, if it exists, is an nnscope checkpoint (a file nnscope did not
@@ -131,9 +125,7 @@ def check_paths(out: Path, model: ModelOptions | str | Path, data_path=None) -> 
     choice = model_choice(model)
     check_output_dir("--out", out)
     check_report_folder(out)
-    if data_path is not None and inside(out, Path(data_path)):
-        raise NnscopeError(f"--out: {out} is inside --data {data_path}; the report never writes into your data, "
-                           "give another folder")
+    check_out_apart_from_data(out, data_path)
     for name, path in model_files(choice).items():
         if path.exists() and inside(path, out):
             raise NnscopeError(f"--out: {out} holds your {name.replace('_', ' ')} file {path}; the report writes "

@@ -167,8 +167,10 @@ def pick_image(model, data: LabelledImages, options: AttackOptions, digit: int |
     candidates = np.arange(count) if digit is None else np.flatnonzero(data.labels == digit)
     chosen = first_correct(model, data, candidates, 1)
     if not len(chosen):
-        which = "" if digit is None else f" of class '{names[digit]}'"
-        raise NnscopeError(f"--digit: the model classifies no image{which} of {data.source} correctly")
+        if digit is None:  # no class was asked for: the data (or the model) is what is wrong
+            raise NnscopeError(f"--data: the model classifies no image of {data.source} correctly; expected data "
+                               "of the classes it was trained on")
+        raise NnscopeError(f"--digit: the model classifies no image of class '{names[digit]}' of {data.source} correctly")
     return int(chosen[0])
 
 

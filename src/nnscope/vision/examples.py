@@ -61,7 +61,8 @@ def first_right_class(model, data: LabelledImages) -> int:
                                .argmax(1) == labels)
         if len(right):
             return int(labels[right[0]])
-    raise NnscopeError(f"--digit: the model classifies no image of {data.source} correctly")
+    raise NnscopeError(f"--data: the model classifies no image of {data.source} correctly; expected data of the "
+                       "classes it was trained on (or name the class to use with --digit)")
 
 
 @contextlib.contextmanager
