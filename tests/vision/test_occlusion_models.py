@@ -307,3 +307,30 @@ def test_all_writes_the_maps_of_every_image_of_any_labelled_data(tmp_path, capsy
     for k in range(3):
         naive = naive_maps(net, images[k], (8, 8), (6, 6), [0.0])[0]
         assert np.abs(saved_maps["probabilities"][k] - naive).max() < 1e-5
+
+
+FLAT_NET = """import torch
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.fc = torch.nn.Linear(3 * 9 * 7, 3)
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+"""
+
+
+def test_a_model_whose_first_layer_mixes_every_pixel_runs_full_passes_and_says_why(tmp_path, capsys):
+    import importlib.util
+
+    (tmp_path / "flat.py").write_text(FLAT_NET)
+    spec = importlib.util.spec_from_file_location("flat_net", tmp_path / "flat.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    image, path = image_file((3, 9, 7), tmp_path)
+    result = occlude(["--model", f"{tmp_path / 'flat.py'}:Net", "--image", path, "--patch", "3", "--stride", "2",
+                      "--out", str(tmp_path / "out")], capsys)
+    # it traces (no TorchScript here), but nothing of a pass can be reused: the engine says so, not "TorchScript?"
+    assert result["engine"].startswith("full passes: no layer of the model works on a local window of the image")
+    naive = naive_maps(module.Net().eval(), image, (3, 3), (2, 2), [0.0])[0]
+    assert np.abs(np.array(result["probabilities"]) - naive).max() < 1e-6

@@ -196,7 +196,7 @@ def drilled_down(model, images: torch.Tensor, options: OcclusionOptions, target:
     return occluded, {
         "share": share, "approximate": exact < positions, "positions": positions, "computed_positions": exact,
         "coarse_step": DRILL_DOWN_COARSE, "computed": computed,
-        "meaning": f"exact on a coarse grid (every {DRILL_DOWN_COARSE}-th row and column of the positions, and "
+        "meaning": f"exact on a coarse grid (one row and one column of positions in every {DRILL_DOWN_COARSE}, and "
                    "the last), then exactly "
                    f"at the top {share:g} share of the positions by the interpolated change of the target's output, "
                    "with the 8 positions around each; every other position's outputs are interpolated (bilinear) "

@@ -129,9 +129,12 @@ def model_occlusion(model, images: torch.Tensor, patch=8, stride=1, fill=0.0, pr
     traced = traced_occlusion(model.module, images, (ph, pw), (sh, sw), baseline, progress=report, positions=positions)
     probabilities = traced.probabilities().cpu().numpy().astype(np.float32)
     layers = list(traced.windows.values())[1:]  # the first is the input's own window
-    if traced.method != "incremental" or not any(isinstance(w, tuple) for w in layers):
-        why = traced.note if traced.method != "incremental" else "torch.fx sees no layer inside it (TorchScript?)"
-        return Occluded(probabilities, rows, cols, f"full passes: the model could not be traced ({why}); "
+    if traced.method != "incremental":
+        return Occluded(probabilities, rows, cols, f"full passes: the model could not be traced ({traced.note}); "
+                        "every position ran as a full pass")
+    if not any(isinstance(w, tuple) for w in layers):  # traced, but its first layer already mixes every pixel
+        return Occluded(probabilities, rows, cols, "full passes: no layer of the model works on a local window of "
+                        "the image (its first layer already mixes every pixel), so no part of a pass can be reused; "
                         "every position ran as a full pass")
     return Occluded(probabilities, rows, cols, f"traced engine (incremental: {traced.note})")
 
