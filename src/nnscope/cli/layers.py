@@ -26,24 +26,16 @@ def run(args):
     return run_layers(load_model_from_options(model_options(args)))
 
 
-def shown_shape(shape) -> str:
-    """[16, 28, 28] -> '16 x 28 x 28'; a tuple of outputs -> 'a, b'; unknown -> '-'."""
-    if shape is None:
-        return "-"
-    if shape and isinstance(shape[0], list):
-        return ", ".join(shown_shape(s) for s in shape)
-    return " x ".join(map(str, shape)) or "scalar"
-
-
 def show(result: dict, console) -> None:
     from rich.table import Table
+    from nnscope.models.summary import shape_words  # torch: loaded by run already
 
     table = Table("layer", "type", "output per image", "parameters", "order", title=result["model"])
     for layer in result["layers"]:
         depth = layer["name"].count(".") + (1 if layer["name"] else 0)
         name = "  " * depth + (layer["name"].rsplit(".", 1)[-1] if layer["name"] else "(model)")
         order = "-" if layer["call_order"] is None else f"#{layer['call_order'] + 1}"
-        table.add_row(name, layer["type"], shown_shape(layer["output_shape"]), f"{layer['parameters']:,}", order)
+        table.add_row(name, layer["type"], shape_words(layer["output_shape"]), f"{layer['parameters']:,}", order)
     print_table(console, table)
     c, h, w = result["input_shape"]
     size = "this size only" if result["fixed_size"] else "other sizes too"

@@ -9,6 +9,15 @@ from nnscope.progress import Progress
 from nnscope.results import Result
 
 
+def shape_words(shape, joiner: str = " x ", unknown: str = "-") -> str:
+    """An output shape as text: [16, 28, 28] -> '16 x 28 x 28'; several outputs joined by ', '; None -> `unknown`."""
+    if shape is None:
+        return unknown
+    if shape and isinstance(shape[0], list):
+        return ", ".join(shape_words(s, joiner, unknown) for s in shape)
+    return joiner.join(map(str, shape)) or "scalar"
+
+
 @dataclass
 class LayersResult(Result):
     """The modules of a model as named_modules() lists them, measured on one forward pass."""

@@ -2,20 +2,11 @@
 
 import numpy as np
 
-from nnscope.models.summary import LayersResult
+from nnscope.models.summary import LayersResult, shape_words
 from nnscope.report.drawing import drawing_of
 from nnscope.report.plotting import plt
 
 MOST_LAYERS = 24  # bars drawn; a larger model shows the modules holding the most parameters
-
-
-def shape_text(shape) -> str:
-    """[16, 28, 28] -> '16x28x28'; several outputs joined by ', '; None -> '?'."""
-    if shape is None:
-        return "?"
-    if shape and isinstance(shape[0], list):
-        return ", ".join(shape_text(s) for s in shape)
-    return "x".join(map(str, shape)) or "scalar"
 
 
 @drawing_of.register
@@ -34,7 +25,7 @@ def _(result: LayersResult):
     colours = ["tab:red" if layer["name"] in result.conv_layers else "tab:gray" for layer in kept]
     ax.barh(rows, counts, color=colours)
     for row, layer in zip(rows, kept):
-        ax.text(layer["parameters"], row, f" {layer['parameters']:,}  -> {shape_text(layer['output_shape'])}",
+        ax.text(layer["parameters"], row, f" {layer['parameters']:,}  -> {shape_words(layer['output_shape'], 'x', '?')}",
                 va="center", fontsize=7)
     ax.set_yticks(rows, [f"{layer['name']} ({layer['type']})" for layer in kept], fontsize=8)
     ax.invert_yaxis()  # the first layer on top
