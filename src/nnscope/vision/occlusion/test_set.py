@@ -28,6 +28,7 @@ from nnscope.errors import NnscopeError
 from nnscope.fileio import atomic_write, versions
 from nnscope.findings.occlusion import describe_test_set
 from nnscope.labelled_data import LabelledImages
+from nnscope.model import weights_sha256
 from nnscope.options.occlusion import OcclusionOptions
 from nnscope.outputs import check_output_dir, check_output_file
 from nnscope.progress import Progress
@@ -95,12 +96,7 @@ class ShardPlan:
 
 def weights_digest(module: torch.nn.Module) -> str:
     """A short digest of a module's parameters and buffers (names, shapes, dtypes and bytes)."""
-    digest = hashlib.sha256()
-    for name, value in sorted(module.state_dict().items()):
-        value = value.detach().cpu().contiguous()
-        digest.update(f"{name}{tuple(value.shape)}{value.dtype}".encode())
-        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
-    return digest.hexdigest()[:16]
+    return weights_sha256(module.state_dict())[:16]
 
 
 def shard_plan(model, data: LabelledImages, options: OcclusionOptions, path: Path, count: int) -> ShardPlan:
