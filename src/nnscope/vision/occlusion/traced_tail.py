@@ -12,6 +12,8 @@ import warnings
 import torch
 from torch import fx
 
+from nnscope.vision.occlusion import winograd
+
 _COMPILED: dict = {}  # (model key, tail) -> compiled module or None; compiling takes seconds
 
 
@@ -38,6 +40,9 @@ def compile_tail(traced: fx.GraphModule, plan: dict, key: tuple):
         graph.output(fx.node.map_arg(nodes[-1].args[0], lambda a: env[a]))
         try:
             module = fx.GraphModule(traced, graph).eval()
+            for node in graph.nodes:  # the conv objects are the traced model's: replaced, not changed
+                if node.op == "call_module" and winograd.faster(module.get_submodule(node.target)):
+                    module.set_submodule(node.target, winograd.WinogradConv(module.get_submodule(node.target)))
             module.graph.eliminate_dead_code()
             module.recompile()
             with warnings.catch_warnings():  # TorchScript's notes on fx's generated code
