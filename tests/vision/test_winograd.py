@@ -1,5 +1,6 @@
 """Winograd F(2x2, 3x3) against torch's direct convolution, and the engine using it against a loop of full passes."""
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -104,3 +105,35 @@ def test_the_engine_with_winograd_convs_equals_one_full_pass_per_position(monkey
     assert any("bmm" in str(m.inlined_graph) for m in tails), "no compiled tail runs a Winograd conv"
     want = naive_outputs(model, images, (4, 3), (2, 3))
     assert close(got.outputs, want) < RELATIVE
+
+
+def test_the_plan_counts_16_multiplies_per_channel_pair_and_2x2_tile_of_a_winograd_conv():
+    """Two convs of 256 channels, the second on a 5 x 7 map (3 x 4 tiles); a first conv of 3 channels
+    counts its plain multiply-adds."""
+    from nnscope.vision.occlusion.traced import _stored_pass, _trace, patch_starts, plan_groups
+    from nnscope.vision.occlusion.traced_cost import plan_macs, plan_multiplies
+
+    model = nn.Sequential(nn.Conv2d(3, 256, 3, padding=1), nn.ReLU(), nn.Conv2d(256, 256, 3, padding=1),
+                          nn.Flatten(), nn.Linear(256 * 35, 2)).eval()
+    x = torch.zeros(1, 3, 5, 7)
+    traced, _ = _trace(model)
+    stored = _stored_pass(traced, x)
+    rows, cols = patch_starts(5, 5, 1), patch_starts(7, 7, 1)  # one position: the patch covers the image
+    grid = np.array([(r, c) for r in rows for c in cols])
+    (_, plan), = plan_groups(traced, stored, len(rows), len(cols), grid, (5, 7), banded=False)
+    done, total = plan_macs(traced, stored, plan)
+    assert total == 35 * (3 * 9 * 256 + 256 * 9 * 256)
+    assert done == total  # the window is the whole map
+    assert plan_multiplies(traced, stored, plan) == 35 * 3 * 9 * 256 + 16 * 256 * 256 * 3 * 4
+
+
+def test_a_weight_changed_in_place_gives_a_new_transformed_kernel():
+    torch.manual_seed(1)
+    conv = nn.Conv2d(256, 256, 3).eval()
+    x = torch.randn(2, 256, 6, 5)
+    with torch.no_grad():
+        before = winograd.valid_conv(conv)(x)
+        assert close(before, F.conv2d(x, conv.weight, conv.bias)) < RELATIVE
+        conv.weight.mul_(-2.0)  # an optimiser step or a user's edit: the version counter moves
+        after = winograd.valid_conv(conv)(x)
+        assert close(after, F.conv2d(x, conv.weight, conv.bias)) < RELATIVE

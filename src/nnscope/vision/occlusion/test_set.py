@@ -165,9 +165,9 @@ def occlusion_of_test_set(model, data: LabelledImages, options: OcclusionOptions
     mine = missing[distributed.rank()::distributed.world_size()]
     patch, stride, fill = options.patch_hw[0], options.stride_hw[0], options.fills[0]
     row_starts, col_starts = (patch_starts(patch, stride, side).tolist() for side in data.input_shape[1:])
-    start, done, total, engine = time.perf_counter(), 0, sum(len(plan.indices(k)) for k in mine), None
+    start, done, total = time.perf_counter(), 0, sum(len(plan.indices(k)) for k in mine)
     for k in mine:
-        engine = write_shard(model, data, plan, k, patch, stride, fill)
+        write_shard(model, data, plan, k, patch, stride, fill)
         done += len(plan.indices(k))
         if progress is not None:
             rate = done / max(time.perf_counter() - start, 1e-9)

@@ -22,6 +22,7 @@ import torch
 from torch import fx, nn
 
 from nnscope.vision.occlusion import traced_regions as rt
+from nnscope.vision.occlusion import winograd
 
 GATHER = 100.0  # one value gathered into a window, in MACs
 ELEMENT = 12.0  # one value through an elementwise op, in MACs
@@ -88,6 +89,26 @@ def plan_macs(traced: fx.GraphModule, stored: dict, plan: dict) -> tuple[float, 
         total += full
         done += full if not isinstance(window, rt.Window) else per_pixel * window.size[0] * window.size[1] * positions
     return done, total
+
+
+def plan_multiplies(traced: fx.GraphModule, stored: dict, plan: dict) -> float:
+    """The multiplies of the plan's convs summed over its positions, as the engine runs them: a
+    Winograd conv (`winograd.faster`) 16 per channel pair for each 2 x 2 tile of its window or map
+    (edges rounded up to whole tiles), any other conv its multiply-adds."""
+    modules = dict(traced.named_modules())
+    positions = len(next(w for w in plan.values() if isinstance(w, rt.Window)).starts[0])
+    done = 0.0
+    for node, window in plan.items():
+        per_pixel = _conv_macs(node, modules)
+        if not per_pixel:
+            continue
+        h, w = window.size if isinstance(window, rt.Window) else stored[node].shape[-2:]
+        conv = modules[node.target]
+        if winograd.faster(conv):
+            done += 16 * conv.in_channels * conv.out_channels * -(-h // 2) * -(-w // 2) * positions
+        else:
+            done += per_pixel * h * w * positions
+    return done
 
 
 def ideal_macs(traced: fx.GraphModule, stored: dict, tracked: dict) -> float:

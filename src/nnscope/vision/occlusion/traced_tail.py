@@ -2,9 +2,10 @@
 
 From the first node the engine cannot track (or whose window is most of the map) every item needs
 the full computation anyway, so that tail of the graph is cut out as its own fx graph (inputs: the
-full maps of the windowed nodes it reads), scripted, frozen and optimised for inference by
-TorchScript (weights prepacked for oneDNN). The same arithmetic up to float rounding; where
-TorchScript cannot compile the tail, the engine interprets it node by node.
+full maps of the windowed nodes it reads), its 3 x 3 convs of many channels swapped for Winograd
+ones (nnscope.vision.occlusion.winograd), scripted, frozen and optimised for inference by
+TorchScript (the other weights prepacked for oneDNN). The same arithmetic up to float rounding;
+where TorchScript cannot compile the tail, the engine interprets it node by node.
 """
 
 import warnings

@@ -28,19 +28,21 @@ TILES = 512  # 4 x 4 input tiles transformed per matrix product: the chunk stays
 
 
 def faster(conv: nn.Module) -> bool:
-    """Whether the engine runs this conv as Winograd F(2x2, 3x3): a plain 3 x 3 conv, stride 1, no
-    dilation or groups, zero padding, at least CHANNELS channels in and out."""
-    return (type(conv) is nn.Conv2d and tuple(conv.kernel_size) == (3, 3) and tuple(conv.stride) == (1, 1)
-            and tuple(conv.dilation) == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"
-            and not isinstance(conv.padding, str) and conv.in_channels >= CHANNELS and conv.out_channels >= CHANNELS
-            and conv.weight.dtype == torch.float32)
+    """Whether the engine runs this conv as Winograd F(2x2, 3x3): a plain 3 x 3 float32 conv on the
+    CPU, stride 1, no dilation or groups, zero padding, at least CHANNELS channels in and out (on a GPU
+    cuDNN chooses its own algorithm)."""
+    return (type(conv) is nn.Conv2d and conv.weight.device.type == "cpu" and conv.weight.dtype == torch.float32
+            and tuple(conv.kernel_size) == (3, 3) and tuple(conv.stride) == (1, 1) and tuple(conv.dilation) == (1, 1)
+            and conv.groups == 1 and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
+            and conv.in_channels >= CHANNELS and conv.out_channels >= CHANNELS)
 
 
 def transformed_kernel(weight: torch.Tensor) -> torch.Tensor:
     """(K, C, 3, 3) -> (16, C, K): G g G^T of every kernel, one (C, K) matrix per tile element."""
     G = torch.tensor(_G, dtype=weight.dtype, device=weight.device)
-    u = G @ weight.detach() @ G.T  # (K, C, 4, 4)
-    return u.permute(2, 3, 1, 0).reshape(16, weight.shape[1], weight.shape[0]).contiguous()
+    K, C = weight.shape[:2]
+    u = torch.kron(G, G) @ weight.detach().reshape(K * C, 9).T  # (16, K * C): one product, not K * C small ones
+    return u.view(16, K, C).transpose(1, 2).contiguous()
 
 
 def winograd_conv(x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None, pad_h: int, pad_w: int,
@@ -80,7 +82,7 @@ class WinogradConv(nn.Module):
     def __init__(self, conv: nn.Conv2d):
         super().__init__()
         self.pad_h, self.pad_w = int(conv.padding[0]), int(conv.padding[1])
-        self.register_buffer("kernel", transformed_kernel(conv.weight))
+        self.register_buffer("kernel", _kernel_of(conv))
         self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().clone())
         input_transform, output_transform = transforms(conv.weight.dtype, conv.weight.device)
         self.register_buffer("input_transform", input_transform)
@@ -91,15 +93,26 @@ class WinogradConv(nn.Module):
                              self.output_transform)
 
 
+_KERNELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # conv -> (weight version, its kernel)
 _VALID: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # conv -> (weight version, WinogradConv)
 
 
+def _version(conv: nn.Conv2d) -> tuple:
+    return conv.weight._version, conv.weight.data_ptr()
+
+
+def _kernel_of(conv: nn.Conv2d) -> torch.Tensor:
+    """The conv's transformed kernel, made once per conv and weight version (its windows and every
+    compiled tail that holds it share one)."""
+    if conv not in _KERNELS or _KERNELS[conv][0] != _version(conv):
+        _KERNELS[conv] = (_version(conv), transformed_kernel(conv.weight))
+    return _KERNELS[conv][1]
+
+
 def valid_conv(conv: nn.Conv2d) -> WinogradConv:
-    """The conv (see `faster`) as F(2x2, 3x3) with no padding, for slabs already padded; the
-    transformed kernel is made once per conv and weight version."""
-    version = (conv.weight._version, conv.weight.data_ptr())
-    if conv not in _VALID or _VALID[conv][0] != version:
+    """The conv (see `faster`) as F(2x2, 3x3) with no padding, for slabs already padded."""
+    if conv not in _VALID or _VALID[conv][0] != _version(conv):
         winograd = WinogradConv(conv)
         winograd.pad_h = winograd.pad_w = 0
-        _VALID[conv] = (version, winograd)
+        _VALID[conv] = (_version(conv), winograd)
     return _VALID[conv][1]
