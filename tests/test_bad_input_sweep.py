@@ -349,6 +349,10 @@ TABLE = [
          {"m.py": LOGITS}),
     Case("data-label-huge", ["shift", "--model", "m.py:Net", "--data", "d.npz"], "expected labels below 100000",
          {"m.py": LOGITS, "d.npz": npz_labels}),
+    # NaN logits on the data's grey images, an error on RGB: the NaN is named, not the RGB retry's error
+    Case("model-nan-on-the-data", ["occlude", "--model", "m.py:Net", "--data", "d.npz"],
+         "on a (2, 1, 16, 16) input returned nan at image 0, logit 0", {"m.py": python_model(
+             "assert x.shape[1] == 1; return x.flatten(1)[:, :3] * float('nan')"), "d.npz": npz_never_right}),
     # writes that would destroy a file nnscope did not write, or an input of the run
     Case("npz-onto-checkpoint", ["occlude", "--all", "--npz", "m.pt", "--checkpoint", "m.pt"],
          "--npz: m.pt exists and was not written by nnscope", {"m.pt": checkpoint()}),

@@ -6,6 +6,11 @@ class NnscopeError(Exception):
     and what was expected, in one line."""
 
 
+class ModelDoesNotRun(NnscopeError):
+    """The model raised on every input shape tried: another shape may fit it, where any other defect
+    (non-finite logits, a time limit, logits of the wrong shape) is the model's whatever the shape."""
+
+
 class ExitCalled(BaseException):
     """`os._exit()` called by the model's code while nnscope guarded the process (nnscope.cli.contained): a
     BaseException like SystemExit, so that no `except Exception` (the user's or an analysis's) takes it for a

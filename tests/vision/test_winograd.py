@@ -99,6 +99,7 @@ def test_the_engine_with_winograd_convs_equals_one_full_pass_per_position(monkey
     traced_tail._COMPILED.clear()
     got = traced_occlusion(model, images, (4, 3), (2, 3))
     assert got.method == "incremental"
+    assert got.note.endswith("; 3 3x3 convs as Winograd F(2x2, 3x3)")  # conv1, conv2, conv3: not the stem, not the strided one
     assert windowed, "no windowed conv ran as Winograd"
     assert any(w == "full" for w in got.windows.values()), "no full-pass tail"
     tails = [m for m in traced_tail._COMPILED.values() if m is not None]

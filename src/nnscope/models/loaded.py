@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from nnscope.errors import NnscopeError
+from nnscope.errors import ModelDoesNotRun, NnscopeError
 from nnscope.fileio import note_input
 from nnscope.images import one_line
 from nnscope.limits import MAX_TEXT_BYTES, size_text
@@ -247,9 +247,9 @@ def first_pass(network: Network, module: nn.Module, shapes: list, mean, std, dev
         return model, shape, classes, calls
     if len(shapes) > 1:  # only the image's size gives more than one shape to try: name the image
         h, w = shapes[0][1:]
-        raise NnscopeError(f"{image_name}: image of {h} x {w} pixels; {network.source} does not run on it "
-                           f"({errors[-1]}); give an image of the size the model takes")
-    raise NnscopeError(f"--model: {network.source} does not run: {errors[0]}")
+        raise ModelDoesNotRun(f"{image_name}: image of {h} x {w} pixels; {network.source} does not run on it "
+                              f"({errors[-1]}); give an image of the size the model takes")
+    raise ModelDoesNotRun(f"--model: {network.source} does not run: {errors[0]}")
 
 
 def load_model(spec: str | Path | nn.Module, weights: str | Path | None = None, mean: Sequence[float] | None = None,

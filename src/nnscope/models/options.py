@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from nnscope.data import load_digits
-from nnscope.errors import NnscopeError
+from nnscope.errors import ModelDoesNotRun, NnscopeError
 from nnscope.images import load_image, read_pixels
 from nnscope.labelled_data import TEST_SET_SHAPE, LabelledImages, load_labelled_data, labelled_test_set, with_channels
 from nnscope.models.loaded import LoadedModel, load_model
@@ -53,7 +53,7 @@ def load_model_image_and_data(options: ModelOptions, data_path: str | Path | Non
     if shape is not None and options.input_shape is None and options.image is None:
         try:
             loaded, image = load_model_and_image(replace(options, input_shape=shape))
-        except NnscopeError:  # maybe the model takes the other of grey / RGB: the data is converted below
+        except ModelDoesNotRun:  # maybe the model takes the other of grey / RGB: the data is converted below
             loaded, image = load_model_and_image(replace(options, input_shape=(4 - shape[0], *shape[1:])))
     else:
         loaded, image = load_model_and_image(options)

@@ -23,6 +23,7 @@ from torch.fx.experimental.optimization import fuse
 
 from nnscope.errors import NnscopeError
 from nnscope.vision.occlusion import traced_regions as rt
+from nnscope.vision.occlusion import winograd
 from nnscope.vision.occlusion.traced_inplace import functionalize
 from nnscope.vision.occlusion.traced_tail import compile_tail
 from nnscope.vision.occlusion.traced_cost import position_groups, switch_to_full
@@ -345,6 +346,10 @@ def traced_occlusion(model: nn.Module, images: torch.Tensor, patch: tuple[int, i
                     for _, plan in plans:
                         tails.append(compile_tail(traced, plan, model_key(model)) if compiled else None)
                     windows, note = _describe(plans)
+                    modules = dict(traced.named_modules())
+                    fast = sum(n.op == "call_module" and winograd.faster(modules[n.target]) for n in traced.graph.nodes)
+                    if fast:
+                        note += f"; {fast} 3x3 convs as Winograd F(2x2, 3x3)"
                 base, padded = stored[list(traced.graph.nodes)[-1]], {}
                 fill_key = channels_last(fills)
             else:
