@@ -16,11 +16,11 @@ Each case also prints the ideal bound: the conv multiply-adds of a full pass ove
 incremental method computes (each position exactly its own changed spans), and the share the
 engine's plan computes. Results: docs/occlusion_engine.md.
 
-Last measured 2026-12-07 after position classes by span size, AMD EPYC (2 logical CPUs at load
-average 8-13), 1 thread, Captum at 224 timed on 6 batches (VGG-16: 2) and scaled: nnscope /
-Captum's best setting, median (min) over 3 rounds: ResNet-18 64 x 64 patch 8/2 1.41x (1.17x; plan
-bound 1.34x, ideal 1.41x); 224 patch 32/16 2.33x (2.33x; plan bound 2.39x); 224 patch 16/8 2.79x
-(2.53x; plan bound 2.58x); VGG-16 224 patch 16/4, one round: 7.83x (plan bound 8.48x).
+Last measured 2026-12-07 (evening) after Winograd convs, AMD EPYC (2 logical CPUs at load
+average 0.4-3.9), 1 thread, Captum at 224 timed on 6 batches and scaled: nnscope / Captum's best
+setting, median (min) over 5 rounds: ResNet-18 64 x 64 patch 8/2 2.14x (1.68x; multiplies' bound
+1.87x); 224 patch 32/16 3.14x (2.70x; 3.57x); 224 patch 16/8 3.47x (2.86x; 3.95x); VGG-16 224
+patch 16/4, 3 rounds: 12.58x (10.87x; 17.42x).
 """
 
 import argparse
