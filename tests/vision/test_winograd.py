@@ -128,7 +128,7 @@ def test_the_plan_counts_16_multiplies_per_channel_pair_and_2x2_tile_of_a_winogr
     assert plan_multiplies(traced, stored, plan) == 35 * 3 * 9 * 256 + 16 * 256 * 256 * 3 * 4
 
 
-def test_a_weight_changed_in_place_gives_a_new_transformed_kernel():
+def test_a_weight_or_bias_changed_in_place_is_read_again():
     torch.manual_seed(1)
     conv = nn.Conv2d(256, 256, 3).eval()
     x = torch.randn(2, 256, 6, 5)
@@ -138,3 +138,5 @@ def test_a_weight_changed_in_place_gives_a_new_transformed_kernel():
         conv.weight.mul_(-2.0)  # an optimiser step or a user's edit: the version counter moves
         after = winograd.valid_conv(conv)(x)
         assert close(after, F.conv2d(x, conv.weight, conv.bias)) < RELATIVE
+        conv.bias.add_(5.0)  # the bias alone
+        assert close(winograd.valid_conv(conv)(x), F.conv2d(x, conv.weight, conv.bias)) < RELATIVE

@@ -98,7 +98,8 @@ _VALID: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # conv -> (weig
 
 
 def _version(conv: nn.Conv2d) -> tuple:
-    return conv.weight._version, conv.weight.data_ptr()
+    """Changes when the weight or the bias is replaced or written in place."""
+    return tuple((t._version, t.data_ptr()) for t in (conv.weight, conv.bias) if t is not None)
 
 
 def _kernel_of(conv: nn.Conv2d) -> torch.Tensor:
