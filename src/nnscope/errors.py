@@ -7,8 +7,8 @@ class NnscopeError(Exception):
 
 
 class ModelDoesNotRun(NnscopeError):
-    """The model raised on every input shape tried: another shape may fit it, where any other defect
-    (non-finite logits, a time limit, logits of the wrong shape) is the model's whatever the shape."""
+    """The model raised on every input shape tried. Any other defect (non-finite logits, a time limit,
+    logits of the wrong shape) it showed on a shape it ran on, which says more."""
 
 
 class ExitCalled(BaseException):

@@ -53,8 +53,11 @@ def load_model_image_and_data(options: ModelOptions, data_path: str | Path | Non
     if shape is not None and options.input_shape is None and options.image is None:
         try:
             loaded, image = load_model_and_image(replace(options, input_shape=shape))
-        except ModelDoesNotRun:  # maybe the model takes the other of grey / RGB: the data is converted below
-            loaded, image = load_model_and_image(replace(options, input_shape=(4 - shape[0], *shape[1:])))
+        except NnscopeError as first:  # maybe the model takes the other of grey / RGB: the data is converted below
+            try:
+                loaded, image = load_model_and_image(replace(options, input_shape=(4 - shape[0], *shape[1:])))
+            except NnscopeError as second:  # say what went wrong where the model ran, on the data's shape first
+                raise (second if isinstance(first, ModelDoesNotRun) else first) from None
     else:
         loaded, image = load_model_and_image(options)
     name = dataset or loaded.trained_on or default_dataset or ("mnist" if data_dir is not None else None)
