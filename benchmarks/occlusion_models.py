@@ -41,7 +41,7 @@ from cnn_models import ResNet18, vgg  # noqa: E402
 from nnscope import Occlusion  # noqa: E402
 from nnscope.vision.occlusion.traced import _stored_pass, _trace, patch_starts, plan_groups  # noqa: E402
 from nnscope.vision.occlusion import winograd  # noqa: E402
-from nnscope.vision.occlusion.traced_cost import ideal_macs, plan_macs, plan_multiplies  # noqa: E402
+from nnscope.vision.occlusion.traced_cost import ideal_macs, plan_macs  # noqa: E402
 from nnscope.vision.occlusion.traced_regions import track_windows  # noqa: E402
 
 CASES = {  # name: (model, side, patch, stride)
@@ -91,8 +91,7 @@ def bound(model, x: torch.Tensor, patch: int, stride: int) -> tuple[float, float
     starts = patch_starts(x.shape[-1], patch, stride)
     grid = np.array([(r, c) for r in starts for c in starts])
     plans = plan_groups(traced, stored, len(starts), len(starts), grid, (patch, patch))
-    done, total = (sum(v) for v in zip(*(plan_macs(traced, stored, plan) for _, plan in plans)))
-    multiplies = sum(plan_multiplies(traced, stored, plan) for _, plan in plans)
+    done, total, multiplies = (sum(v) for v in zip(*(plan_macs(traced, stored, plan) for _, plan in plans)))
     tracked = track_windows(traced, stored, grid[:, 0], grid[:, 1], (patch, patch))
     return ideal_macs(traced, stored, tracked) / total, done / total, multiplies / total, len(plans)
 

@@ -112,7 +112,7 @@ def test_the_plan_counts_16_multiplies_per_channel_pair_and_2x2_tile_of_a_winogr
     """Two convs of 256 channels, the second on a 5 x 7 map (3 x 4 tiles); a first conv of 3 channels
     counts its plain multiply-adds."""
     from nnscope.vision.occlusion.traced import _stored_pass, _trace, patch_starts, plan_groups
-    from nnscope.vision.occlusion.traced_cost import plan_macs, plan_multiplies
+    from nnscope.vision.occlusion.traced_cost import plan_macs
 
     model = nn.Sequential(nn.Conv2d(3, 256, 3, padding=1), nn.ReLU(), nn.Conv2d(256, 256, 3, padding=1),
                           nn.Flatten(), nn.Linear(256 * 35, 2)).eval()
@@ -122,10 +122,10 @@ def test_the_plan_counts_16_multiplies_per_channel_pair_and_2x2_tile_of_a_winogr
     rows, cols = patch_starts(5, 5, 1), patch_starts(7, 7, 1)  # one position: the patch covers the image
     grid = np.array([(r, c) for r in rows for c in cols])
     (_, plan), = plan_groups(traced, stored, len(rows), len(cols), grid, (5, 7), banded=False)
-    done, total = plan_macs(traced, stored, plan)
+    done, total, multiplies = plan_macs(traced, stored, plan)
     assert total == 35 * (3 * 9 * 256 + 256 * 9 * 256)
     assert done == total  # the window is the whole map
-    assert plan_multiplies(traced, stored, plan) == 35 * 3 * 9 * 256 + 16 * 256 * 256 * 3 * 4
+    assert multiplies == 35 * 3 * 9 * 256 + 16 * 256 * 256 * 3 * 4
 
 
 def test_a_weight_or_bias_changed_in_place_is_read_again():

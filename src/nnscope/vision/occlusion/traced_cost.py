@@ -76,39 +76,27 @@ def switch_to_full(traced: fx.GraphModule, stored: dict, tracked: dict) -> dict:
     return {n: ("full" if isinstance(w, rt.Window) and index[n] >= best else w) for n, w in tracked.items()}
 
 
-def plan_macs(traced: fx.GraphModule, stored: dict, plan: dict) -> tuple[float, float]:
-    """(conv MACs the plan computes, conv MACs of a full pass), summed over the plan's positions."""
+def plan_macs(traced: fx.GraphModule, stored: dict, plan: dict) -> tuple[float, float, float]:
+    """(conv MACs the plan computes, conv MACs of a full pass, multiplies as the engine runs them),
+    summed over the plan's positions. A Winograd conv (`winograd.faster`) multiplies 16 times per
+    channel pair for each 2 x 2 tile of its window or map (edges rounded up to whole tiles), any
+    other conv once per multiply-add."""
     modules = dict(traced.named_modules())
     positions = len(next(w for w in plan.values() if isinstance(w, rt.Window)).starts[0])
-    done = total = 0.0
+    done = total = multiplies = 0.0
     for node, window in plan.items():
         per_pixel = _conv_macs(node, modules)
         if not per_pixel:
             continue
-        full = per_pixel * stored[node].shape[-2] * stored[node].shape[-1] * positions
-        total += full
-        done += full if not isinstance(window, rt.Window) else per_pixel * window.size[0] * window.size[1] * positions
-    return done, total
-
-
-def plan_multiplies(traced: fx.GraphModule, stored: dict, plan: dict) -> float:
-    """The multiplies of the plan's convs summed over its positions, as the engine runs them: a
-    Winograd conv (`winograd.faster`) 16 per channel pair for each 2 x 2 tile of its window or map
-    (edges rounded up to whole tiles), any other conv its multiply-adds."""
-    modules = dict(traced.named_modules())
-    positions = len(next(w for w in plan.values() if isinstance(w, rt.Window)).starts[0])
-    done = 0.0
-    for node, window in plan.items():
-        per_pixel = _conv_macs(node, modules)
-        if not per_pixel:
-            continue
+        total += per_pixel * stored[node].shape[-2] * stored[node].shape[-1] * positions
         h, w = window.size if isinstance(window, rt.Window) else stored[node].shape[-2:]
+        done += per_pixel * h * w * positions
         conv = modules[node.target]
         if winograd.faster(conv):
-            done += 16 * conv.in_channels * conv.out_channels * -(-h // 2) * -(-w // 2) * positions
+            multiplies += 16 * conv.in_channels * conv.out_channels * -(-h // 2) * -(-w // 2) * positions
         else:
-            done += per_pixel * h * w * positions
-    return done
+            multiplies += per_pixel * h * w * positions
+    return done, total, multiplies
 
 
 def ideal_macs(traced: fx.GraphModule, stored: dict, tracked: dict) -> float:
