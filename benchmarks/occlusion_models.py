@@ -96,7 +96,7 @@ def bound(model, x: torch.Tensor, patch: int, stride: int) -> tuple[float, float
     return ideal_macs(traced, stored, tracked) / total, done / total, multiplies / total, len(plans)
 
 
-def print_bounds(name: str, ideal: float, share: float, multiplies: float) -> None:
+def print_bounds(ideal: float, share: float, multiplies: float) -> None:
     print(f"ideal bound {1 / ideal:.2f}x (an ideal incremental method computes {100 * ideal:.1f}% of the conv MACs); "
           f"the engine's plan computes {100 * share:.1f}% (bound {1 / share:.2f}x); with its 3 x 3 convs of "
           f"{winograd.CHANNELS}+ channels as Winograd F(2x2, 3x3) it multiplies {100 * multiplies:.1f}% as often "
@@ -148,7 +148,7 @@ def measure(name: str, args, device: torch.device) -> None:
     positions = len(patch_starts(side, patch, stride)) ** 2
     if args.bounds:
         print(f"{name}: 3 x {side} x {side}, patch {patch}, stride {stride}: {positions} positions; {groups} position groups")
-        print_bounds(name, ideal, share, multiplies)
+        print_bounds(ideal, share, multiplies)
         print()
         return
     clock = Clock(device)
@@ -179,7 +179,7 @@ def measure(name: str, args, device: torch.device) -> None:
     print(f"{name}: 3 x {side} x {side}, patch {patch}, stride {stride}: {positions} positions; "
           f"{args.rounds} rounds; {groups} position groups; nnscope's first call (compiling each group's "
           f"full-pass tail once per model; the trace is made above): {first:.2f} s, not in the rounds")
-    print_bounds(name, ideal, share, multiplies)
+    print_bounds(ideal, share, multiplies)
     width = max(len(m) for m in methods)
     print(f"{'method':<{width}}  s/image min  median  nnscope x faster: min  median")
     for method, seconds in times.items():
